@@ -1,0 +1,176 @@
+//! Startup shared by `delega serve` and the tests: open the store, settle
+//! the project token, bind the listener, run until stopped.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_cors::Cors;
+use actix_web::dev::{Server, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{Condition, ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{web, App, HttpRequest, HttpServer, ResponseError};
+
+use crate::api::auth::Authenticator;
+use crate::api::{self, AppState, Dialect};
+use crate::config::Config;
+use crate::domain::keys;
+use crate::error::ApiError;
+use crate::events::Hub;
+use crate::store::{self, settings, Store};
+
+pub struct Application {
+    port: u16,
+    host: String,
+    server: Server,
+    /// A project token generated on this start, to be shown once.
+    pub new_project_token: Option<String>,
+    pub store: Store,
+}
+
+/// Uses the configured token, or the stored one; generates one on the
+/// first start. Returns the hash in force and a newly generated token.
+fn settle_project_token(
+    conn: &rusqlite::Connection,
+    config: &Config,
+) -> anyhow::Result<(String, Option<String>)> {
+    if let Some(token) = &config.project_token {
+        let hash = keys::hash(token);
+        settings::set(conn, settings::PROJECT_TOKEN_HASH, &hash)
+            .map_err(|e| anyhow::anyhow!("storing the project token: {e}"))?;
+        return Ok((hash, None));
+    }
+    if let Some(hash) = settings::get(conn, settings::PROJECT_TOKEN_HASH)
+        .map_err(|e| anyhow::anyhow!("reading the project token: {e}"))?
+    {
+        return Ok((hash, None));
+    }
+    let token = keys::new_project_token();
+    let hash = keys::hash(&token);
+    settings::set(conn, settings::PROJECT_TOKEN_HASH, &hash)
+        .map_err(|e| anyhow::anyhow!("storing the project token: {e}"))?;
+    Ok((hash, Some(token)))
+}
+
+/// Rotates the project token of a database (offline), returning the new one.
+pub fn rotate_project_token(db: &std::path::Path) -> anyhow::Result<String> {
+    let conn = store::open_connection(db)?;
+    let token = keys::new_project_token();
+    settings::set(&conn, settings::PROJECT_TOKEN_HASH, &keys::hash(&token))
+        .map_err(|e| anyhow::anyhow!("storing the project token: {e}"))?;
+    Ok(token)
+}
+
+async fn not_found(req: HttpRequest) -> ApiError {
+    ApiError::not_found(format!("no route for {} {}", req.method(), req.path()))
+}
+
+/// Replaces actix's empty 405 answers with the JSON error body.
+fn method_not_allowed<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let (req, _) = res.into_parts();
+    let body = serde_json::json!({
+        "error": format!("method {} is not allowed on {}", req.method(), req.path()),
+        "code": "method_not_allowed",
+        "status": 405,
+        "detail": "see GET /openapi.json for the routes",
+    });
+    let resp = actix_web::HttpResponse::MethodNotAllowed().json(body);
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, resp).map_into_right_body(),
+    ))
+}
+
+impl Application {
+    pub fn build(config: Config) -> anyhow::Result<Application> {
+        let hub = Arc::new(Hub::default());
+        let store = Store::open(&config.db_path, hub)?;
+        let setup = store::open_connection(&config.db_path)?;
+        let (token_hash, new_project_token) = settle_project_token(&setup, &config)?;
+        drop(setup);
+
+        let listener = TcpListener::bind((config.host.as_str(), config.port)).map_err(|e| {
+            anyhow::anyhow!("cannot listen on {}:{}: {e}", config.host, config.port)
+        })?;
+        let port = listener.local_addr()?.port();
+        let config = Arc::new(config);
+        let state = web::Data::new(AppState {
+            store: store.clone(),
+            auth: Authenticator::new(
+                token_hash,
+                config.require_auth,
+                config.trusted_proxy_ips.clone(),
+                config.rate_limit_per_minute,
+            ),
+            config: config.clone(),
+            started: Instant::now(),
+        });
+        let cors_origins = config.cors_origins.clone();
+        let mut server = HttpServer::new(move || {
+            let mut cors = Cors::default()
+                .allow_any_method()
+                .allow_any_header()
+                .expose_headers(["Link", "Retry-After"])
+                .max_age(3600);
+            for origin in &cors_origins {
+                cors = if origin == "*" {
+                    cors.allow_any_origin()
+                } else {
+                    cors.allowed_origin(origin)
+                };
+            }
+            App::new()
+                .app_data(state.clone())
+                .wrap(
+                    ErrorHandlers::new()
+                        .handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed),
+                )
+                .wrap(Condition::new(!cors_origins.is_empty(), cors))
+                .service(
+                    web::scope("/api")
+                        .app_data(Dialect::Api)
+                        .configure(api::configure),
+                )
+                .service(
+                    web::scope("/v1")
+                        .app_data(Dialect::V1)
+                        .configure(api::configure),
+                )
+                .configure(api::health::configure)
+                .default_service(web::to(not_found))
+        })
+        .shutdown_timeout(30)
+        .listen(listener)?;
+        if config.workers > 0 {
+            server = server.workers(config.workers);
+        }
+        Ok(Application {
+            port,
+            host: config.host.clone(),
+            server: server.run(),
+            new_project_token,
+            store,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn address(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
+    }
+
+    /// Serves until SIGINT/SIGTERM (or the handle stops it): stops
+    /// accepting, lets in-flight requests finish, then returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+// Make `ApiError` usable as a plain handler result.
+impl actix_web::Responder for ApiError {
+    type Body = actix_web::body::BoxBody;
+    fn respond_to(self, _req: &HttpRequest) -> actix_web::HttpResponse {
+        self.error_response()
+    }
+}

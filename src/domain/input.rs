@@ -1,0 +1,293 @@
+//! Request input: flexible ids, agent references, optional-vs-null fields,
+//! typed parsing that names the offending field, query strings.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult};
+
+/// An integer id, sent as a number or a numeric string (the SDK sends both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Id(pub i64);
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Id;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an integer id")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Id, E> {
+                Ok(Id(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Id, E> {
+                i64::try_from(v)
+                    .map(Id)
+                    .map_err(|_| E::custom("id out of range"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Id, E> {
+                if v.fract() == 0.0 && v.abs() < 9.0e15 {
+                    Ok(Id(v as i64))
+                } else {
+                    Err(E::custom("expected an integer id"))
+                }
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Id, E> {
+                v.trim()
+                    .parse()
+                    .map(Id)
+                    .map_err(|_| E::custom(format!("expected an integer id, got {v:?}")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An agent named by id (number or numeric string) or by unique name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentRef {
+    Id(i64),
+    Name(String),
+}
+
+impl AgentRef {
+    pub fn parse(s: &str) -> AgentRef {
+        match s.trim().parse::<i64>() {
+            Ok(id) => AgentRef::Id(id),
+            Err(_) => AgentRef::Name(s.trim().to_string()),
+        }
+    }
+}
+
+impl fmt::Display for AgentRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AgentRef::Id(id) => write!(f, "{id}"),
+            AgentRef::Name(n) => write!(f, "{n:?}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AgentRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = AgentRef;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an agent id or name")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<AgentRef, E> {
+                Ok(AgentRef::Id(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<AgentRef, E> {
+                i64::try_from(v)
+                    .map(AgentRef::Id)
+                    .map_err(|_| E::custom("id out of range"))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<AgentRef, E> {
+                if v.trim().is_empty() {
+                    return Err(E::custom("agent reference must not be empty"));
+                }
+                Ok(AgentRef::parse(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// For fields where "absent" and "null" differ (PUT): `None` = absent,
+/// `Some(None)` = set to null.
+pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Converts a parsed body into `T`, naming the field that did not fit.
+pub fn parse<T: DeserializeOwned>(value: Value) -> ApiResult<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
+        let reason = e.into_inner().to_string();
+        ApiError::validation(field, reason)
+    })
+}
+
+/// Fields that must not appear in a body.
+pub fn forbid(body: &Value, fields: &[&str], why: &str) -> ApiResult<()> {
+    if let Value::Object(map) = body {
+        for f in fields {
+            if map.contains_key(*f) {
+                return Err(ApiError::bad_request(format!(
+                    "field '{f}' cannot be set here: {why}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn require_object(body: &Value) -> ApiResult<()> {
+    if body.is_object() {
+        Ok(())
+    } else {
+        Err(ApiError::validation("body", "expected a JSON object"))
+    }
+}
+
+/// Trims nothing: strings are stored verbatim. Checks length in characters.
+pub fn check_len(field: &str, value: &str, max: usize) -> ApiResult<()> {
+    if value.chars().count() > max {
+        return Err(ApiError::validation(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn check_non_blank(field: &str, value: &str, max: usize) -> ApiResult<()> {
+    if value.trim().is_empty() {
+        return Err(ApiError::validation(field, "must not be blank"));
+    }
+    check_len(field, value, max)
+}
+
+/// A parsed query string; keys may repeat (`labels=a&labels=b`).
+#[derive(Debug, Default, Clone)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    pub fn parse(query_string: &str) -> Query {
+        Query {
+            pairs: url::form_urlencoded::parse(query_string.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn int(&self, key: &str) -> ApiResult<Option<i64>> {
+        self.get(key)
+            .map(|v| {
+                v.trim().parse().map_err(|_| {
+                    ApiError::validation(key, format!("expected an integer, got {v:?}"))
+                })
+            })
+            .transpose()
+    }
+
+    pub fn float(&self, key: &str) -> ApiResult<Option<f64>> {
+        self.get(key)
+            .map(|v| {
+                v.trim()
+                    .parse()
+                    .map_err(|_| ApiError::validation(key, format!("expected a number, got {v:?}")))
+            })
+            .transpose()
+    }
+
+    pub fn bool(&self, key: &str) -> ApiResult<Option<bool>> {
+        self.get(key)
+            .map(|v| match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                _ => Err(ApiError::validation(
+                    key,
+                    format!("expected true or false, got {v:?}"),
+                )),
+            })
+            .transpose()
+    }
+
+    /// The query without `offset`, for building `Link: rel="next"`.
+    pub fn with_offset(&self, offset: i64) -> String {
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in self.pairs.iter().filter(|(k, _)| k != "offset") {
+            ser.append_pair(k, v);
+        }
+        ser.append_pair("offset", &offset.to_string());
+        ser.finish()
+    }
+}
+
+/// `limit` (default and max 1000) and `offset` of list endpoints.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Page {
+    pub const MAX: i64 = 1000;
+
+    pub fn from_query(q: &Query) -> ApiResult<Page> {
+        let limit = q.int("limit")?.unwrap_or(Self::MAX);
+        if !(1..=Self::MAX).contains(&limit) {
+            return Err(ApiError::validation("limit", "must be between 1 and 1000"));
+        }
+        let offset = q.int("offset")?.unwrap_or(0);
+        if offset < 0 {
+            return Err(ApiError::validation("offset", "must not be negative"));
+        }
+        Ok(Page { limit, offset })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Deserialize, Debug)]
+    struct T {
+        #[allow(dead_code)]
+        priority: Option<i64>,
+        id: Option<Id>,
+        agent: Option<AgentRef>,
+    }
+
+    #[test]
+    fn ids_accept_numbers_and_numeric_strings() {
+        let t: T = parse(json!({"id": "12", "agent": "7"})).unwrap();
+        assert_eq!(t.id, Some(Id(12)));
+        assert_eq!(t.agent, Some(AgentRef::Id(7)));
+        let t: T = parse(json!({"agent": "research-agent"})).unwrap();
+        assert_eq!(t.agent, Some(AgentRef::Name("research-agent".into())));
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_field() {
+        match parse::<T>(json!({"priority": "high"})) {
+            Err(ApiError::Validation { field, .. }) => assert_eq!(field, "priority"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Events: the kinds, the stored form, and the hub that tells live
+//! subscribers (SSE streams, the webhook dispatcher) about committed events.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+/// Every kind of event; webhooks subscribe to these names (or `"*"`).
+pub const KINDS: &[&str] = &[
+    "task.created",
+    "task.updated",
+    "task.assigned",
+    "task.delegated",
+    "task.completed",
+    "task.failed",
+    "task.deleted",
+    "task.commented",
+    "task.claimed",
+    "task.released",
+    "task.state_changed",
+    "task.linked",
+    "task.unblocked",
+    "task.context_updated",
+];
+
+/// The event a webhook test sends; not part of the log.
+pub const PING: &str = "webhook.test";
+
+pub fn is_known_kind(kind: &str) -> bool {
+    KINDS.contains(&kind)
+}
+
+/// One committed row of the event log.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: i64,
+    pub kind: String,
+    pub task_id: Option<i64>,
+    /// `",3,7,"`: agents who could read the task when it happened.
+    pub audience: String,
+    /// The JSON payload, exactly as delivered.
+    pub payload: String,
+}
+
+impl Event {
+    pub fn visible_to_agent(&self, agent_id: i64) -> bool {
+        self.audience.contains(&format!(",{agent_id},"))
+    }
+}
+
+/// Fan-out of committed events. The writer publishes after each COMMIT.
+pub struct Hub {
+    live: broadcast::Sender<Arc<Event>>,
+    dispatch: Mutex<u64>,
+    dispatch_cv: Condvar,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        let (live, _) = broadcast::channel(8192);
+        Hub {
+            live,
+            dispatch: Mutex::new(0),
+            dispatch_cv: Condvar::new(),
+        }
+    }
+}
+
+impl Hub {
+    pub fn publish(&self, events: Vec<Arc<Event>>) {
+        if events.is_empty() {
+            return;
+        }
+        for event in events {
+            // No receivers is fine: nobody is streaming.
+            let _ = self.live.send(event);
+        }
+        self.wake_dispatcher();
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.live.subscribe()
+    }
+
+    pub fn subscriber_count(&self) -> usize {
+        self.live.receiver_count()
+    }
+
+    pub fn wake_dispatcher(&self) {
+        if let Ok(mut generation) = self.dispatch.lock() {
+            *generation += 1;
+            self.dispatch_cv.notify_all();
+        }
+    }
+
+    /// Blocks until woken after `seen`, or until `timeout`; returns the
+    /// generation to pass next time.
+    pub fn wait_dispatcher(&self, seen: u64, timeout: Duration) -> u64 {
+        let Ok(guard) = self.dispatch.lock() else {
+            return seen;
+        };
+        match self
+            .dispatch_cv
+            .wait_timeout_while(guard, timeout, |g| *g == seen)
+        {
+            Ok((g, _)) => *g,
+            Err(_) => seen,
+        }
+    }
+}

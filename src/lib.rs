@@ -1,0 +1,17 @@
+//! Delega: a self-hosted coordination server for teams of AI agents.
+//!
+//! - [`api`]: HTTP resources, mounted under `/api` and `/v1`
+//! - [`store`]: SQLite storage (one writer thread, pooled readers)
+//! - [`events`]: the event hub; [`webhooks`]: signed delivery
+//! - [`domain`]: roles, keys, input rules; [`config`]: configuration
+//! - [`cli`]: the `delega` command
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod store;
+pub mod webhooks;

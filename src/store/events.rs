@@ -1,0 +1,194 @@
+//! The event log (outbox). Each state change records its event here in the
+//! transaction of the change, with the webhook deliveries it owes.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use serde::Serialize;
+
+use super::agents::AgentBrief;
+use super::tasks::{self, TaskView};
+use super::Tx;
+use crate::domain::access::{Caller, Role, READ_ALL};
+use crate::domain::clock;
+use crate::error::ApiResult;
+use crate::events::Event;
+
+#[derive(Serialize)]
+struct Payload<'a> {
+    event: &'a str,
+    event_id: i64,
+    timestamp: &'a str,
+    task: &'a TaskView,
+    agent: Option<AgentBrief>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+fn actor(caller: &Caller) -> Option<AgentBrief> {
+    caller.agent().map(|a| AgentBrief {
+        id: a.id,
+        name: a.name.clone(),
+        display_name: a.display_name.clone(),
+    })
+}
+
+/// Appends an event about `task` and queues a delivery for every active
+/// webhook that wants it and may see it.
+pub fn record(
+    tx: &Tx,
+    kind: &str,
+    task: &TaskView,
+    caller: &Caller,
+    reason: Option<&str>,
+) -> ApiResult<i64> {
+    // Only the writer thread inserts events, so the next id is known.
+    let id: i64 = tx
+        .prepare_cached(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1",
+        )?
+        .query_row([], |r| r.get(0))?;
+    let now = clock::now_string();
+    let audience = tasks::audience(tx, task.id)?;
+    let payload = serde_json::to_string(&Payload {
+        event: kind,
+        event_id: id,
+        timestamp: &now,
+        task,
+        agent: actor(caller),
+        reason,
+    })?;
+    tx.prepare_cached(
+        "INSERT INTO events (id, kind, task_id, agent_id, audience, payload, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        id,
+        kind,
+        task.id,
+        caller.agent_id(),
+        audience,
+        payload,
+        now
+    ])?;
+    let event = Event {
+        id,
+        kind: kind.to_string(),
+        task_id: Some(task.id),
+        audience,
+        payload,
+    };
+    enqueue_deliveries(tx, &event, &now)?;
+    tx.record(event);
+    Ok(id)
+}
+
+/// Queues the event for each active webhook subscribed to its kind whose
+/// owner may read the task (project-wide hooks always may).
+fn enqueue_deliveries(tx: &Tx, event: &Event, now: &str) -> ApiResult<()> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT w.id, w.events, w.owner_agent_id, a.role, a.permissions FROM webhooks w \
+         LEFT JOIN agents a ON a.id = w.owner_agent_id WHERE w.active = 1",
+    )?;
+    let hooks: Vec<(i64, String, Option<i64>, Option<String>, Option<String>)> = stmt
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (hook_id, events, owner, role, permissions) in hooks {
+        let kinds: Vec<String> = serde_json::from_str(&events).unwrap_or_default();
+        if !kinds.iter().any(|k| k == "*" || *k == event.kind) {
+            continue;
+        }
+        let sees_all = match owner {
+            None => true,
+            Some(_) => {
+                role.as_deref()
+                    .and_then(Role::parse)
+                    .unwrap_or(Role::Worker)
+                    != Role::Worker
+                    || permissions.as_deref().is_some_and(|p| p.contains(READ_ALL))
+            }
+        };
+        if !sees_all && !owner.is_some_and(|o| event.visible_to_agent(o)) {
+            continue;
+        }
+        tx.prepare_cached(
+            "INSERT INTO webhook_deliveries (webhook_id, event_id, next_attempt_at, created_at, \
+             updated_at) VALUES (?1, ?2, ?3, ?3, ?3)",
+        )?
+        .execute(params![hook_id, event.id, now])?;
+    }
+    Ok(())
+}
+
+pub fn from_row(r: &Row) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        task_id: r.get(2)?,
+        audience: r.get(3)?,
+        payload: r.get(4)?,
+    })
+}
+
+/// Which events a reader wants.
+#[derive(Debug, Default, Clone)]
+pub struct EventFilter {
+    pub types: Vec<String>,
+    pub task_id: Option<i64>,
+}
+
+impl EventFilter {
+    pub fn matches(&self, caller: &Caller, e: &Event) -> bool {
+        (self.types.is_empty() || self.types.iter().any(|t| *t == e.kind))
+            && (self.task_id.is_none() || self.task_id == e.task_id)
+            && (caller.reads_all() || caller.agent_id().is_some_and(|a| e.visible_to_agent(a)))
+    }
+}
+
+/// Events after `since`, oldest first, that the caller may see.
+pub fn list(
+    conn: &Connection,
+    caller: &Caller,
+    filter: &EventFilter,
+    since: i64,
+    limit: i64,
+) -> ApiResult<Vec<Event>> {
+    let mut sql =
+        String::from("SELECT id, kind, task_id, audience, payload FROM events WHERE id > ?1");
+    let mut args = vec![SqlValue::Integer(since)];
+    if !filter.types.is_empty() {
+        args.push(SqlValue::Text(serde_json::to_string(&filter.types)?));
+        sql.push_str(&format!(
+            " AND kind IN (SELECT value FROM json_each(?{}))",
+            args.len()
+        ));
+    }
+    if let Some(t) = filter.task_id {
+        args.push(SqlValue::Integer(t));
+        sql.push_str(&format!(" AND task_id = ?{}", args.len()));
+    }
+    if !caller.reads_all() {
+        args.push(SqlValue::Text(format!(
+            ",{},",
+            caller.agent_id().unwrap_or(-1)
+        )));
+        sql.push_str(&format!(" AND instr(audience, ?{}) > 0", args.len()));
+    }
+    args.push(SqlValue::Integer(limit));
+    sql.push_str(&format!(" ORDER BY id LIMIT ?{}", args.len()));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn get(conn: &Connection, id: i64) -> ApiResult<Option<Event>> {
+    Ok(conn
+        .prepare_cached("SELECT id, kind, task_id, audience, payload FROM events WHERE id = ?1")?
+        .query_row([id], from_row)
+        .optional()?)
+}
+
+pub fn latest_id(conn: &Connection) -> ApiResult<i64> {
+    Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?)
+}

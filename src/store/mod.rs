@@ -1,0 +1,264 @@
+//! The store: one SQLite database, one writer thread and a pool of readers.
+//!
+//! Every write runs on the writer thread inside a transaction shared with
+//! the other writes queued at the same moment (group commit); each write gets
+//! its own savepoint, so a refused request rolls back alone. A caller hears
+//! back only after the shared COMMIT succeeded: a 2xx means committed.
+//! Events recorded during a write are published once their commit is durable.
+
+pub mod agents;
+pub mod comments;
+pub mod context;
+pub mod delegation;
+pub mod events;
+pub mod projects;
+pub mod schema;
+pub mod settings;
+pub mod stats;
+pub mod tasks;
+pub mod webhooks;
+
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::{ApiError, ApiResult};
+use crate::events::{Event, Hub};
+
+/// Most writes one commit carries.
+const MAX_BATCH: usize = 256;
+
+type Finisher = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
+type Job = Box<dyn FnOnce(&Tx) -> (bool, Finisher) + Send>;
+
+/// A write in progress: the connection inside the group transaction, plus
+/// the events this write recorded (published only if it commits).
+pub struct Tx<'c> {
+    conn: &'c Connection,
+    events: RefCell<Vec<Arc<Event>>>,
+}
+
+impl<'c> Tx<'c> {
+    pub fn record(&self, event: Event) {
+        self.events.borrow_mut().push(Arc::new(event));
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    readers: r2d2::Pool<SqliteConnectionManager>,
+    writer: mpsc::Sender<Job>,
+    hub: Arc<Hub>,
+}
+
+fn configure_connection(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -16000;",
+    )
+}
+
+/// Opens (creating if needed) the database file and applies the schema and
+/// migrations. Used by the server and by offline commands.
+pub fn open_connection(path: &Path) -> anyhow::Result<Connection> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create directory {}: {e}", dir.display()))?;
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", path.display()))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    configure_connection(&conn)?;
+    schema::migrate(&conn)?;
+    Ok(conn)
+}
+
+impl Store {
+    pub fn open(path: &Path, hub: Arc<Hub>) -> anyhow::Result<Store> {
+        let writer_conn = open_connection(path)?;
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(|c| {
+                c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -16000;")
+            });
+        let readers = r2d2::Pool::builder()
+            .max_size(16)
+            .min_idle(Some(2))
+            .build(manager)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let writer_hub = hub.clone();
+        thread::Builder::new()
+            .name("delega-writer".into())
+            .spawn(move || writer_loop(writer_conn, rx, writer_hub))?;
+        Ok(Store {
+            readers,
+            writer: tx,
+            hub,
+        })
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Runs `f` on a pooled read-only connection, off the async workers.
+    pub async fn read<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        F: FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.readers.clone();
+        actix_web::web::block(move || {
+            let conn = pool.get()?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("blocking read failed: {e}")))?
+    }
+
+    /// Same as [`Store::read`], for threads that are not async workers.
+    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> ApiResult<T>) -> ApiResult<T> {
+        let conn = self.readers.get()?;
+        f(&conn)
+    }
+
+    fn submit<T, F>(&self, f: F, reply: impl FnOnce(ApiResult<T>) + Send + 'static)
+    where
+        F: FnOnce(&Tx) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let job: Job = Box::new(move |tx: &Tx| {
+            let result = catch_unwind(AssertUnwindSafe(|| f(tx)))
+                .unwrap_or_else(|_| Err(ApiError::internal("a write panicked")));
+            let ok = result.is_ok();
+            let finish: Finisher = Box::new(move |commit: Result<(), ApiError>| {
+                reply(commit.and(result));
+            });
+            (ok, finish)
+        });
+        // If the writer is gone the job is dropped with its reply channel,
+        // and the caller hears "unavailable".
+        let _ = self.writer.send(job);
+    }
+
+    /// Runs `f` inside a write transaction and returns once it committed.
+    pub async fn write<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        F: FnOnce(&Tx) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(f, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.await
+            .map_err(|_| ApiError::Unavailable("the database writer has stopped".into()))?
+    }
+
+    /// Same as [`Store::write`], for background threads.
+    pub fn write_blocking<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        F: FnOnce(&Tx) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.submit(f, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.recv()
+            .map_err(|_| ApiError::Unavailable("the database writer has stopped".into()))?
+    }
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, hub: Arc<Hub>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            log::error!("cannot begin a write transaction: {e}");
+            for job in batch {
+                let tx = Tx {
+                    conn: &conn,
+                    events: RefCell::new(Vec::new()),
+                };
+                // Run nothing: answer each caller with the failure.
+                let (_, finish) = fail_job(job, &tx);
+                finish(Err(ApiError::Unavailable("database is busy".into())));
+            }
+            continue;
+        }
+        let mut finishers = Vec::with_capacity(batch.len());
+        let mut published = Vec::new();
+        for job in batch {
+            let savepoint = conn.execute_batch("SAVEPOINT w");
+            let tx = Tx {
+                conn: &conn,
+                events: RefCell::new(Vec::new()),
+            };
+            if savepoint.is_err() {
+                let (_, finish) = fail_job(job, &tx);
+                finishers.push(finish);
+                continue;
+            }
+            let (ok, finish) = job(&tx);
+            let kept = ok && conn.execute_batch("RELEASE w").is_ok();
+            if kept {
+                published.extend(tx.events.into_inner());
+            } else {
+                let _ = conn.execute_batch("ROLLBACK TO w; RELEASE w");
+            }
+            finishers.push(finish);
+        }
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                hub.publish(published);
+                for finish in finishers {
+                    finish(Ok(()));
+                }
+            }
+            Err(e) => {
+                log::error!("commit failed: {e}");
+                let _ = conn.execute_batch("ROLLBACK");
+                for finish in finishers {
+                    finish(Err(ApiError::internal(format!("commit failed: {e}"))));
+                }
+            }
+        }
+    }
+    log::info!("database writer stopped");
+}
+
+/// Produces a finisher for a job that could not run: the job is invoked
+/// against a transaction that is rolled back, so its closure is consumed.
+fn fail_job(job: Job, tx: &Tx) -> (bool, Finisher) {
+    let _ = tx.conn.execute_batch("SAVEPOINT dead");
+    let out = job(tx);
+    let _ = tx.conn.execute_batch("ROLLBACK TO dead; RELEASE dead");
+    (false, out.1)
+}

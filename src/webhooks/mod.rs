@@ -1,0 +1,1 @@
+//! Webhook delivery: signing, the private-address guard and the dispatcher.
