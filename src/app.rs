@@ -18,6 +18,7 @@ use crate::domain::keys;
 use crate::error::ApiError;
 use crate::events::Hub;
 use crate::store::{self, settings, Store};
+use crate::webhooks::dispatcher::Dispatcher;
 
 pub struct Application {
     port: u16,
@@ -26,6 +27,7 @@ pub struct Application {
     /// A project token generated on this start, to be shown once.
     pub new_project_token: Option<String>,
     pub store: Store,
+    dispatcher: Dispatcher,
 }
 
 /// Uses the configured token, or the stored one; generates one on the
@@ -92,6 +94,11 @@ impl Application {
             anyhow::anyhow!("cannot listen on {}:{}: {e}", config.host, config.port)
         })?;
         let port = listener.local_addr()?.port();
+        let dispatcher = Dispatcher::start(
+            store.clone(),
+            config.webhooks.clone(),
+            config.allow_private_webhooks,
+        )?;
         let config = Arc::new(config);
         let state = web::Data::new(AppState {
             store: store.clone(),
@@ -139,6 +146,7 @@ impl Application {
                 .default_service(web::to(not_found))
         })
         .shutdown_timeout(30)
+        .disable_signals()
         .listen(listener)?;
         if config.workers > 0 {
             server = server.workers(config.workers);
@@ -149,6 +157,7 @@ impl Application {
             server: server.run(),
             new_project_token,
             store,
+            dispatcher,
         })
     }
 
@@ -160,10 +169,23 @@ impl Application {
         format!("http://{}:{}", self.host, self.port)
     }
 
-    /// Serves until SIGINT/SIGTERM (or the handle stops it): stops
-    /// accepting, lets in-flight requests finish, then returns.
+    /// Serves until SIGINT/SIGTERM: ends event streams, stops accepting,
+    /// lets in-flight requests finish, then lets the webhook dispatcher
+    /// record the attempts it has in flight before returning.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let handle = self.server.handle();
+        let hub = self.store.hub().clone();
+        actix_web::rt::spawn(async move {
+            wait_for_signal().await;
+            log::info!("shutting down");
+            hub.shut_down();
+            handle.stop(true).await;
+        });
+        let served = self.server.await;
+        self.store.hub().shut_down();
+        let dispatcher = self.dispatcher;
+        let _ = actix_web::rt::task::spawn_blocking(move || dispatcher.stop()).await;
+        served
     }
 }
 
@@ -172,5 +194,27 @@ impl actix_web::Responder for ApiError {
     type Body = actix_web::body::BoxBody;
     fn respond_to(self, _req: &HttpRequest) -> actix_web::HttpResponse {
         self.error_response()
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -6,10 +6,12 @@ pub mod agents;
 pub mod auth;
 pub mod context;
 pub mod delegation;
+pub mod events;
 pub mod health;
 pub mod misc;
 pub mod projects;
 pub mod tasks;
+pub mod webhooks;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -171,4 +173,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     context::configure(cfg);
     projects::configure(cfg);
     misc::configure(cfg);
+    webhooks::configure(cfg);
+    events::configure(cfg);
 }

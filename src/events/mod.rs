@@ -4,7 +4,7 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// Every kind of event; webhooks subscribe to these names (or `"*"`).
 pub const KINDS: &[&str] = &[
@@ -52,6 +52,8 @@ impl Event {
 /// Fan-out of committed events. The writer publishes after each COMMIT.
 pub struct Hub {
     live: broadcast::Sender<Arc<Event>>,
+    /// Flips to true when the server shuts down; open streams end.
+    closing: watch::Sender<bool>,
     dispatch: Mutex<u64>,
     dispatch_cv: Condvar,
 }
@@ -59,8 +61,10 @@ pub struct Hub {
 impl Default for Hub {
     fn default() -> Self {
         let (live, _) = broadcast::channel(8192);
+        let (closing, _) = watch::channel(false);
         Hub {
             live,
+            closing,
             dispatch: Mutex::new(0),
             dispatch_cv: Condvar::new(),
         }
@@ -81,6 +85,15 @@ impl Hub {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.live.subscribe()
+    }
+
+    pub fn shut_down(&self) {
+        self.closing.send_replace(true);
+        self.wake_dispatcher();
+    }
+
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     pub fn subscriber_count(&self) -> usize {
