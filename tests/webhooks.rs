@@ -1,0 +1,443 @@
+//! Webhooks over real HTTP, delivered to a real local receiver.
+
+mod common;
+#[path = "common/receiver.rs"]
+mod receiver;
+
+use std::time::{Duration, Instant};
+
+use common::TestServer;
+use hmac::{Hmac, Mac};
+use receiver::{Receiver, Reply};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A server that may call loopback receivers, with fast retries.
+fn server_with(webhooks: &str) -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("delega.toml");
+    std::fs::write(
+        &path,
+        format!("allow_private_webhooks = true\n[webhooks]\n{webhooks}"),
+    )
+    .unwrap();
+    let server = TestServer::start_with(&[("DELEGA_CONFIG", path.to_str().unwrap())]);
+    (server, dir)
+}
+
+fn fast_server() -> (TestServer, tempfile::TempDir) {
+    server_with("first_retry_seconds = 0.1\nbackoff_factor = 1.5\n")
+}
+
+fn hmac_hex(secret: &str, message: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn register(server: &TestServer, body: Value) -> Value {
+    let r = server.admin().post("/api/webhooks", body);
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn attempts(server: &TestServer, hook: i64) -> Vec<Value> {
+    let r = server
+        .admin()
+        .get(&format!("/api/webhooks/{hook}/deliveries"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body.as_array().unwrap().clone()
+}
+
+#[test]
+fn v1_deliveries_are_signed_over_the_raw_body() {
+    // Arrange
+    let (server, _cfg) = fast_server();
+    let rx = Receiver::start();
+    register(
+        &server,
+        json!({"url": rx.url, "events": ["task.created"], "secret": "s3cret"}),
+    );
+    // Act
+    let task = server.admin().create_task(json!({"content": "signed"}));
+    let got = rx.wait_for(1, WAIT);
+    // Assert
+    assert_eq!(got.len(), 1);
+    let d = &got[0];
+    let expected = format!("sha256={}", hmac_hex("s3cret", &d.body));
+    assert_eq!(d.header("X-Delega-Signature"), Some(expected.as_str()));
+    assert_eq!(d.header("X-Delega-Event"), Some("task.created"));
+    assert_eq!(d.header("Content-Type"), Some("application/json"));
+    assert!(d.header("User-Agent").unwrap().starts_with("delega/"));
+    assert!(d.header("X-Delega-Delivery").is_some());
+    assert!(d.header("X-Delega-Timestamp").unwrap().ends_with('Z'));
+    let payload = d.json();
+    assert_eq!(payload["event"], "task.created");
+    assert_eq!(payload["task"]["id"], task["id"]);
+    assert!(payload["event_id"].as_i64().unwrap() > 0);
+    assert!(payload["task"].get("metadata").is_some());
+    assert!(
+        payload["agent"].is_null(),
+        "the project token acts as nobody"
+    );
+}
+
+#[test]
+fn v2_deliveries_are_signed_over_timestamp_dot_body() {
+    let (server, _cfg) = fast_server();
+    let rx = Receiver::start();
+    register(
+        &server,
+        json!({"url": rx.url, "events": ["*"], "secret": "k2", "signature_version": "v2"}),
+    );
+    let (worker, _) = server.agent("signer", "worker");
+    let task = worker.create_task(json!({"content": "v2"}));
+    worker.post(&format!("/api/tasks/{}/complete", task["id"]), json!({}));
+    let got = rx.wait_for(2, WAIT);
+    assert_eq!(got.len(), 2);
+    for d in &got {
+        let ts = d.header("X-Delega-Timestamp").unwrap();
+        let mut msg = ts.as_bytes().to_vec();
+        msg.push(b'.');
+        msg.extend_from_slice(&d.body);
+        assert_eq!(
+            d.header("X-Delega-Signature").unwrap(),
+            format!("sha256={}", hmac_hex("k2", &msg))
+        );
+    }
+    let completed = got
+        .iter()
+        .find(|d| d.json()["event"] == "task.completed")
+        .unwrap()
+        .json();
+    assert_eq!(completed["task"]["completed_by"], "signer");
+    assert_eq!(completed["agent"]["name"], "signer");
+}
+
+#[test]
+fn a_generated_secret_is_returned_once_and_never_listed() {
+    let (server, _cfg) = fast_server();
+    let rx = Receiver::start();
+    let hook = register(&server, json!({"url": rx.url, "events": ["*"]}));
+    let secret = hook["secret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_"));
+    let list = server.admin().get("/api/webhooks");
+    assert!(!list.text.contains(secret));
+    let one = server.admin().get(&format!("/api/webhooks/{}", hook["id"]));
+    assert!(one.body.get("secret").is_none());
+    // The generated secret signs deliveries.
+    server.admin().create_task(json!({"content": "x"}));
+    let d = &rx.wait_for(1, WAIT)[0];
+    assert_eq!(
+        d.header("X-Delega-Signature").unwrap(),
+        format!("sha256={}", hmac_hex(secret, &d.body))
+    );
+}
+
+#[test]
+fn failed_deliveries_are_retried_until_one_succeeds_and_every_attempt_is_logged() {
+    let (server, _cfg) = fast_server();
+    let rx = Receiver::start();
+    rx.script(&[Reply::Status(500), Reply::Status(500), Reply::Status(200)]);
+    let hook = register(&server, json!({"url": rx.url, "events": ["task.created"]}));
+    let id = hook["id"].as_i64().unwrap();
+    server.admin().create_task(json!({"content": "retry me"}));
+
+    let got = rx.wait_for(3, WAIT);
+    assert_eq!(got.len(), 3);
+    let ids: Vec<_> = got.iter().map(|d| d.json()["event_id"].clone()).collect();
+    assert!(ids.iter().all(|i| *i == ids[0]), "same event each time");
+    wait_until("three logged attempts", || attempts(&server, id).len() == 3);
+    let mut log = attempts(&server, id);
+    log.sort_by_key(|a| a["attempt"].as_i64());
+    let codes: Vec<_> = log
+        .iter()
+        .map(|a| a["status_code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, [500, 500, 200]);
+    let success: Vec<_> = log
+        .iter()
+        .map(|a| a["success"].as_bool().unwrap())
+        .collect();
+    assert_eq!(success, [false, false, true]);
+    assert_eq!(log[2]["event"], "task.created");
+    assert!(log[2]["payload"]["task"].is_object());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        rx.received().len(),
+        3,
+        "delivered once successfully, not again"
+    );
+}
+
+#[test]
+fn ten_consecutive_failures_disable_a_hook_and_reenabling_resets_it() {
+    let (server, _cfg) =
+        server_with("first_retry_seconds = 0.05\nbackoff_factor = 1.0\nmax_attempts = 6\ndispatcher_threads = 1\n");
+    let rx = Receiver::start();
+    rx.set_default(Reply::Status(503));
+    let hook = register(&server, json!({"url": rx.url, "events": ["task.created"]}));
+    let id = hook["id"].as_i64().unwrap();
+    server.admin().create_task(json!({"content": "a"}));
+    server.admin().create_task(json!({"content": "b"}));
+
+    let path = format!("/api/webhooks/{id}");
+    wait_until("the hook to be disabled", || {
+        server.admin().get(&path).body["active"] == false
+    });
+    let h = server.admin().get(&path).body;
+    assert_eq!(h["consecutive_failures"], 10);
+    assert!(h["disabled_reason"]
+        .as_str()
+        .unwrap()
+        .contains("consecutive"));
+    assert_eq!(attempts(&server, id).len(), 10);
+
+    // Re-enable with a healthy receiver: count resets, waiting deliveries go out.
+    rx.set_default(Reply::Status(200));
+    let r = server.admin().put(&path, json!({"active": true}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["consecutive_failures"], 0);
+    assert_eq!(r.body["active"], true);
+    wait_until("remaining delivery", || {
+        attempts(&server, id).iter().any(|a| a["success"] == true)
+    });
+}
+
+#[test]
+fn a_410_answer_disables_the_hook() {
+    let (server, _cfg) = fast_server();
+    let rx = Receiver::start();
+    rx.set_default(Reply::Status(410));
+    let hook = register(&server, json!({"url": rx.url, "events": ["*"]}));
+    server.admin().create_task(json!({"content": "gone"}));
+    let path = format!("/api/webhooks/{}", hook["id"]);
+    wait_until("disable on 410", || {
+        server.admin().get(&path).body["active"] == false
+    });
+    assert!(server.admin().get(&path).body["disabled_reason"]
+        .as_str()
+        .unwrap()
+        .contains("410"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(rx.received().len(), 1, "no retries after 410");
+}
+
+#[test]
+fn redeliver_sends_a_delivered_event_again_and_test_sends_a_ping() {
+    let (server, _cfg) = fast_server();
+    let rx = Receiver::start();
+    let hook = register(&server, json!({"url": rx.url, "events": ["task.created"]}));
+    let id = hook["id"].as_i64().unwrap();
+    server.admin().create_task(json!({"content": "again"}));
+    rx.wait_for(1, WAIT);
+    wait_until("logged", || attempts(&server, id).len() == 1);
+    let did = attempts(&server, id)[0]["delivery_id"].as_i64().unwrap();
+
+    let r = server.admin().post(
+        &format!("/api/webhooks/{id}/deliveries/{did}/redeliver"),
+        json!({}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let got = rx.wait_for(2, WAIT);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].json()["event_id"], got[1].json()["event_id"]);
+
+    let r = server
+        .admin()
+        .post(&format!("/api/webhooks/{id}/test"), json!({}));
+    assert_eq!(r.status, 202, "{}", r.text);
+    let got = rx.wait_for(3, WAIT);
+    assert_eq!(got[2].header("X-Delega-Event"), Some("webhook.test"));
+
+    let missing = server.admin().post(
+        &format!("/api/webhooks/{id}/deliveries/99999/redeliver"),
+        json!({}),
+    );
+    missing.assert_error(404);
+}
+
+#[test]
+fn deliveries_committed_while_the_receiver_is_down_survive_a_kill_and_restart() {
+    let (mut server, _cfg) =
+        server_with("first_retry_seconds = 0.2\nbackoff_factor = 1.0\nmax_attempts = 1000\ndisable_after_failures = 100000\n");
+    let rx = Receiver::start();
+    rx.set_default(Reply::Status(503));
+    register(&server, json!({"url": rx.url, "events": ["task.created"]}));
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            server
+                .admin()
+                .create_task(json!({"content": format!("durable {i}")}))["id"]
+                .clone(),
+        );
+    }
+    server.kill();
+    rx.set_default(Reply::Status(200));
+    server.restart();
+
+    wait_until("every task delivered", || {
+        let ok: std::collections::HashSet<String> = rx
+            .received()
+            .iter()
+            .filter(|d| d.json()["event"] == "task.created")
+            .map(|d| d.json()["task"]["id"].to_string())
+            .collect();
+        ids.iter().all(|i| ok.contains(&i.to_string()))
+    });
+}
+
+#[test]
+fn a_workers_hook_only_receives_events_on_tasks_it_can_read() {
+    let (server, _cfg) = fast_server();
+    let rx = Receiver::start();
+    let (alice, _) = server.agent("alice", "worker");
+    let (bob, _) = server.agent("bob", "worker");
+    let r = alice.post(
+        "/api/webhooks",
+        json!({"url": rx.url, "events": ["task.created"]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["scope"], "agent");
+
+    bob.create_task(json!({"content": "bob's secret plan"}));
+    let mine = alice.create_task(json!({"content": "alice's task"}));
+    rx.wait_for(1, WAIT);
+    std::thread::sleep(Duration::from_millis(500));
+    let got = rx.received();
+    assert_eq!(got.len(), 1, "only alice's task");
+    assert_eq!(got[0].json()["task"]["id"], mine["id"]);
+    // Bob cannot see alice's hook.
+    bob.get(&format!("/api/webhooks/{}", r.body["id"]))
+        .assert_error(404);
+    assert_eq!(bob.get("/api/webhooks").body, json!([]));
+}
+
+#[test]
+fn a_hanging_receiver_times_out_and_a_huge_answer_is_read_only_in_part() {
+    let (server, _cfg) = server_with("timeout_seconds = 1\nfirst_retry_seconds = 60\n");
+    let slow = Receiver::start();
+    slow.set_default(Reply::Hang(Duration::from_secs(3)));
+    let big = Receiver::start();
+    big.set_default(Reply::Big(10 * 1024 * 1024));
+    let h_slow = register(
+        &server,
+        json!({"url": slow.url, "events": ["task.created"]}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let h_big = register(&server, json!({"url": big.url, "events": ["task.created"]}))["id"]
+        .as_i64()
+        .unwrap();
+    server.admin().create_task(json!({"content": "x"}));
+
+    wait_until("timeout logged", || attempts(&server, h_slow).len() == 1);
+    let a = &attempts(&server, h_slow)[0];
+    assert_eq!(a["success"], false);
+    assert!(a["status_code"].is_null());
+    assert!(
+        a["error"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("timed out"),
+        "{a}"
+    );
+
+    wait_until("big answer logged", || attempts(&server, h_big).len() == 1);
+    let a = &attempts(&server, h_big)[0];
+    assert_eq!(a["success"], true, "{a}");
+    assert_eq!(a["status_code"], 200);
+    // The server is still healthy.
+    assert_eq!(server.anonymous().get("/health").status, 200);
+}
+
+#[test]
+fn bad_webhook_registrations_are_refused_with_clear_errors() {
+    let server = TestServer::start(); // private targets not allowed here
+    let long_secret = "s".repeat(257);
+    let cases = [
+        (json!({"url": "not a url", "events": ["*"]}), 422, "url"),
+        (
+            json!({"url": "ftp://example.com/x", "events": ["*"]}),
+            422,
+            "url",
+        ),
+        (
+            json!({"url": "http://user:pw@example.com/x", "events": ["*"]}),
+            422,
+            "url",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:9/x", "events": ["*"]}),
+            422,
+            "url",
+        ),
+        (
+            json!({"url": "http://localhost:9/x", "events": ["*"]}),
+            422,
+            "url",
+        ),
+        (
+            json!({"url": "http://169.254.169.254/latest", "events": ["*"]}),
+            422,
+            "url",
+        ),
+        (
+            json!({"url": "http://10.0.0.1/x", "events": ["*"]}),
+            422,
+            "url",
+        ),
+        (
+            json!({"url": "http://[::1]:9/x", "events": ["*"]}),
+            422,
+            "url",
+        ),
+        (
+            json!({"url": "https://example.com/x", "events": ["task.exploded"]}),
+            422,
+            "events",
+        ),
+        (
+            json!({"url": "https://example.com/x", "events": []}),
+            422,
+            "events",
+        ),
+        (
+            json!({"url": "https://example.com/x", "events": ["*"], "secret": long_secret}),
+            422,
+            "secret",
+        ),
+        (
+            json!({"url": "https://example.com/x", "events": ["*"], "signature_version": "v3"}),
+            422,
+            "signature_version",
+        ),
+        (
+            json!({"url": "https://example.com/x", "events": "task.created"}),
+            422,
+            "events",
+        ),
+    ];
+    for (body, status, field) in cases {
+        let r = server.admin().post("/api/webhooks", body.clone());
+        r.assert_error(status);
+        assert_eq!(r.body["detail"]["field"], field, "case {body}: {}", r.text);
+    }
+    assert_eq!(
+        server.admin().get("/api/webhooks").body,
+        json!([]),
+        "nothing stored"
+    );
+}
