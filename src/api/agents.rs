@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::{is_local_bootstrap, MaybeCaller};
+use super::auth::{is_local_bootstrap, MaybeCaller, MISSING_CREDENTIALS};
 use super::{created, ok, page_response, query, Json, State};
 use crate::domain::access::{Caller, Role};
 use crate::domain::input::{self, check_len, double_option, AgentRef, Page};
@@ -132,12 +132,7 @@ async fn create(
         Some(c) if c.is_admin() => false,
         Some(_) => return Err(ApiError::forbidden("only admins create agents")),
         None if is_local_bootstrap(&req) => true,
-        None => {
-            return Err(caller
-                .required()
-                .err()
-                .unwrap_or_else(|| ApiError::unauthorized("missing credentials")))
-        }
+        None => return Err(ApiError::unauthorized(MISSING_CREDENTIALS)),
     };
     let new = NewAgent {
         name,

@@ -124,7 +124,7 @@ async fn authenticate(req: &HttpRequest) -> ApiResult<Option<Caller>> {
     Ok(Some(caller))
 }
 
-const MISSING: &str =
+pub const MISSING_CREDENTIALS: &str =
     "missing credentials: send X-Agent-Key: dlg_… or Authorization: Bearer <key or project token>";
 
 impl FromRequest for Caller {
@@ -136,7 +136,7 @@ impl FromRequest for Caller {
         Box::pin(async move {
             authenticate(&req)
                 .await?
-                .ok_or_else(|| ApiError::unauthorized(MISSING))
+                .ok_or_else(|| ApiError::unauthorized(MISSING_CREDENTIALS))
         })
     }
 }
@@ -151,12 +151,6 @@ impl FromRequest for MaybeCaller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move { Ok(MaybeCaller(authenticate(&req).await?)) })
-    }
-}
-
-impl MaybeCaller {
-    pub fn required(self) -> ApiResult<Caller> {
-        self.0.ok_or_else(|| ApiError::unauthorized(MISSING))
     }
 }
 

@@ -1025,8 +1025,10 @@ pub fn update(
         Some(false) => return reopen(tx, caller, id),
         None => {}
     }
-    if other_change || ch.context.is_none() && !assignment_changed {
+    if other_change {
         emit(tx, caller, id, "task.updated", None)?;
+    } else if ch.context.is_some() {
+        emit(tx, caller, id, "task.context_updated", None)?;
     }
     get(tx, id)?.ok_or_else(|| ApiError::internal("task vanished after update"))
 }
