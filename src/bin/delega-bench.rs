@@ -1,0 +1,1392 @@
+//! `delega-bench`: a load generator for the Delega server.
+//!
+//! It starts its own `delega serve` on a fresh database in a temporary
+//! directory, measures startup time and memory, drives a set of workloads
+//! over loopback keep-alive connections (one OS thread per connection) and
+//! prints a copy-pastable table. All traffic goes to 127.0.0.1; every loop
+//! is bounded by the configured duration (or a fixed timeout) and the server
+//! is killed when the bench ends, successfully or not.
+//!
+//! ```text
+//! cargo run --release --bin delega-bench -- --connections 16 --duration 10 \
+//!     --workloads create,get,list,pipeline,webhook
+//! ```
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, ValueEnum};
+use rand::Rng;
+use serde_json::{json, Value};
+
+/// Longest wait for the server to print its address and answer `/health`.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for outstanding webhook deliveries after the creates.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Per-request timeout of the HTTP clients.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Tasks created for the `get` and `list` workloads and in the chain tree.
+const SEED_TASKS: usize = 1000;
+/// Chain requests timed on the 1,000-task tree (fewer if the duration runs out).
+const CHAIN_SAMPLES: usize = 200;
+/// Children per node of the 1,000-task tree.
+const TREE_FANOUT: usize = 10;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "delega-bench",
+    about = "Load generator for the delega server (starts its own server, loopback only)"
+)]
+struct Args {
+    /// Concurrent connections, one OS thread each.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Seconds each workload runs.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Workloads to run, comma-separated. They always run in the order
+    /// create, get, list, pipeline, webhook (the webhook stays registered).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "create,get,list,pipeline,webhook"
+    )]
+    workloads: Vec<Workload>,
+    /// The delega binary [default: `delega` next to this executable].
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// Tasks created in the webhook burst (fewer if the duration runs out first).
+    #[arg(long, default_value_t = 5000)]
+    webhook_tasks: u64,
+    /// Creates per second in the webhook low-rate phase.
+    #[arg(long, default_value_t = 200)]
+    webhook_rate: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+enum Workload {
+    Create,
+    Get,
+    List,
+    Pipeline,
+    Webhook,
+}
+
+fn main() {
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("delega-bench: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(mut args: Args) -> Result<()> {
+    if args.connections == 0 || args.duration == 0 {
+        bail!("--connections and --duration must be at least 1");
+    }
+    args.workloads.sort();
+    args.workloads.dedup();
+    let binary = match &args.server {
+        Some(path) => path.clone(),
+        None => default_server_binary()?,
+    };
+
+    let mut server = Server::start(&binary)?;
+    let idle = server.memory()?;
+    let admin = Client::new(&server.base, &server.token);
+    let mut report = Report::default();
+
+    for &workload in &args.workloads {
+        progress(&format!("running {workload:?}"));
+        let result = match workload {
+            Workload::Create => bench_create(&admin, &args, &mut report),
+            Workload::Get => bench_get(&admin, &args, &mut report),
+            Workload::List => bench_list(&admin, &args, &mut report),
+            Workload::Pipeline => bench_pipeline(&admin, &args, &mut report),
+            Workload::Webhook => bench_webhook(&admin, &args, &mut report),
+        };
+        server.check_alive()?;
+        result.with_context(|| format!("workload {workload:?}"))?;
+    }
+
+    let after = server.memory()?;
+    report.print(&args, &server, idle, after);
+    Ok(())
+}
+
+fn progress(message: &str) {
+    eprintln!("[delega-bench] {message}");
+}
+
+/// `delega` in the directory of this executable (`target/release/`).
+fn default_server_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot locate the bench executable")?;
+    let dir = exe
+        .parent()
+        .ok_or_else(|| anyhow!("{} has no parent directory", exe.display()))?;
+    let path = dir.join("delega");
+    if !path.is_file() {
+        bail!(
+            "no server binary at {}: build it (cargo build --release --bin delega) or pass --server",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().try_into().unwrap_or(u64::MAX)
+}
+
+// ------------------------------------------------------------------ server
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Result<TempDir> {
+        let unique = format!(
+            "delega-bench-{}-{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        );
+        let path = std::env::temp_dir().join(unique);
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(TempDir(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The server under test: killed (and its database removed) when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    token: String,
+    startup: Duration,
+    log: PathBuf,
+    // Declared last so it is removed after the child is gone.
+    _dir: TempDir,
+}
+
+/// Resident memory of a process, in KiB.
+#[derive(Clone, Copy)]
+struct Memory {
+    rss_kb: u64,
+    peak_kb: u64,
+}
+
+impl Server {
+    /// Starts `delega serve` on a fresh database and waits until `/health`
+    /// answers, measuring the time from spawning the process.
+    fn start(binary: &Path) -> Result<Server> {
+        let dir = TempDir::new()?;
+        let log = dir.0.join("server.log");
+        let log_file =
+            File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+        let mut command = Command::new(binary);
+        command
+            .arg("serve")
+            .args(["--bind", "127.0.0.1", "--port", "0", "--db"])
+            .arg(dir.0.join("bench.db"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file));
+        // The caller's DELEGA_* settings (a fixed token, a config file, a
+        // rate limit…) would change what is measured.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("DELEGA_") {
+                command.env_remove(key);
+            }
+        }
+        command.env("DELEGA_ALLOW_PRIVATE_WEBHOOKS", "true");
+
+        let spawned = Instant::now();
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let stdout = child.stdout.take();
+        let mut server = Server {
+            child,
+            base: String::new(),
+            token: String::new(),
+            startup: Duration::ZERO,
+            log,
+            _dir: dir,
+        };
+        let stdout = stdout.ok_or_else(|| anyhow!("the server's stdout was not captured"))?;
+        server.await_ready(stdout, spawned)?;
+        Ok(server)
+    }
+
+    fn await_ready(&mut self, stdout: std::process::ChildStdout, spawned: Instant) -> Result<()> {
+        let deadline = spawned + STARTUP_TIMEOUT;
+        // Forward stdout lines until the address appears, then keep
+        // draining so the server never blocks on a full pipe.
+        let (tx, rx) = mpsc::channel::<String>();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let mut token = None;
+        let base = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match rx.recv_timeout(left) {
+                Ok(line) => line,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    bail!("the server printed no address within {STARTUP_TIMEOUT:?}")
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait()?;
+                    bail!(
+                        "the server exited during startup ({status}); its log:\n{}",
+                        self.log_tail()
+                    )
+                }
+            };
+            if token.is_none() {
+                token = line
+                    .split_whitespace()
+                    .find_map(|word| word.find("dlp_").map(|at| &word[at..]))
+                    .map(|word| {
+                        word.trim_end_matches(|c: char| {
+                            !(c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                        })
+                        .to_string()
+                    });
+            }
+            if let Some((_, address)) = line.split_once("listening on ") {
+                break address.trim().trim_end_matches('/').to_string();
+            }
+        };
+        if !base.starts_with("http://127.0.0.1:") {
+            bail!("the server listens on {base}, not on 127.0.0.1");
+        }
+        self.token = token.ok_or_else(|| {
+            anyhow!("the server printed no dlp_ project token (is the database fresh?)")
+        })?;
+
+        let health = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(1))
+            .build();
+        let url = format!("{base}/health");
+        loop {
+            if let Ok(resp) = health.get(&url).call() {
+                if resp.status() == 200 {
+                    self.startup = spawned.elapsed();
+                    break;
+                }
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "the server exited during startup ({status}); its log:\n{}",
+                    self.log_tail()
+                );
+            }
+            if Instant::now() >= deadline {
+                bail!("{url} did not answer 200 within {STARTUP_TIMEOUT:?}");
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        self.base = base;
+        Ok(())
+    }
+
+    /// `VmRSS` and `VmHWM` from `/proc/<pid>/status`.
+    fn memory(&self) -> Result<Memory> {
+        let path = format!("/proc/{}/status", self.child.id());
+        let status =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+        let field = |name: &str| -> Result<u64> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|kb| kb.parse().ok())
+                .ok_or_else(|| anyhow!("no {name} in {path}"))
+        };
+        Ok(Memory {
+            rss_kb: field("VmRSS:")?,
+            peak_kb: field("VmHWM:")?,
+        })
+    }
+
+    fn check_alive(&mut self) -> Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!(
+                "the server exited ({status}); its log:\n{}",
+                self.log_tail()
+            );
+        }
+        Ok(())
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ------------------------------------------------------------------ client
+
+/// One keep-alive HTTP client with one credential.
+#[derive(Clone)]
+struct Client {
+    http: ureq::Agent,
+    base: Arc<str>,
+    auth: Arc<str>,
+}
+
+struct Reply {
+    status: u16,
+    body: String,
+}
+
+impl Reply {
+    /// This reply, if it has the expected status.
+    fn expect(self, status: u16, what: &str) -> Result<Reply> {
+        if self.status == status {
+            return Ok(self);
+        }
+        let mut body = self.body;
+        if body.len() > 300 {
+            let mut cut = 300;
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            body.truncate(cut);
+            body.push('…');
+        }
+        bail!("{what}: expected {status}, got {}: {body}", self.status)
+    }
+
+    fn json(&self) -> Result<Value> {
+        serde_json::from_str(&self.body).context("the answer is not JSON")
+    }
+
+    /// The `id` of the JSON object answered.
+    fn id(&self) -> Result<i64> {
+        self.json()?
+            .get("id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| anyhow!("the answer has no numeric id: {}", self.body))
+    }
+}
+
+impl Client {
+    fn new(base: &str, credential: &str) -> Client {
+        Client {
+            http: Self::agent(),
+            base: base.into(),
+            auth: format!("Bearer {credential}").into(),
+        }
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::AgentBuilder::new()
+            .timeout(REQUEST_TIMEOUT)
+            .redirects(0)
+            .build()
+    }
+
+    /// The same server and credential over a connection of its own.
+    fn fresh(&self) -> Client {
+        Client {
+            http: Self::agent(),
+            ..self.clone()
+        }
+    }
+
+    /// Another credential, on a connection of its own.
+    fn with_key(&self, credential: &str) -> Client {
+        Client::new(&self.base, credential)
+    }
+
+    /// Sends one request and reads the whole answer (so the connection is
+    /// reused). Any status is a reply; only transport failures are errors.
+    fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Reply> {
+        let url = format!("{}{path}", self.base);
+        let request = self
+            .http
+            .request(method, &url)
+            .set("Authorization", &self.auth);
+        let result = match body {
+            Some(body) => request
+                .set("Content-Type", "application/json")
+                .send_string(&body.to_string()),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => return Err(anyhow!("{method} {path}: {e}")),
+        };
+        let status = response.status();
+        let mut text = String::new();
+        response
+            .into_reader()
+            .read_to_string(&mut text)
+            .with_context(|| format!("{method} {path}: reading the answer"))?;
+        Ok(Reply { status, body: text })
+    }
+
+    fn get(&self, path: &str) -> Result<Reply> {
+        self.send("GET", path, None)
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Result<Reply> {
+        self.send("POST", path, Some(body))
+    }
+}
+
+/// Creates a worker agent with the project token; returns its id and key.
+fn create_agent(admin: &Client, name: &str) -> Result<(i64, String)> {
+    let reply = admin
+        .post("/api/agents", &json!({"name": name, "role": "worker"}))?
+        .expect(201, &format!("POST /api/agents ({name})"))?;
+    let body = reply.json()?;
+    let id = body.get("id").and_then(Value::as_i64);
+    let key = body.get("api_key").and_then(Value::as_str);
+    match (id, key) {
+        (Some(id), Some(key)) => Ok((id, key.to_string())),
+        _ => bail!("POST /api/agents answered no id/api_key: {}", reply.body),
+    }
+}
+
+/// Runs `count` set-up calls over `conns` connections; results in index order.
+fn parallel<T: Send>(
+    client: &Client,
+    conns: usize,
+    count: usize,
+    f: impl Fn(&Client, usize) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let per_thread: Vec<Result<Vec<(usize, T)>>> = thread::scope(|s| {
+        let handles: Vec<_> = (0..conns.min(count.max(1)))
+            .map(|_| {
+                s.spawn(|| {
+                    let client = client.fresh();
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= count || failed.load(Ordering::Relaxed) {
+                            return Ok(done);
+                        }
+                        match f(&client, i) {
+                            Ok(v) => done.push((i, v)),
+                            Err(e) => {
+                                failed.store(true, Ordering::Relaxed);
+                                return Err(e);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("a set-up thread panicked")))
+            })
+            .collect()
+    });
+    let mut all = Vec::with_capacity(count);
+    for part in per_thread {
+        all.extend(part?);
+    }
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all.into_iter().map(|(_, v)| v).collect())
+}
+
+// ------------------------------------------------------------------- stats
+
+/// Percentiles of latencies (µs), by nearest rank.
+#[derive(Clone, Copy, Default)]
+struct Summary {
+    p50: u64,
+    p99: u64,
+    max: u64,
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn summarize(mut values: Vec<u64>) -> Summary {
+    values.sort_unstable();
+    Summary {
+        p50: percentile(&values, 50.0),
+        p99: percentile(&values, 99.0),
+        max: values.last().copied().unwrap_or(0),
+    }
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.2}", us as f64 / 1000.0)
+}
+
+// -------------------------------------------------------------------- load
+
+/// What one timed run produced.
+struct Load {
+    latencies_us: Vec<u64>,
+    errors: u64,
+    elapsed: Duration,
+    first_error: Option<String>,
+}
+
+impl Load {
+    fn ok(&self) -> u64 {
+        self.latencies_us.len() as u64
+    }
+
+    fn rate(&self) -> f64 {
+        self.ok() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Runs `op` in a loop on `conns` threads until `duration` has passed (or
+/// `max_ops` operations were started). Each thread has its own connections:
+/// fresh copies of `clients`. `op` gets those and a global sequence number.
+fn run_load(
+    clients: &[&Client],
+    conns: usize,
+    duration: Duration,
+    max_ops: Option<u64>,
+    op: impl Fn(&[Client], u64) -> Result<()> + Sync,
+) -> Result<Load> {
+    struct Part {
+        latencies: Vec<u64>,
+        errors: u64,
+        first_error: Option<String>,
+    }
+    let seq = AtomicU64::new(0);
+    let started = Instant::now();
+    let deadline = started + duration;
+    let parts: Vec<Result<Part>> = thread::scope(|s| {
+        let handles: Vec<_> = (0..conns)
+            .map(|_| {
+                s.spawn(|| {
+                    let mine: Vec<Client> = clients.iter().map(|c| c.fresh()).collect();
+                    let mut part = Part {
+                        latencies: Vec::new(),
+                        errors: 0,
+                        first_error: None,
+                    };
+                    while Instant::now() < deadline {
+                        let n = seq.fetch_add(1, Ordering::Relaxed);
+                        if max_ops.is_some_and(|max| n >= max) {
+                            break;
+                        }
+                        let t = Instant::now();
+                        match op(&mine, n) {
+                            Ok(()) => part.latencies.push(micros(t.elapsed())),
+                            Err(e) => {
+                                part.errors += 1;
+                                part.first_error.get_or_insert_with(|| format!("{e:#}"));
+                                // Do not spin on a server that refuses everything.
+                                thread::sleep(Duration::from_millis(1));
+                            }
+                        }
+                    }
+                    part
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| anyhow!("a load thread panicked")))
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    let mut load = Load {
+        latencies_us: Vec::new(),
+        errors: 0,
+        elapsed,
+        first_error: None,
+    };
+    for part in parts {
+        let part = part?;
+        load.latencies_us.extend(part.latencies);
+        load.errors += part.errors;
+        if load.first_error.is_none() {
+            load.first_error = part.first_error;
+        }
+    }
+    Ok(load)
+}
+
+// ------------------------------------------------------------------ report
+
+struct Row {
+    name: String,
+    requests: u64,
+    rate: f64,
+    latency: Summary,
+    errors: u64,
+}
+
+#[derive(Default)]
+struct Report {
+    rows: Vec<Row>,
+    /// Other figures, one line each.
+    lines: Vec<String>,
+    /// Something the server did wrong, or a workload that was skipped.
+    notes: Vec<String>,
+    plain_create_rate: Option<f64>,
+}
+
+impl Report {
+    fn add(&mut self, name: &str, load: &Load) {
+        if let Some(e) = &load.first_error {
+            self.notes
+                .push(format!("{name}: {} error(s), first: {e}", load.errors));
+        }
+        self.rows.push(Row {
+            name: name.to_string(),
+            requests: load.ok(),
+            rate: load.rate(),
+            latency: summarize(load.latencies_us.clone()),
+            errors: load.errors,
+        });
+    }
+
+    fn print(&self, args: &Args, server: &Server, idle: Memory, after: Memory) {
+        println!();
+        println!(
+            "delega-bench: {} connections, {} s per workload, server {}",
+            args.connections,
+            args.duration,
+            server.base.trim_start_matches("http://")
+        );
+        println!();
+        let header = [
+            "workload", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors",
+        ];
+        let cells: Vec<[String; 7]> = self
+            .rows
+            .iter()
+            .map(|r| {
+                [
+                    r.name.clone(),
+                    r.requests.to_string(),
+                    format!("{:.0}", r.rate),
+                    ms(r.latency.p50),
+                    ms(r.latency.p99),
+                    ms(r.latency.max),
+                    r.errors.to_string(),
+                ]
+            })
+            .collect();
+        let mut widths = header.map(str::len);
+        for row in &cells {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |cells: &[String]| {
+            let parts: Vec<String> = cells
+                .iter()
+                .zip(widths)
+                .enumerate()
+                .map(|(i, (c, w))| {
+                    if i == 0 {
+                        format!("{c:<w$}")
+                    } else {
+                        format!("{c:>w$}")
+                    }
+                })
+                .collect();
+            println!("| {} |", parts.join(" | "));
+        };
+        line(&header.map(String::from));
+        // Markdown: text left-aligned, numbers right-aligned.
+        let rule: Vec<String> = widths
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                if i == 0 {
+                    "-".repeat(w + 2)
+                } else {
+                    format!("{}:", "-".repeat(w + 1))
+                }
+            })
+            .collect();
+        println!("|{}|", rule.join("|"));
+        for row in &cells {
+            line(row);
+        }
+        println!();
+        println!(
+            "startup (spawn -> first healthy GET /health): {:.1} ms",
+            server.startup.as_secs_f64() * 1000.0
+        );
+        println!(
+            "server RSS: idle {:.1} MiB, after workloads {:.1} MiB (peak {:.1} MiB)",
+            idle.rss_kb as f64 / 1024.0,
+            after.rss_kb as f64 / 1024.0,
+            after.peak_kb as f64 / 1024.0
+        );
+        for l in &self.lines {
+            println!("{l}");
+        }
+        if !self.notes.is_empty() {
+            println!();
+            println!("notes:");
+            for n in &self.notes {
+                println!("  - {n}");
+            }
+        }
+    }
+}
+
+// --------------------------------------------------------------- workloads
+
+fn duration_of(args: &Args) -> Duration {
+    Duration::from_secs(args.duration)
+}
+
+/// POST /api/tasks as fast as possible.
+fn bench_create(admin: &Client, args: &Args, report: &mut Report) -> Result<()> {
+    let (_, key) = create_agent(admin, "bench-create")?;
+    let client = admin.with_key(&key);
+    let load = run_load(
+        &[&client],
+        args.connections,
+        duration_of(args),
+        None,
+        |c, n| create_task(&c[0], &format!("bench task {n}")).map(|_| ()),
+    )?;
+    report.plain_create_rate = Some(load.rate());
+    report.add("create", &load);
+    Ok(())
+}
+
+fn create_task(client: &Client, content: &str) -> Result<Reply> {
+    client
+        .post("/api/tasks", &json!({"content": content, "priority": 2}))?
+        .expect(201, "POST /api/tasks")
+}
+
+/// GET /api/tasks/{id} on random tasks among 1,000 of the caller's.
+fn bench_get(admin: &Client, args: &Args, report: &mut Report) -> Result<()> {
+    let (_, key) = create_agent(admin, "bench-get")?;
+    let client = admin.with_key(&key);
+    let ids = parallel(&client, args.connections, SEED_TASKS, |c, i| {
+        create_task(c, &format!("get task {i}"))?.id()
+    })?;
+    let load = run_load(
+        &[&client],
+        args.connections,
+        duration_of(args),
+        None,
+        |c, _| {
+            let id = ids[rand::thread_rng().gen_range(0..ids.len())];
+            c[0].get(&format!("/api/tasks/{id}"))?
+                .expect(200, "GET /api/tasks/{id}")?;
+            Ok(())
+        },
+    )?;
+    report.add("get", &load);
+    Ok(())
+}
+
+/// GET /api/tasks?project_id=P answering exactly 1,000 tasks.
+fn bench_list(admin: &Client, args: &Args, report: &mut Report) -> Result<()> {
+    let project = admin
+        .post("/api/projects", &json!({"name": "bench-list"}))?
+        .expect(201, "POST /api/projects")?
+        .id()?;
+    let (_, key) = create_agent(admin, "bench-list")?;
+    let client = admin.with_key(&key);
+    parallel(&client, args.connections, SEED_TASKS, |c, i| {
+        c.post(
+            "/api/tasks",
+            &json!({"content": format!("list task {i}"), "priority": 2, "project_id": project}),
+        )?
+        .expect(201, "POST /api/tasks (in a project)")
+        .map(|_| ())
+    })?;
+    let path = format!("/api/tasks?project_id={project}");
+    let listed = client.get(&path)?.expect(200, "GET /api/tasks")?.json()?;
+    match listed.as_array().map(Vec::len) {
+        Some(SEED_TASKS) => {}
+        Some(n) => report.notes.push(format!(
+            "list: GET {path} answered {n} tasks, expected {SEED_TASKS}"
+        )),
+        None => report
+            .notes
+            .push(format!("list: GET {path} did not answer a JSON array")),
+    }
+    let load = run_load(
+        &[&client],
+        args.connections,
+        duration_of(args),
+        None,
+        |c, _| {
+            c[0].get(&path)?.expect(200, "GET /api/tasks?project_id")?;
+            Ok(())
+        },
+    )?;
+    report.add("list (1,000 tasks)", &load);
+    Ok(())
+}
+
+/// One pipeline: A creates a root, delegates a child to B, B completes it
+/// with a result, A reads the chain. Returns the chain.
+fn pipeline_once(a: &Client, b: &Client, b_id: i64, n: u64) -> Result<Reply> {
+    let root = a
+        .post(
+            "/api/tasks",
+            &json!({"content": format!("pipeline {n}"), "priority": 2}),
+        )?
+        .expect(201, "POST /api/tasks (root)")?
+        .id()?;
+    let child = a
+        .post(
+            &format!("/api/tasks/{root}/delegate"),
+            &json!({"content": format!("pipeline {n} step"), "assigned_to_agent_id": b_id}),
+        )?
+        .expect(201, "POST /api/tasks/{root}/delegate")?
+        .id()?;
+    b.post(
+        &format!("/api/tasks/{child}/complete"),
+        &json!({"metadata": {"result": format!("result of pipeline {n}")}}),
+    )?
+    .expect(200, "POST /api/tasks/{child}/complete")?;
+    a.get(&format!("/api/tasks/{root}/chain"))?
+        .expect(200, "GET /api/tasks/{root}/chain")
+}
+
+fn bench_pipeline(admin: &Client, args: &Args, report: &mut Report) -> Result<()> {
+    let (_, key_a) = create_agent(admin, "bench-orchestrator")?;
+    let (b_id, key_b) = create_agent(admin, "bench-worker")?;
+    let a = admin.with_key(&key_a);
+    let b = admin.with_key(&key_b);
+
+    // Check the shape once before timing.
+    let chain = pipeline_once(&a, &b, b_id, 0)?.json()?;
+    let total = chain.get("total_count").and_then(Value::as_i64);
+    let completed = chain.get("completed_count").and_then(Value::as_i64);
+    if total != Some(2) || completed != Some(1) {
+        report.notes.push(format!(
+            "pipeline: chain answered total_count {total:?}, completed_count {completed:?}; expected 2 and 1"
+        ));
+    }
+
+    let load = run_load(
+        &[&a, &b],
+        args.connections,
+        duration_of(args),
+        None,
+        |c, n| pipeline_once(&c[0], &c[1], b_id, n + 1).map(|_| ()),
+    )?;
+    // One row per pipeline (4 requests); its latency is the whole pipeline's.
+    report.add("pipeline (4 req each)", &load);
+    let per_pipeline = summarize(load.latencies_us.clone());
+    report.lines.push(format!(
+        "pipeline: {:.0} pipelines/s ({:.0} req/s), per pipeline p50 {} ms, p99 {} ms",
+        load.rate(),
+        load.rate() * 4.0,
+        ms(per_pipeline.p50),
+        ms(per_pipeline.p99),
+    ));
+
+    bench_chain_tree(admin, args, report)
+}
+
+/// GET /api/tasks/{root}/chain on a tree of 1,000 tasks built by delegation.
+fn bench_chain_tree(admin: &Client, args: &Args, report: &mut Report) -> Result<()> {
+    let (_, key) = create_agent(admin, "bench-tree")?;
+    let client = admin.with_key(&key);
+    let root = create_task(&client, "tree root")?.id()?;
+    // Node i's parent is node (i - 1) / FANOUT; built level by level so
+    // every parent exists before its children.
+    let mut nodes = vec![root];
+    while nodes.len() < SEED_TASKS {
+        let start = nodes.len();
+        let end = (start * TREE_FANOUT + 1).min(SEED_TASKS);
+        let level = parallel(&client, args.connections, end - start, |c, k| {
+            let i = start + k;
+            let parent = nodes[(i - 1) / TREE_FANOUT];
+            c.post(
+                &format!("/api/tasks/{parent}/delegate"),
+                &json!({"content": format!("tree node {i}")}),
+            )?
+            .expect(201, "POST /api/tasks/{id}/delegate (tree)")?
+            .id()
+        })?;
+        nodes.extend(level);
+    }
+
+    let path = format!("/api/tasks/{root}/chain");
+    let first = client.get(&path)?.expect(200, "GET chain (tree)")?.json()?;
+    let total = first.get("total_count").and_then(Value::as_i64);
+    if total != Some(SEED_TASKS as i64) {
+        report.notes.push(format!(
+            "chain tree: total_count {total:?}, expected {SEED_TASKS}"
+        ));
+    }
+    let deadline = Instant::now() + duration_of(args);
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(CHAIN_SAMPLES);
+    let mut errors = 0;
+    let mut first_error = None;
+    while latencies.len() + (errors as usize) < CHAIN_SAMPLES && Instant::now() < deadline {
+        let t = Instant::now();
+        match client.get(&path).and_then(|r| r.expect(200, "GET chain")) {
+            Ok(_) => latencies.push(micros(t.elapsed())),
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert_with(|| format!("{e:#}"));
+            }
+        }
+    }
+    let load = Load {
+        latencies_us: latencies,
+        errors,
+        elapsed: started.elapsed(),
+        first_error,
+    };
+    report.add("chain (1,000-task tree, 1 conn)", &load);
+    Ok(())
+}
+
+// ----------------------------------------------------------------- webhook
+
+/// One `task.created` delivery received by [`Receiver`].
+struct Delivery {
+    /// The created task's content without its last word (the number).
+    phase: String,
+    received_us: i64,
+    timestamp_us: i64,
+}
+
+#[derive(Default)]
+struct Received {
+    event_ids: HashSet<i64>,
+    deliveries: Vec<Delivery>,
+    duplicates: u64,
+    malformed: u64,
+    first_malformed: Option<String>,
+}
+
+/// A minimal HTTP/1.1 webhook receiver on 127.0.0.1 (keep-alive, one
+/// thread per connection) that answers 200 at once and records what came.
+struct Receiver {
+    port: u16,
+    received: Arc<Mutex<Received>>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl Receiver {
+    fn start() -> Result<Receiver> {
+        let listener = TcpListener::bind("127.0.0.1:0").context("webhook receiver: bind")?;
+        let port = listener.local_addr()?.port();
+        let received = Arc::new(Mutex::new(Received::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let acceptor = {
+            let received = received.clone();
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let mut connections = Vec::new();
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let received = received.clone();
+                    let stop = stop.clone();
+                    connections.push(thread::spawn(move || {
+                        let _ = serve_connection(stream, &received, &stop);
+                    }));
+                }
+                for c in connections {
+                    let _ = c.join();
+                }
+            })
+        };
+        Ok(Receiver {
+            port,
+            received,
+            stop,
+            acceptor: Some(acceptor),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Received> {
+        self.received.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// (received µs, delay µs) of the distinct deliveries of a phase.
+    fn phase(&self, phase: &str) -> Vec<(i64, u64)> {
+        self.lock()
+            .deliveries
+            .iter()
+            .filter(|d| d.phase == phase)
+            .map(|d| {
+                let delay = (d.received_us - d.timestamp_us).max(0) as u64;
+                (d.received_us, delay)
+            })
+            .collect()
+    }
+
+    /// Waits (bounded) until `count` deliveries of `phase` arrived.
+    fn wait_for(&self, phase: &str, count: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self
+                .lock()
+                .deliveries
+                .iter()
+                .filter(|d| d.phase == phase)
+                .count();
+            if got >= count || Instant::now() >= deadline {
+                return got;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the acceptor blocked in accept().
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+/// Reads one line (with its CRLF); `None` at end of stream or on stop.
+fn read_line(reader: &mut BufReader<TcpStream>, stop: &AtomicBool) -> io::Result<Option<Vec<u8>>> {
+    let mut line = Vec::new();
+    loop {
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => return Ok(None),
+            Ok(_) if line.ends_with(b"\n") => return Ok(Some(line)),
+            Ok(_) => return Ok(None),
+            Err(e) if is_timeout(&e) => {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn read_exactly(
+    reader: &mut BufReader<TcpStream>,
+    stop: &AtomicBool,
+    len: usize,
+) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0; len];
+    let mut got = 0;
+    while got < len {
+        match reader.read(&mut buf[got..]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if is_timeout(&e) && !stop.load(Ordering::Relaxed) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(buf)
+}
+
+fn serve_connection(
+    stream: TcpStream,
+    received: &Mutex<Received>,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(Duration::from_millis(100)))?;
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    let eof = || io::Error::from(io::ErrorKind::UnexpectedEof);
+    loop {
+        // Request line, then headers up to the empty line.
+        let Some(_request_line) = read_line(&mut reader, stop)? else {
+            return Ok(());
+        };
+        let mut content_length = 0;
+        let mut chunked = false;
+        let mut close = false;
+        loop {
+            let line = read_line(&mut reader, stop)?.ok_or_else(eof)?;
+            let line = String::from_utf8_lossy(&line);
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim().to_ascii_lowercase();
+            match name.trim().to_ascii_lowercase().as_str() {
+                "content-length" => content_length = value.parse().unwrap_or(0),
+                "transfer-encoding" => chunked = value.contains("chunked"),
+                "connection" => close = value == "close",
+                _ => {}
+            }
+        }
+        let body = if chunked {
+            let mut body = Vec::new();
+            loop {
+                let size_line = read_line(&mut reader, stop)?.ok_or_else(eof)?;
+                let size_text = String::from_utf8_lossy(&size_line);
+                let size_text = size_text.trim().split(';').next().unwrap_or("0");
+                let size = usize::from_str_radix(size_text, 16)
+                    .map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+                if size == 0 {
+                    // Trailers, up to the empty line.
+                    while read_line(&mut reader, stop)?.ok_or_else(eof)? != b"\r\n" {}
+                    break;
+                }
+                body.extend(read_exactly(&mut reader, stop, size)?);
+                read_exactly(&mut reader, stop, 2)?;
+            }
+            body
+        } else {
+            read_exactly(&mut reader, stop, content_length)?
+        };
+        let received_us = now_us();
+        writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")?;
+        record(received, &body, received_us);
+        if close {
+            return Ok(());
+        }
+    }
+}
+
+/// Notes one delivery: its event id, the commit timestamp, the phase.
+fn record(received: &Mutex<Received>, body: &[u8], received_us: i64) {
+    let parsed = serde_json::from_slice::<Value>(body)
+        .map_err(|e| format!("not JSON: {e}"))
+        .and_then(|v| parse_delivery(&v, received_us));
+    let mut r = received.lock().unwrap_or_else(|e| e.into_inner());
+    match parsed {
+        Ok(None) => {}
+        Ok(Some((event_id, delivery))) => {
+            if r.event_ids.insert(event_id) {
+                r.deliveries.push(delivery);
+            } else {
+                r.duplicates += 1;
+            }
+        }
+        Err(e) => {
+            r.malformed += 1;
+            r.first_malformed.get_or_insert(e);
+        }
+    }
+}
+
+/// `(event_id, delivery)` of a `task.created` payload; `None` for other events.
+fn parse_delivery(v: &Value, received_us: i64) -> Result<Option<(i64, Delivery)>, String> {
+    if v.get("event").and_then(Value::as_str) != Some("task.created") {
+        return Ok(None);
+    }
+    let event_id = v
+        .get("event_id")
+        .and_then(Value::as_i64)
+        .ok_or("no numeric event_id")?;
+    let stamp = v
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .ok_or("no timestamp")?;
+    let timestamp =
+        time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| format!("timestamp {stamp:?} is not RFC 3339: {e}"))?;
+    let content = v
+        .pointer("/task/content")
+        .and_then(Value::as_str)
+        .ok_or("no task.content")?;
+    let phase = content.rsplit_once(' ').map_or(content, |(p, _)| p);
+    Ok(Some((
+        event_id,
+        Delivery {
+            phase: phase.to_string(),
+            received_us,
+            timestamp_us: (timestamp.unix_timestamp_nanos() / 1000) as i64,
+        },
+    )))
+}
+
+/// Creates tasks with a project-wide `task.created` webhook pointing at a
+/// local receiver, and measures delivery throughput and delay.
+fn bench_webhook(admin: &Client, args: &Args, report: &mut Report) -> Result<()> {
+    let receiver = Receiver::start()?;
+    let url = format!("http://127.0.0.1:{}/hook", receiver.port);
+    let registered = admin.post(
+        "/api/webhooks",
+        &json!({"url": url, "events": ["task.created"]}),
+    )?;
+    match registered.status {
+        201 => {}
+        404 => {
+            report
+                .lines
+                .push("webhook: skipped (no /webhooks endpoint)".into());
+            return Ok(());
+        }
+        _ => {
+            let e = registered
+                .expect(201, "POST /api/webhooks")
+                .err()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default();
+            report.notes.push(format!("webhook: skipped: {e}"));
+            return Ok(());
+        }
+    }
+    let (_, key) = create_agent(admin, "bench-hook")?;
+    let client = admin.with_key(&key);
+
+    // Burst: K creates as fast as possible.
+    let burst_started = now_us();
+    let load = run_load(
+        &[&client],
+        args.connections,
+        duration_of(args),
+        Some(args.webhook_tasks),
+        |c, n| create_task(&c[0], &format!("hook burst {n}")).map(|_| ()),
+    )?;
+    let created = load.ok() as usize;
+    report.add("create (webhook registered)", &load);
+    let got = receiver.wait_for("hook burst", created, DELIVERY_TIMEOUT);
+    let burst = receiver.phase("hook burst");
+    let last = burst
+        .iter()
+        .map(|(at, _)| *at)
+        .max()
+        .unwrap_or(burst_started);
+    let span = (last - burst_started).max(1) as f64 / 1e6;
+    let delays = summarize(burst.iter().map(|(_, d)| *d).collect());
+    report.lines.push(format!(
+        "webhook burst: {got}/{created} deliveries, {span:.2} s from first create to last delivery = {:.0} deliveries/s",
+        got as f64 / span
+    ));
+    report.lines.push(format!(
+        "webhook burst delay (commit timestamp -> received): p50 {} ms, p99 {} ms, max {} ms",
+        ms(delays.p50),
+        ms(delays.p99),
+        ms(delays.max)
+    ));
+    if got < created {
+        report.notes.push(format!(
+            "webhook: only {got} of {created} burst deliveries arrived within {DELIVERY_TIMEOUT:?}"
+        ));
+    }
+    match report.plain_create_rate {
+        Some(plain) => report.lines.push(format!(
+            "create throughput: plain {plain:.0} req/s, with webhook {:.0} req/s ({:+.1}%)",
+            load.rate(),
+            (load.rate() / plain - 1.0) * 100.0
+        )),
+        None => report.lines.push(format!(
+            "create throughput with webhook: {:.0} req/s (run the create workload to compare)",
+            load.rate()
+        )),
+    }
+
+    // Low rate: a steady trickle from one connection, queue never backlogged.
+    let rate = args.webhook_rate.max(1);
+    let seconds = args.duration.clamp(2, 5);
+    let count = rate * seconds;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let started = Instant::now();
+    let mut slow_created = 0;
+    let mut slow_errors = 0;
+    for i in 0..count {
+        let due = started + interval * i as u32;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            thread::sleep(wait);
+        }
+        match create_task(&client, &format!("hook slow {i}")) {
+            Ok(_) => slow_created += 1,
+            Err(e) => {
+                slow_errors += 1;
+                if slow_errors == 1 {
+                    report.notes.push(format!("webhook low rate: {e:#}"));
+                }
+            }
+        }
+    }
+    let got = receiver.wait_for("hook slow", slow_created, DELIVERY_TIMEOUT);
+    let slow = summarize(
+        receiver
+            .phase("hook slow")
+            .iter()
+            .map(|(_, d)| *d)
+            .collect(),
+    );
+    report.lines.push(format!(
+        "webhook low rate ({rate}/s for {seconds} s): {got}/{slow_created} deliveries, delay p50 {} ms, p99 {} ms, max {} ms",
+        ms(slow.p50),
+        ms(slow.p99),
+        ms(slow.max)
+    ));
+    if got < slow_created {
+        report.notes.push(format!(
+            "webhook: only {got} of {slow_created} low-rate deliveries arrived within {DELIVERY_TIMEOUT:?}"
+        ));
+    }
+    let r = receiver.lock();
+    report.lines.push(format!(
+        "webhook receiver: {} duplicate deliveries, {} malformed payloads (delays have the timestamp's 1 ms resolution)",
+        r.duplicates, r.malformed
+    ));
+    if let Some(e) = &r.first_malformed {
+        report
+            .notes
+            .push(format!("webhook: malformed payload: {e}"));
+    }
+    Ok(())
+}
