@@ -292,3 +292,84 @@ impl Client {
         r.body
     }
 }
+
+// ---------------------------------------------------------------- helpers
+
+/// The `id` of a JSON object (task, agent, link…).
+pub fn id_of(v: &Value) -> i64 {
+    v["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no integer id in {v}"))
+}
+
+/// One row of the `delegation_events` table, read straight from the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DelegationRow {
+    pub id: i64,
+    pub task_id: i64,
+    pub root_task_id: Option<i64>,
+    pub parent_task_id: Option<i64>,
+    pub kind: String,
+    pub from_agent_id: Option<i64>,
+    pub to_agent_id: Option<i64>,
+    pub actor_agent_id: Option<i64>,
+    pub note: Option<String>,
+    pub created_at: String,
+}
+
+impl TestServer {
+    /// Opens the server's SQLite file directly while the server runs.
+    pub fn db(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(self.db_path()).expect("open the database file");
+        conn.busy_timeout(Duration::from_secs(20))
+            .expect("busy timeout");
+        conn
+    }
+
+    /// Every row of `delegation_events`, in id order.
+    pub fn delegation_rows(&self) -> Vec<DelegationRow> {
+        let conn = self.db();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, task_id, root_task_id, parent_task_id, kind, from_agent_id, \
+                 to_agent_id, actor_agent_id, note, created_at FROM delegation_events ORDER BY id",
+            )
+            .expect("delegation_events is readable");
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(DelegationRow {
+                    id: r.get(0)?,
+                    task_id: r.get(1)?,
+                    root_task_id: r.get(2)?,
+                    parent_task_id: r.get(3)?,
+                    kind: r.get(4)?,
+                    from_agent_id: r.get(5)?,
+                    to_agent_id: r.get(6)?,
+                    actor_agent_id: r.get(7)?,
+                    note: r.get(8)?,
+                    created_at: r.get(9)?,
+                })
+            })
+            .expect("query delegation_events");
+        rows.collect::<Result<_, _>>()
+            .expect("read delegation_events")
+    }
+}
+
+impl Client {
+    /// GETs a task (asserting 200).
+    pub fn task(&self, id: i64) -> Value {
+        let r = self.get(&format!("/api/tasks/{id}"));
+        assert_eq!(r.status, 200, "GET task {id}: {}", r.text);
+        r.body
+    }
+
+    /// The ids of a JSON array of objects, in order.
+    pub fn ids(list: &Value) -> Vec<i64> {
+        list.as_array()
+            .unwrap_or_else(|| panic!("not an array: {list}"))
+            .iter()
+            .map(id_of)
+            .collect()
+    }
+}
