@@ -18,6 +18,7 @@ use crate::domain::keys;
 use crate::error::ApiError;
 use crate::events::Hub;
 use crate::store::{self, settings, Store};
+use crate::scheduler::Scheduler;
 use crate::webhooks::dispatcher::Dispatcher;
 
 pub struct Application {
@@ -28,6 +29,7 @@ pub struct Application {
     pub new_project_token: Option<String>,
     pub store: Store,
     dispatcher: Dispatcher,
+    scheduler: Scheduler,
 }
 
 /// Uses the configured token, or the stored one; generates one on the
@@ -99,6 +101,7 @@ impl Application {
             config.webhooks.clone(),
             config.allow_private_webhooks,
         )?;
+        let scheduler = Scheduler::start(store.clone())?;
         let config = Arc::new(config);
         let state = web::Data::new(AppState {
             store: store.clone(),
@@ -158,6 +161,7 @@ impl Application {
             new_project_token,
             store,
             dispatcher,
+            scheduler,
         })
     }
 
@@ -183,8 +187,12 @@ impl Application {
         });
         let served = self.server.await;
         self.store.hub().shut_down();
-        let dispatcher = self.dispatcher;
-        let _ = actix_web::rt::task::spawn_blocking(move || dispatcher.stop()).await;
+        let (dispatcher, scheduler) = (self.dispatcher, self.scheduler);
+        let _ = actix_web::rt::task::spawn_blocking(move || {
+            scheduler.stop();
+            dispatcher.stop();
+        })
+        .await;
         served
     }
 }

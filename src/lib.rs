@@ -13,5 +13,6 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod scheduler;
 pub mod store;
 pub mod webhooks;

@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod claims;
 pub mod context;
 pub mod delegation;
 pub mod events;
@@ -168,7 +169,9 @@ pub fn page_response<T: Serialize>(
 pub fn configure(cfg: &mut web::ServiceConfig) {
     health::configure(cfg);
     agents::configure(cfg);
+    claims::configure_queue(cfg);
     tasks::configure(cfg);
+    claims::configure(cfg);
     delegation::configure(cfg);
     context::configure(cfg);
     projects::configure(cfg);

@@ -371,11 +371,16 @@ pub fn recall(conn: &Connection, caller: &Caller, rq: &RecallQuery) -> ApiResult
             value: serde_json::from_str(&value).unwrap_or(Value::Null),
             source,
             version: r.get(5)?,
-            score: (r.get::<_, f64>(6)? * weight * 1000.0).round() / 1000.0,
+            // bm25 relevance (near 0 when few entries exist) on top of a
+            // base of 1, so the source weight always orders equal text.
+            score: weight * (1.0 + r.get::<_, f64>(6)?.max(0.0)),
         })
     })?;
     let mut hits: Vec<RecallHit> = rows.collect::<Result<_, _>>()?;
     hits.sort_by(|a, b| b.score.total_cmp(&a.score));
     hits.truncate(rq.limit.max(0) as usize);
+    for h in &mut hits {
+        h.score = (h.score * 1000.0).round() / 1000.0;
+    }
     Ok(hits)
 }

@@ -7,6 +7,7 @@
 //! Events recorded during a write are published once their commit is durable.
 
 pub mod agents;
+pub mod claims;
 pub mod comments;
 pub mod context;
 pub mod delegation;

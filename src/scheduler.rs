@@ -1,0 +1,45 @@
+//! Background upkeep on a timer: frees claims whose lease ran out (and is
+//! where time-driven work such as recurrences belongs).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crate::store::{claims, Store};
+
+const TICK: Duration = Duration::from_millis(250);
+/// Ticks between lease sweeps.
+const SWEEP_EVERY: u32 = 4;
+
+pub struct Scheduler {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl Scheduler {
+    pub fn start(store: Store) -> anyhow::Result<Scheduler> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = thread::Builder::new()
+            .name("delega-scheduler".into())
+            .spawn(move || {
+                let mut tick = 0u32;
+                while !flag.load(Ordering::SeqCst) {
+                    thread::sleep(TICK);
+                    tick = tick.wrapping_add(1);
+                    if tick % SWEEP_EVERY == 0 {
+                        if let Err(e) = store.write_blocking(|tx| claims::expire(tx)) {
+                            log::warn!("lease sweep failed: {e}");
+                        }
+                    }
+                }
+            })?;
+        Ok(Scheduler { stop, thread })
+    }
+
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.thread.join();
+    }
+}
