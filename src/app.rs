@@ -17,8 +17,8 @@ use crate::config::Config;
 use crate::domain::keys;
 use crate::error::ApiError;
 use crate::events::Hub;
-use crate::store::{self, settings, Store};
 use crate::scheduler::Scheduler;
+use crate::store::{self, settings, Store};
 use crate::webhooks::dispatcher::Dispatcher;
 
 pub struct Application {

@@ -22,11 +22,19 @@ fn the_queue_hands_out_the_most_urgent_oldest_task_and_sets_claimed() {
     assert_eq!(t["id"], urgent_old["id"]);
     assert_eq!(t["status"], "claimed");
     assert_eq!(t["claimed_by_agent_id"], wid);
-    assert!(t["assigned_to_agent_id"].is_null(), "claiming never assigns");
+    assert!(
+        t["assigned_to_agent_id"].is_null(),
+        "claiming never assigns"
+    );
     assert!(t["lease_expires_at"].as_str().unwrap() > t["claimed_at"].as_str().unwrap());
     // The claimed task is no longer in anyone's queue.
     let queue = worker.get("/api/tasks?claimable=true").body;
-    let ids: Vec<_> = queue.as_array().unwrap().iter().map(|t| t["id"].clone()).collect();
+    let ids: Vec<_> = queue
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].clone())
+        .collect();
     assert!(!ids.contains(&urgent_old["id"]));
     assert!(ids.contains(&low["id"]));
 }
@@ -38,7 +46,9 @@ fn concurrent_workers_never_hold_the_same_task() {
     for i in 0..20 {
         admin.create_task(json!({"content": format!("job {i}")}));
     }
-    let workers: Vec<_> = (0..8).map(|i| server.agent(&format!("w{i}"), "worker").0).collect();
+    let workers: Vec<_> = (0..8)
+        .map(|i| server.agent(&format!("w{i}"), "worker").0)
+        .collect();
     let handles: Vec<_> = workers
         .into_iter()
         .map(|w| {
@@ -55,7 +65,10 @@ fn concurrent_workers_never_hold_the_same_task() {
             })
         })
         .collect();
-    let all: Vec<i64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let all: Vec<i64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     let distinct: HashSet<_> = all.iter().collect();
     assert_eq!(all.len(), 20, "every task claimed once: {all:?}");
     assert_eq!(distinct.len(), 20, "no task claimed twice: {all:?}");
@@ -70,30 +83,53 @@ fn claiming_by_id_heartbeat_state_and_release_follow_the_holder() {
     let t = admin.create_task(json!({"content": "shared"}));
     let id = t["id"].as_i64().unwrap();
 
-    let r = a.post(&format!("/api/tasks/{id}/claim"), json!({"lease_seconds": 60}));
+    let r = a.post(
+        &format!("/api/tasks/{id}/claim"),
+        json!({"lease_seconds": 60}),
+    );
     assert_eq!(r.status, 200, "{}", r.text);
-    let first_lease = r.body["task"]["lease_expires_at"].as_str().unwrap().to_string();
-    b.post(&format!("/api/tasks/{id}/claim"), json!({})).assert_error(409);
-    b.post(&format!("/api/tasks/{id}/heartbeat"), json!({})).assert_error(409);
+    let first_lease = r.body["task"]["lease_expires_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.post(&format!("/api/tasks/{id}/claim"), json!({}))
+        .assert_error(409);
+    b.post(&format!("/api/tasks/{id}/heartbeat"), json!({}))
+        .assert_error(409);
 
-    let r = a.post(&format!("/api/tasks/{id}/heartbeat"), json!({"lease_seconds": 600, "state": "working"}));
+    let r = a.post(
+        &format!("/api/tasks/{id}/heartbeat"),
+        json!({"lease_seconds": 600, "state": "working"}),
+    );
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.body["lease_expires_at"].as_str().unwrap() > first_lease.as_str());
     assert_eq!(r.body["session_state"], "working");
 
-    let r = a.post(&format!("/api/tasks/{id}/state"), json!({"state": "waiting_input", "detail": "need creds"}));
+    let r = a.post(
+        &format!("/api/tasks/{id}/state"),
+        json!({"state": "waiting_input", "detail": "need creds"}),
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.body["session_state"], "waiting_input");
     assert_eq!(r.body["session_state_detail"], "need creds");
-    a.post(&format!("/api/tasks/{id}/state"), json!({"state": "sleeping"})).assert_error(422);
+    a.post(
+        &format!("/api/tasks/{id}/state"),
+        json!({"state": "sleeping"}),
+    )
+    .assert_error(422);
 
-    b.post(&format!("/api/tasks/{id}/release"), json!({})).assert_error(403);
-    let r = a.post(&format!("/api/tasks/{id}/release"), json!({"handoff": "half done; see notes"}));
+    b.post(&format!("/api/tasks/{id}/release"), json!({}))
+        .assert_error(403);
+    let r = a.post(
+        &format!("/api/tasks/{id}/release"),
+        json!({"handoff": "half done; see notes"}),
+    );
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["status"], "open");
     assert!(r.body["claimed_by_agent_id"].is_null());
     assert_eq!(r.body["handoff"], "half done; see notes");
-    a.post(&format!("/api/tasks/{id}/release"), json!({})).assert_error(409);
+    a.post(&format!("/api/tasks/{id}/release"), json!({}))
+        .assert_error(409);
 
     let kinds: Vec<_> = admin
         .get(&format!("/api/events?task_id={id}"))
@@ -114,16 +150,29 @@ fn completing_a_claimed_task_clears_the_claim_and_bad_leases_are_refused() {
     let (w, _) = server.agent("w", "worker");
     let t = w.create_task(json!({"content": "do it"}));
     let id = t["id"].as_i64().unwrap();
-    for bad in [json!({"lease_seconds": 5}), json!({"lease_seconds": 4000}), json!({"lease_seconds": "long"})] {
-        w.post(&format!("/api/tasks/{id}/claim"), bad).assert_error(422);
+    for bad in [
+        json!({"lease_seconds": 5}),
+        json!({"lease_seconds": 4000}),
+        json!({"lease_seconds": "long"}),
+    ] {
+        w.post(&format!("/api/tasks/{id}/claim"), bad)
+            .assert_error(422);
     }
-    w.post("/api/tasks/claim", json!({"wait_seconds": 61})).assert_error(422);
-    server.admin().post("/api/tasks/claim", json!({})).assert_error(403);
-    assert_eq!(w.post(&format!("/api/tasks/{id}/claim"), json!({})).status, 200);
+    w.post("/api/tasks/claim", json!({"wait_seconds": 61}))
+        .assert_error(422);
+    server
+        .admin()
+        .post("/api/tasks/claim", json!({}))
+        .assert_error(403);
+    assert_eq!(
+        w.post(&format!("/api/tasks/{id}/claim"), json!({})).status,
+        200
+    );
     let done = w.post(&format!("/api/tasks/{id}/complete"), json!({}));
     assert_eq!(done.body["status"], "completed");
     assert!(done.body["claimed_by_agent_id"].is_null());
-    w.post(&format!("/api/tasks/{id}/claim"), json!({})).assert_error(409);
+    w.post(&format!("/api/tasks/{id}/claim"), json!({}))
+        .assert_error(409);
 }
 
 #[test]
@@ -140,7 +189,10 @@ fn a_waiting_claim_returns_a_task_created_while_it_waits() {
     let (r, waited) = waiter.join().unwrap();
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["task"]["id"], t["id"]);
-    assert!(waited < Duration::from_secs(20), "answered when the task appeared");
+    assert!(
+        waited < Duration::from_secs(20),
+        "answered when the task appeared"
+    );
 }
 
 #[test]
@@ -149,7 +201,14 @@ fn an_expired_lease_frees_the_task_with_reason_lease_expired() {
     let (w, _) = server.agent("w", "worker");
     let t = w.create_task(json!({"content": "abandoned"}));
     let id = t["id"].as_i64().unwrap();
-    assert_eq!(w.post(&format!("/api/tasks/{id}/claim"), json!({"lease_seconds": 30})).status, 200);
+    assert_eq!(
+        w.post(
+            &format!("/api/tasks/{id}/claim"),
+            json!({"lease_seconds": 30})
+        )
+        .status,
+        200
+    );
     let deadline = Instant::now() + Duration::from_secs(45);
     loop {
         let events = server

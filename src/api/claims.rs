@@ -30,17 +30,26 @@ impl ClaimInput {
         let c: ClaimInput = input::parse(body)?;
         if let Some(l) = c.lease_seconds {
             if !(30..=3600).contains(&l) {
-                return Err(ApiError::validation("lease_seconds", "must be between 30 and 3600"));
+                return Err(ApiError::validation(
+                    "lease_seconds",
+                    "must be between 30 and 3600",
+                ));
             }
         }
         if let Some(w) = c.wait_seconds {
             if !(0..=60).contains(&w) {
-                return Err(ApiError::validation("wait_seconds", "must be between 0 and 60"));
+                return Err(ApiError::validation(
+                    "wait_seconds",
+                    "must be between 0 and 60",
+                ));
             }
         }
         if let Some(s) = &c.state {
             if !SESSION_STATES.contains(&s.as_str()) {
-                return Err(ApiError::validation("state", "must be working, waiting_input or errored"));
+                return Err(ApiError::validation(
+                    "state",
+                    "must be working, waiting_input or errored",
+                ));
             }
         }
         for (field, v) in [("detail", &c.detail), ("handoff", &c.handoff)] {
@@ -86,7 +95,12 @@ async fn claim_next(state: State, caller: Caller, Json(body): Json) -> ApiResult
     }
 }
 
-async fn claim(state: State, path: web::Path<String>, caller: Caller, Json(body): Json) -> ApiResult<HttpResponse> {
+async fn claim(
+    state: State,
+    path: web::Path<String>,
+    caller: Caller,
+    Json(body): Json,
+) -> ApiResult<HttpResponse> {
     let id = path_id("task", &path)?;
     let c = ClaimInput::parse(body)?;
     let view = state
@@ -99,7 +113,12 @@ async fn claim(state: State, path: web::Path<String>, caller: Caller, Json(body)
     task_body(Some(view))
 }
 
-async fn heartbeat(state: State, path: web::Path<String>, caller: Caller, Json(body): Json) -> ApiResult<HttpResponse> {
+async fn heartbeat(
+    state: State,
+    path: web::Path<String>,
+    caller: Caller,
+    Json(body): Json,
+) -> ApiResult<HttpResponse> {
     let id = path_id("task", &path)?;
     let c = ClaimInput::parse(body)?;
     let lease = c.lease();
@@ -114,12 +133,17 @@ async fn heartbeat(state: State, path: web::Path<String>, caller: Caller, Json(b
     ok(&view)
 }
 
-async fn set_state(state: State, path: web::Path<String>, caller: Caller, Json(body): Json) -> ApiResult<HttpResponse> {
+async fn set_state(
+    state: State,
+    path: web::Path<String>,
+    caller: Caller,
+    Json(body): Json,
+) -> ApiResult<HttpResponse> {
     let id = path_id("task", &path)?;
     let c = ClaimInput::parse(body)?;
-    let new_state = c
-        .state
-        .ok_or_else(|| ApiError::validation("state", "is required: working, waiting_input or errored"))?;
+    let new_state = c.state.ok_or_else(|| {
+        ApiError::validation("state", "is required: working, waiting_input or errored")
+    })?;
     let view = state
         .store
         .write(move |tx| {
@@ -130,7 +154,12 @@ async fn set_state(state: State, path: web::Path<String>, caller: Caller, Json(b
     ok(&view)
 }
 
-async fn release(state: State, path: web::Path<String>, caller: Caller, Json(body): Json) -> ApiResult<HttpResponse> {
+async fn release(
+    state: State,
+    path: web::Path<String>,
+    caller: Caller,
+    Json(body): Json,
+) -> ApiResult<HttpResponse> {
     let id = path_id("task", &path)?;
     let c = ClaimInput::parse(body)?;
     let view = state

@@ -4,7 +4,7 @@
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, OptionalExtension};
 
-use super::tasks::{self, Need, TaskRow, Where};
+use super::tasks::{self, TaskRow, Where};
 use super::Tx;
 use crate::domain::access::Caller;
 use crate::domain::clock;
@@ -58,7 +58,9 @@ pub fn claim_next(
     }
     for label in labels {
         let p = w.bind(SqlValue::Text(label.clone()));
-        w.add(format!("EXISTS (SELECT 1 FROM json_each(t.labels) WHERE value = {p})"));
+        w.add(format!(
+            "EXISTS (SELECT 1 FROM json_each(t.labels) WHERE value = {p})"
+        ));
     }
     let sql = format!(
         "SELECT t.id FROM tasks t{} ORDER BY t.priority, t.id LIMIT 1",
@@ -68,13 +70,29 @@ pub fn claim_next(
         .prepare_cached(&sql)?
         .query_row(params_from_iter(w.args), |r| r.get(0))
         .optional()?;
-    next.map(|id| take(tx, caller, id, agent, lease)).transpose()
+    next.map(|id| take(tx, caller, id, agent, lease))
+        .transpose()
+}
+
+/// A task for a queue operation: one the caller reads, or a queue item
+/// (unassigned or assigned to it) that another agent's claim hides. For
+/// those the answer is "claimed by someone else" (409/403), not a 404.
+fn queue_task(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<TaskRow> {
+    let not_found = || ApiError::not_found(format!("task {id} not found"));
+    let task = tasks::get(tx, id)?.ok_or_else(not_found)?;
+    let in_queue =
+        task.assigned_to_agent_id.is_none() || task.assigned_to_agent_id == caller.agent_id();
+    if in_queue || tasks::access(tx, caller, &task)?.is_some() {
+        Ok(task)
+    } else {
+        Err(not_found())
+    }
 }
 
 /// Claims one task by id; 409 when it is not in the caller's queue.
 pub fn claim(tx: &Tx, caller: &Caller, id: i64, lease: i64) -> ApiResult<TaskRow> {
     let agent = agent_of(caller)?;
-    let task = tasks::require(tx, caller, id, Need::Read)?;
+    let task = queue_task(tx, caller, id)?;
     let now = clock::now_string();
     if !task.claimable_by(Some(agent), &now) {
         let why = if task.has_live_claim(&now) {
@@ -88,7 +106,9 @@ pub fn claim(tx: &Tx, caller: &Caller, id: i64, lease: i64) -> ApiResult<TaskRow
         } else {
             format!("it is {}", task.status)
         };
-        return Err(ApiError::conflict(format!("task {id} is not claimable: {why}")));
+        return Err(ApiError::conflict(format!(
+            "task {id} is not claimable: {why}"
+        )));
     }
     take(tx, caller, id, agent, lease)
 }
@@ -96,7 +116,7 @@ pub fn claim(tx: &Tx, caller: &Caller, id: i64, lease: i64) -> ApiResult<TaskRow
 /// The task whose live claim the caller holds (409 otherwise).
 fn held(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<TaskRow> {
     let agent = agent_of(caller)?;
-    let task = tasks::require(tx, caller, id, Need::Read)?;
+    let task = queue_task(tx, caller, id)?;
     if task.claimed_by_agent_id != Some(agent) || !task.has_live_claim(&clock::now_string()) {
         return Err(ApiError::conflict(format!(
             "you hold no live claim on task {id}; claim it first"
@@ -124,7 +144,13 @@ pub fn heartbeat(
     tasks::get(tx, id)?.ok_or_else(|| ApiError::internal("task vanished"))
 }
 
-fn set_state_row(tx: &Tx, caller: &Caller, task: &TaskRow, state: &str, detail: Option<String>) -> ApiResult<()> {
+fn set_state_row(
+    tx: &Tx,
+    caller: &Caller,
+    task: &TaskRow,
+    state: &str,
+    detail: Option<String>,
+) -> ApiResult<()> {
     if task.session_state.as_deref() == Some(state) && task.session_state_detail == detail {
         return Ok(());
     }
@@ -137,7 +163,13 @@ fn set_state_row(tx: &Tx, caller: &Caller, task: &TaskRow, state: &str, detail: 
 }
 
 /// Sets `session_state` without extending the lease.
-pub fn set_state(tx: &Tx, caller: &Caller, id: i64, state: &str, detail: Option<String>) -> ApiResult<TaskRow> {
+pub fn set_state(
+    tx: &Tx,
+    caller: &Caller,
+    id: i64,
+    state: &str,
+    detail: Option<String>,
+) -> ApiResult<TaskRow> {
     let task = held(tx, caller, id)?;
     set_state_row(tx, caller, &task, state, detail)?;
     tasks::get(tx, id)?.ok_or_else(|| ApiError::internal("task vanished"))
@@ -155,7 +187,7 @@ fn free(tx: &Tx, id: i64, handoff: Option<String>) -> ApiResult<()> {
 
 /// Gives a claimed task back to the queue, keeping the hand-off note.
 pub fn release(tx: &Tx, caller: &Caller, id: i64, handoff: Option<String>) -> ApiResult<TaskRow> {
-    let task = tasks::require(tx, caller, id, Need::Read)?;
+    let task = queue_task(tx, caller, id)?;
     if !task.has_live_claim(&clock::now_string()) {
         return Err(ApiError::conflict(format!("task {id} is not claimed")));
     }
@@ -182,7 +214,13 @@ pub fn expire(tx: &Tx) -> ApiResult<usize> {
         .collect::<Result<_, _>>()?;
     for id in &ids {
         free(tx, *id, None)?;
-        tasks::emit(tx, &Caller::Project, *id, "task.released", Some("lease_expired"))?;
+        tasks::emit(
+            tx,
+            &Caller::Project,
+            *id,
+            "task.released",
+            Some("lease_expired"),
+        )?;
     }
     Ok(ids.len())
 }

@@ -65,7 +65,25 @@ pub struct Store {
     hub: Arc<Hub>,
 }
 
+/// `fold(text)`: Unicode lowercase, for case-insensitive search (SQLite's
+/// own `lower()` and `LIKE` only fold ASCII).
+fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "fold",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            Ok(ctx
+                .get::<Option<String>>(0)?
+                .map(|s| s.to_lowercase())
+                .unwrap_or_default())
+        },
+    )
+}
+
 fn configure_connection(conn: &Connection) -> rusqlite::Result<()> {
+    register_functions(conn)?;
     conn.execute_batch(
         "PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
@@ -101,7 +119,8 @@ impl Store {
         let manager = SqliteConnectionManager::file(path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .with_init(|c| {
-                c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -16000;")
+                register_functions(c)?;
+                c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -4000;")
             });
         let readers = r2d2::Pool::builder()
             .max_size(16)

@@ -520,14 +520,6 @@ pub struct Filter {
     pub claimable: bool,
 }
 
-fn like_pattern(s: &str) -> String {
-    let escaped = s
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
 /// Numbered parameters and WHERE clauses of a dynamic query.
 #[derive(Default)]
 pub struct Where {
@@ -616,9 +608,9 @@ pub fn list(
         w.add(format!("t.priority = {p}"));
     }
     if let Some(s) = &f.search {
-        let p = w.bind(SqlValue::Text(like_pattern(s)));
+        let p = w.bind(SqlValue::Text(s.to_lowercase()));
         w.add(format!(
-            "(t.content LIKE {p} ESCAPE '\\' OR t.description LIKE {p} ESCAPE '\\')"
+            "(instr(fold(t.content), {p}) > 0 OR instr(fold(t.description), {p}) > 0)"
         ));
     }
     if let Some(d) = &f.due_on {

@@ -373,3 +373,122 @@ impl Client {
             .collect()
     }
 }
+
+impl TestServer {
+    /// A client with the given credentials.
+    pub fn client(&self, auth: Auth) -> Client {
+        Client::new(&self.base, auth)
+    }
+
+    /// A client authenticating with an agent key (`X-Agent-Key`).
+    pub fn with_key(&self, key: &str) -> Client {
+        self.client(Auth::Key(key.to_string()))
+    }
+
+    /// Creates an agent with the project token from a full body; returns
+    /// the 201 body (which carries `api_key`).
+    pub fn create_agent(&self, body: Value) -> Value {
+        let r = self.admin().post("/api/agents", body.clone());
+        assert_eq!(r.status, 201, "creating agent {body}: {}", r.text);
+        r.body
+    }
+
+    /// The task as the project token sees it (for before/after checks).
+    pub fn task_snapshot(&self, id: i64) -> Value {
+        let r = self.admin().get(&format!("/api/tasks/{id}"));
+        assert_eq!(r.status, 200, "GET task {id}: {}", r.text);
+        r.body
+    }
+
+    /// Ids of every task, completed included, as the project token sees them.
+    pub fn all_task_ids(&self) -> Vec<i64> {
+        let r = self.admin().get("/api/tasks?include_completed=true");
+        assert_eq!(r.status, 200, "list tasks: {}", r.text);
+        ids(&r.body)
+    }
+}
+
+impl Resp {
+    /// Asserts a 422 whose `detail.field` is `field`.
+    pub fn assert_field_error(&self, field: &str) -> &Self {
+        self.assert_error(422);
+        assert_eq!(
+            self.body["detail"]["field"],
+            json!(field),
+            "detail.field: {}",
+            self.text
+        );
+        self
+    }
+}
+
+/// The `id`s of a JSON array of objects, in order.
+pub fn ids(list: &Value) -> Vec<i64> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("expected a JSON array, got {list}"))
+        .iter()
+        .map(|t| t["id"].as_i64().expect("id"))
+        .collect()
+}
+
+/// The UTC date `days` from today, `YYYY-MM-DD`.
+pub fn date_in(days: i64) -> String {
+    let d = time::OffsetDateTime::now_utc().date() + time::Duration::days(days);
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// Output of running the `delega` binary to completion.
+pub struct Run {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the `delega` binary with `args` and extra `env` (inherited
+/// `DELEGA_*` variables removed); kills it and panics if it is still
+/// running after `timeout`.
+pub fn run_delega(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_delega"));
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("DELEGA_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start delega");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        s
+    });
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("delega {args:?} still running after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Run {
+        status,
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+    }
+}

@@ -1,0 +1,923 @@
+//! SPEC §2/§5: bad input is refused with the right status and the JSON
+//! error shape, never a 500, and nothing stored changes.
+
+mod common;
+
+use common::{Client, TestServer};
+use serde_json::{json, Value};
+
+fn id_of(v: &Value) -> i64 {
+    v["id"].as_i64().expect("id")
+}
+
+/// Everything observable that a refused request must leave alone.
+fn world(server: &TestServer) -> Value {
+    let admin = server.admin();
+    let tasks = admin.get("/api/tasks?include_completed=true").body;
+    let full: Vec<Value> = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| server.task_snapshot(id_of(t)))
+        .collect();
+    json!({
+        "tasks": full,
+        "agents": admin.get("/api/agents").body,
+        "projects": admin.get("/api/projects").body,
+    })
+}
+
+struct Setup {
+    server: TestServer,
+    worker: Client,
+    worker_id: i64,
+    task: i64,
+    project: i64,
+}
+
+fn setup() -> Setup {
+    let server = TestServer::start();
+    let (worker, worker_id) = server.agent("victim-worker", "worker");
+    let project = id_of(
+        &server
+            .admin()
+            .post("/api/projects", json!({"name": "Stable"}))
+            .body,
+    );
+    let task = id_of(&worker.create_task(json!({
+        "content": "stable task", "project_id": project, "labels": ["keep"],
+        "context": {"k": "v"}})));
+    let r = worker.post(
+        &format!("/api/tasks/{task}/comments"),
+        json!({"content": "note"}),
+    );
+    assert_eq!(r.status, 201);
+    Setup {
+        server,
+        worker,
+        worker_id,
+        task,
+        project,
+    }
+}
+
+#[test]
+fn malformed_json_is_a_400_on_every_body_route_and_changes_nothing() {
+    let s = setup();
+    let (t, p, a) = (s.task, s.project, s.worker_id);
+    let before = world(&s.server);
+    let bodies: [&[u8]; 8] = [
+        b"{",
+        b"{\"content\": }",
+        b"not json at all",
+        b"{\"content\":\"x\",}",
+        b"{'content': 'single quotes'}",
+        b"{} {}",
+        b"\xff\xfe\x00garbage",
+        b"{\"content\":\"unterminated",
+    ];
+    let routes = [
+        ("POST", "/api/tasks".to_string()),
+        ("PUT", format!("/api/tasks/{t}")),
+        ("PATCH", format!("/api/tasks/{t}")),
+        ("POST", format!("/api/tasks/{t}/complete")),
+        ("POST", format!("/api/tasks/{t}/fail")),
+        ("POST", format!("/api/tasks/{t}/comments")),
+        ("POST", format!("/api/tasks/{t}/subtasks")),
+        ("POST", "/api/tasks/dedup".to_string()),
+        ("POST", "/api/agents".to_string()),
+        ("PUT", format!("/api/agents/{a}")),
+        ("POST", "/api/projects".to_string()),
+        ("PUT", format!("/api/projects/{p}")),
+        ("POST", "/v1/tasks".to_string()),
+    ];
+    let admin = s.server.admin();
+    for (method, path) in &routes {
+        for body in bodies {
+            let r = admin.raw(method, path, Some(body), &[]);
+            assert_eq!(
+                r.status,
+                400,
+                "{method} {path} with {:?}: {}",
+                String::from_utf8_lossy(body),
+                r.text
+            );
+            r.assert_error(400);
+        }
+    }
+    assert_eq!(world(&s.server), before);
+}
+
+#[test]
+fn wrong_types_in_a_task_body_are_a_422_naming_the_field() {
+    let s = setup();
+    let admin = s.server.admin();
+    let before = world(&s.server);
+    let cases = [
+        (json!({"content": 5}), "content"),
+        (json!({"content": ["a"]}), "content"),
+        (json!({"content": "x", "priority": "high"}), "priority"),
+        (json!({"content": "x", "priority": 2.5}), "priority"),
+        (json!({"content": "x", "priority": true}), "priority"),
+        (json!({"content": "x", "description": 7}), "description"),
+        (json!({"content": "x", "labels": "a,b"}), "labels"),
+        (json!({"content": "x", "labels": {"a": 1}}), "labels"),
+        (json!({"content": "x", "due_date": 20300101}), "due_date"),
+        (json!({"content": "x", "due_time": 930}), "due_time"),
+        (
+            json!({"content": "x", "is_recurring": "yes"}),
+            "is_recurring",
+        ),
+        (
+            json!({"content": "x", "recurring_interval": "weekly"}),
+            "recurring_interval",
+        ),
+        (json!({"content": "x", "context": "text"}), "context"),
+        (json!({"content": "x", "context": [1, 2]}), "context"),
+        (json!({"content": "x", "metadata": 5}), "metadata"),
+        (json!({"content": "x", "project_id": "abc"}), "project_id"),
+        (
+            json!({"content": "x", "project_id": {"id": 1}}),
+            "project_id",
+        ),
+        (
+            json!({"content": "x", "assigned_to_agent_id": true}),
+            "assigned_to_agent_id",
+        ),
+        (
+            json!({"content": "x", "assigned_to_agent_id": [1]}),
+            "assigned_to_agent_id",
+        ),
+        (json!({"content": "x", "depends_on": "1"}), "depends_on"),
+        (
+            json!({"content": "x", "parent_task_id": "parent"}),
+            "parent_task_id",
+        ),
+        (
+            json!({"content": "x", "evidence_policy": 1}),
+            "evidence_policy",
+        ),
+    ];
+    for (body, field) in cases {
+        let r = admin.post("/api/tasks", body.clone());
+        assert_eq!(r.status, 422, "{body}: {}", r.text);
+        r.assert_error(422);
+        let named = r.body["detail"]["field"].as_str().unwrap_or_default();
+        assert!(
+            named == field
+                || named.starts_with(&format!("{field}["))
+                || named.starts_with(&format!("{field}.")),
+            "{body}: detail.field is {named:?}, expected {field}: {}",
+            r.text
+        );
+    }
+    // Element types inside arrays name the array.
+    let r = admin.post("/api/tasks", json!({"content": "x", "labels": [1, 2]}));
+    r.assert_error(422);
+    assert!(
+        r.body["detail"]["field"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("labels"),
+        "{}",
+        r.text
+    );
+    assert_eq!(world(&s.server), before);
+}
+
+#[test]
+fn invalid_task_values_are_a_422_naming_the_field() {
+    let s = setup();
+    let admin = s.server.admin();
+    let before = world(&s.server);
+    let cases = [
+        (json!({}), "content"),
+        (json!({"content": null}), "content"),
+        (json!({"content": ""}), "content"),
+        (json!({"content": "   \n\t"}), "content"),
+        (json!({"content": "x", "priority": 0}), "priority"),
+        (json!({"content": "x", "priority": 5}), "priority"),
+        (json!({"content": "x", "priority": -1}), "priority"),
+        (json!({"content": "x", "due_date": "tomorrow"}), "due_date"),
+        (
+            json!({"content": "x", "due_date": "2030-02-30"}),
+            "due_date",
+        ),
+        (json!({"content": "x", "status": "done"}), "status"),
+        (
+            json!({"content": "x", "evidence_policy": "sometimes"}),
+            "evidence_policy",
+        ),
+        (
+            json!({"content": "x", "parent_task_id": 999999}),
+            "parent_task_id",
+        ),
+        (
+            json!({"content": "x", "depends_on": [999999]}),
+            "depends_on",
+        ),
+    ];
+    for (body, field) in cases {
+        let r = admin.post("/api/tasks", body.clone());
+        assert_eq!(r.status, 422, "{body}: {}", r.text);
+        r.assert_field_error(field);
+    }
+    assert_eq!(world(&s.server), before);
+}
+
+#[test]
+fn invalid_updates_are_refused_and_leave_the_task_unchanged() {
+    let s = setup();
+    let t = s.task;
+    let before = world(&s.server);
+    let cases = [
+        (json!({"priority": "high"}), 422, "priority"),
+        (json!({"priority": 9}), 422, "priority"),
+        (json!({"content": ""}), 422, "content"),
+        (json!({"content": "x".repeat(2001)}), 422, "content"),
+        (
+            json!({"description": "d".repeat(10_001)}),
+            422,
+            "description",
+        ),
+        (json!({"labels": vec!["l"; 51]}), 422, "labels"),
+        (json!({"status": "done"}), 422, "status"),
+        (json!({"status": "completed"}), 422, "status"),
+        (json!({"status": "failed"}), 422, "status"),
+        (json!({"status": "claimed"}), 422, "status"),
+        (json!({"status": "delegated"}), 422, "status"),
+        (json!({"completed": "yes"}), 422, "completed"),
+        (
+            json!({"assigned_to_agent_id": "ghost"}),
+            422,
+            "assigned_to_agent_id",
+        ),
+        (json!({"project_id": 99999}), 422, "project_id"),
+        (json!({"depends_on": [t]}), 422, "depends_on"),
+        (json!({"context": "nope"}), 422, "context"),
+        (json!({"due_date": "31/12/2030"}), 422, "due_date"),
+    ];
+    for (body, status, field) in cases {
+        for method in ["PUT", "PATCH"] {
+            let r = s
+                .worker
+                .send(method, &format!("/api/tasks/{t}"), Some(body.clone()));
+            assert_eq!(r.status, status, "{method} {body}: {}", r.text);
+            r.assert_field_error(field);
+        }
+    }
+    assert_eq!(world(&s.server), before);
+}
+
+#[test]
+fn length_limits_are_enforced_at_the_boundary() {
+    let s = setup();
+    let admin = s.server.admin();
+
+    // Exactly at the limits: accepted (characters, not bytes).
+    let ok_cases = [
+        ("content 2000 ascii", json!({"content": "a".repeat(2000)})),
+        (
+            "content 2000 multibyte",
+            json!({"content": "é".repeat(2000)}),
+        ),
+        (
+            "description 10000",
+            json!({"content": "d", "description": "d".repeat(10_000)}),
+        ),
+        (
+            "50 labels",
+            json!({"content": "l", "labels": (0..50).map(|i| format!("l{i}")).collect::<Vec<_>>()}),
+        ),
+        (
+            "label of 100 chars",
+            json!({"content": "l", "labels": ["x".repeat(100)]}),
+        ),
+    ];
+    for (why, body) in ok_cases {
+        let r = admin.post("/api/tasks", body.clone());
+        assert_eq!(r.status, 201, "{why}: {}", r.text);
+        let stored = s.server.task_snapshot(id_of(&r.body));
+        for k in ["content", "description", "labels"] {
+            if let Some(v) = body.get(k) {
+                assert_eq!(&stored[k], v, "{why}: {k} stored verbatim");
+            }
+        }
+    }
+
+    let before = world(&s.server);
+    let bad_cases = [
+        (
+            "content 2001",
+            json!({"content": "a".repeat(2001)}),
+            "content",
+        ),
+        (
+            "content 2001 multibyte",
+            json!({"content": "ü".repeat(2001)}),
+            "content",
+        ),
+        (
+            "description 10001",
+            json!({"content": "d", "description": "d".repeat(10_001)}),
+            "description",
+        ),
+        (
+            "51 labels",
+            json!({"content": "l", "labels": (0..51).map(|i| format!("l{i}")).collect::<Vec<_>>()}),
+            "labels",
+        ),
+        (
+            "label of 101 chars",
+            json!({"content": "l", "labels": ["x".repeat(101)]}),
+            "labels",
+        ),
+    ];
+    for (why, body, field) in bad_cases {
+        let r = admin.post("/api/tasks", body);
+        assert_eq!(r.status, 422, "{why}: {}", r.text);
+        r.assert_field_error(field);
+    }
+    assert_eq!(world(&s.server), before);
+}
+
+#[test]
+fn a_body_over_64_kib_is_a_413() {
+    let s = setup();
+    let before = world(&s.server);
+    let admin = s.server.admin();
+    let big = json!({"content": "big", "description": "x".repeat(70 * 1024)});
+    let r = admin.post("/api/tasks", big.clone());
+    r.assert_error(413);
+    let r = admin.put(&format!("/api/tasks/{}", s.task), big);
+    r.assert_error(413);
+    let r = admin.post(
+        &format!("/api/tasks/{}/comments", s.task),
+        json!({"content": "c".repeat(65 * 1024)}),
+    );
+    r.assert_error(413);
+    assert_eq!(world(&s.server), before);
+
+    // Just under the limit is read (then judged on its merits).
+    let r = admin.post(
+        "/api/tasks",
+        json!({"content": "ok", "context": {"blob": "y".repeat(60 * 1024)}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+fn nested(depth: usize, open: &str, close: &str, leaf: &str) -> String {
+    format!("{}{}{}", open.repeat(depth), leaf, close.repeat(depth))
+}
+
+#[test]
+fn json_nested_deeper_than_64_levels_is_a_400() {
+    let s = setup();
+    let admin = s.server.admin();
+    let before = world(&s.server);
+    let deep_obj = nested(100, "{\"a\":", "}", "1");
+    let deep_arr = nested(100, "[", "]", "1");
+    let very_deep = nested(5000, "[", "]", "1");
+    let bodies = [
+        format!("{{\"content\":\"deep\",\"context\":{deep_obj}}}"),
+        format!("{{\"content\":\"deep\",\"context\":{{\"list\":{deep_arr}}}}}"),
+        format!("{{\"content\":\"deep\",\"labels\":{very_deep}}}"),
+        nested(70, "[", "]", "{}"),
+    ];
+    for body in &bodies {
+        for (method, path) in [
+            ("POST", "/api/tasks".to_string()),
+            ("PUT", format!("/api/tasks/{}", s.task)),
+            ("POST", format!("/api/tasks/{}/complete", s.task)),
+        ] {
+            let r = admin.raw(method, path.as_str(), Some(body.as_bytes()), &[]);
+            assert_eq!(
+                r.status,
+                400,
+                "{method} {path} with {} bytes: {}",
+                body.len(),
+                r.text
+            );
+            r.assert_error(400);
+        }
+    }
+    assert_eq!(world(&s.server), before);
+
+    // Modest nesting is fine.
+    let ok = format!(
+        "{{\"content\":\"nested ok\",\"context\":{}}}",
+        nested(10, "{\"a\":", "}", "1")
+    );
+    let r = admin.raw("POST", "/api/tasks", Some(ok.as_bytes()), &[]);
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+#[test]
+fn non_object_bodies_are_refused_without_a_500() {
+    let s = setup();
+    let before = world(&s.server);
+    let admin = s.server.admin();
+    for body in [
+        "[]",
+        "null",
+        "\"string\"",
+        "123",
+        "true",
+        "[{\"content\":\"x\"}]",
+    ] {
+        for (method, path) in [
+            ("POST", "/api/tasks".to_string()),
+            ("PUT", format!("/api/tasks/{}", s.task)),
+            ("POST", format!("/api/tasks/{}/complete", s.task)),
+            ("POST", "/api/agents".to_string()),
+            ("POST", "/api/projects".to_string()),
+            ("POST", format!("/api/tasks/{}/comments", s.task)),
+        ] {
+            let r = admin.raw(method, &path, Some(body.as_bytes()), &[]);
+            assert!(
+                r.status == 400 || r.status == 422,
+                "{method} {path} with {body}: {} {}",
+                r.status,
+                r.text
+            );
+            r.assert_error(r.status);
+        }
+    }
+    assert_eq!(world(&s.server), before);
+}
+
+#[test]
+fn wrong_types_in_agent_and_project_bodies_are_a_422_naming_the_field() {
+    let s = setup();
+    let admin = s.server.admin();
+    let before = world(&s.server);
+    let a = s.worker_id;
+    let p = s.project;
+    let cases = [
+        (
+            "POST",
+            "/api/agents".to_string(),
+            json!({"name": 5}),
+            "name",
+        ),
+        (
+            "POST",
+            "/api/agents".to_string(),
+            json!({"name": "bad name!"}),
+            "name",
+        ),
+        (
+            "POST",
+            "/api/agents".to_string(),
+            json!({"name": "ok-name", "role": "boss"}),
+            "role",
+        ),
+        (
+            "POST",
+            "/api/agents".to_string(),
+            json!({"name": "ok-name", "is_admin": "yes"}),
+            "is_admin",
+        ),
+        (
+            "POST",
+            "/api/agents".to_string(),
+            json!({"name": "ok-name", "permissions": "tasks.read_all"}),
+            "permissions",
+        ),
+        (
+            "POST",
+            "/api/agents".to_string(),
+            json!({"name": "ok-name", "display_name": 3}),
+            "display_name",
+        ),
+        (
+            "PUT",
+            format!("/api/agents/{a}"),
+            json!({"role": "overlord"}),
+            "role",
+        ),
+        (
+            "PUT",
+            format!("/api/agents/{a}"),
+            json!({"active": "no"}),
+            "active",
+        ),
+        (
+            "POST",
+            "/api/projects".to_string(),
+            json!({"name": 5}),
+            "name",
+        ),
+        ("POST", "/api/projects".to_string(), json!({}), "name"),
+        (
+            "POST",
+            "/api/projects".to_string(),
+            json!({"name": "   "}),
+            "name",
+        ),
+        (
+            "POST",
+            "/api/projects".to_string(),
+            json!({"name": "P", "sort_order": "first"}),
+            "sort_order",
+        ),
+        (
+            "PUT",
+            format!("/api/projects/{p}"),
+            json!({"emoji": 1}),
+            "emoji",
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let r = admin.send(method, &path, Some(body.clone()));
+        assert_eq!(r.status, 422, "{method} {path} {body}: {}", r.text);
+        r.assert_field_error(field);
+    }
+    assert_eq!(world(&s.server), before);
+}
+
+#[test]
+fn odd_inputs_on_sub_resources_never_cause_a_500() {
+    let s = setup();
+    let t = s.task;
+    let admin = s.server.admin();
+    let before = world(&s.server);
+    let cases: Vec<(&str, String, Value)> = vec![
+        (
+            "POST",
+            format!("/api/tasks/{t}/complete"),
+            json!({"metadata": 5}),
+        ),
+        (
+            "POST",
+            format!("/api/tasks/{t}/complete"),
+            json!({"context": "x"}),
+        ),
+        (
+            "POST",
+            format!("/api/tasks/{t}/complete"),
+            json!({"evidence": "x"}),
+        ),
+        (
+            "POST",
+            format!("/api/tasks/{t}/complete"),
+            json!({"evidence": [{"kind": "bogus", "ref": "x"}]}),
+        ),
+        (
+            "POST",
+            format!("/api/tasks/{t}/complete"),
+            json!({"evidence": [{"kind": "commit"}]}),
+        ),
+        ("POST", format!("/api/tasks/{t}/fail"), json!({"reason": 5})),
+        ("POST", format!("/api/tasks/{t}/comments"), json!({})),
+        (
+            "POST",
+            format!("/api/tasks/{t}/comments"),
+            json!({"content": 5}),
+        ),
+        (
+            "POST",
+            format!("/api/tasks/{t}/comments"),
+            json!({"content": ""}),
+        ),
+        ("POST", format!("/api/tasks/{t}/subtasks"), json!({})),
+        (
+            "POST",
+            format!("/api/tasks/{t}/subtasks"),
+            json!({"content": "s", "completed": "no"}),
+        ),
+        ("POST", "/api/tasks/dedup".into(), json!({})),
+        ("POST", "/api/tasks/dedup".into(), json!({"content": ""})),
+        (
+            "POST",
+            "/api/tasks/dedup".into(),
+            json!({"content": "x", "threshold": 5}),
+        ),
+        (
+            "POST",
+            "/api/tasks/dedup".into(),
+            json!({"content": "x", "threshold": -0.1}),
+        ),
+        (
+            "POST",
+            "/api/tasks/dedup".into(),
+            json!({"content": "x", "threshold": "high"}),
+        ),
+        (
+            "POST",
+            "/api/tasks".into(),
+            json!({"content": "x", "priority": 1e300}),
+        ),
+        (
+            "POST",
+            "/api/tasks".into(),
+            json!({"content": "x", "priority": 99999999999999999999u128 as f64}),
+        ),
+        (
+            "POST",
+            "/api/tasks".into(),
+            json!({"content": "x", "project_id": -1}),
+        ),
+        (
+            "POST",
+            "/api/tasks".into(),
+            json!({"content": "x", "assigned_to_agent_id": ""}),
+        ),
+        (
+            "POST",
+            "/api/tasks".into(),
+            json!({"content": "x", "assigned_to_agent_id": -5}),
+        ),
+        (
+            "POST",
+            "/api/tasks".into(),
+            json!({"content": "x", "depends_on": [1.5]}),
+        ),
+        (
+            "POST",
+            "/api/tasks".into(),
+            json!({"content": "x", "recurring_interval": 0}),
+        ),
+        (
+            "PUT",
+            format!("/api/agents/{}", s.worker_id),
+            json!({"permissions": vec!["p"; 100]}),
+        ),
+        (
+            "PUT",
+            format!("/api/agents/{}", s.worker_id),
+            json!({"role": "admin", "is_admin": false}),
+        ),
+    ];
+    for (method, path, body) in cases {
+        let r = admin.send(method, &path, Some(body.clone()));
+        assert!(
+            (400..500).contains(&r.status),
+            "{method} {path} {body}: {} {}",
+            r.status,
+            r.text
+        );
+        r.assert_error(r.status);
+    }
+    assert_eq!(world(&s.server), before);
+}
+
+#[test]
+fn unknown_resources_are_404_with_the_error_shape() {
+    let s = setup();
+    let admin = s.server.admin();
+    let before = world(&s.server);
+    for (method, path) in [
+        ("GET", "/api/agents/99999"),
+        ("GET", "/api/agents/no-such-agent"),
+        ("PUT", "/api/agents/99999"),
+        ("DELETE", "/api/agents/99999"),
+        ("POST", "/api/agents/99999/rotate-key"),
+        ("GET", "/api/projects/99999"),
+        ("PUT", "/api/projects/99999"),
+        ("DELETE", "/api/projects/99999"),
+        ("GET", "/api/tasks/99999"),
+        ("PUT", "/api/tasks/99999"),
+        ("DELETE", "/api/tasks/99999"),
+        ("GET", "/api/projects/not-a-number"),
+        ("GET", "/api/tasks/not-a-number"),
+        ("DELETE", "/api/tasks/not-a-number"),
+    ] {
+        let body = (method != "GET" && method != "DELETE").then(|| json!({"name": "x"}));
+        let r = admin.send(method, path, body);
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.text);
+        r.assert_error(404);
+    }
+    assert_eq!(world(&s.server), before);
+}
+
+#[test]
+fn forbidden_actions_are_403_and_change_nothing() {
+    let s = setup();
+    let (coord, _) = s.server.agent("watcher", "coordinator");
+    let before = world(&s.server);
+    let t = s.task;
+    for (who, client, method, path, body) in [
+        (
+            "worker",
+            &s.worker,
+            "POST",
+            "/api/agents".to_string(),
+            Some(json!({"name": "x"})),
+        ),
+        ("worker", &s.worker, "GET", "/api/agents".to_string(), None),
+        (
+            "worker",
+            &s.worker,
+            "PUT",
+            format!("/api/agents/{}", s.worker_id),
+            Some(json!({"role": "admin"})),
+        ),
+        (
+            "worker",
+            &s.worker,
+            "POST",
+            "/api/projects".to_string(),
+            Some(json!({"name": "x"})),
+        ),
+        (
+            "coordinator",
+            &coord,
+            "DELETE",
+            format!("/api/tasks/{t}"),
+            None,
+        ),
+        (
+            "coordinator",
+            &coord,
+            "PUT",
+            format!("/api/tasks/{t}"),
+            Some(json!({"content": "x"})),
+        ),
+        (
+            "coordinator",
+            &coord,
+            "POST",
+            format!("/api/tasks/{t}/complete"),
+            Some(json!({})),
+        ),
+    ] {
+        let r = client.send(method, &path, body);
+        assert_eq!(r.status, 403, "{who} {method} {path}: {}", r.text);
+        r.assert_error(403);
+    }
+    assert_eq!(world(&s.server), before);
+}
+
+#[test]
+fn odd_query_strings_never_cause_a_500() {
+    let s = setup();
+    let admin = s.server.admin();
+    let queries = [
+        "?limit=99999999999999999999",
+        "?offset=99999999999999999999",
+        "?offset=9223372036854775807",
+        "?limit=1000&offset=1000000000",
+        "?project_id=99999999999999999999",
+        "?priority=-99999999999999999999",
+        "?search=%25",
+        "?search=_",
+        "?search=%5C",
+        "?search=%27%3B%20DROP%20TABLE%20tasks%3B--",
+        "?search=%00",
+        "?label=%22%5D",
+        "?labels=&labels=",
+        "?due=2030-02-30",
+        "?due_after=0000-00-00",
+        "?status=open,completed",
+        "?status=,,,",
+        "?assigned_to=%20",
+        "?assigned_to=-1",
+        "?created_by=99999999999999999999",
+        "?parent_task_id=-1",
+        "?completed=&include_completed=",
+        "?%ZZ=1",
+        "?a&b&c",
+    ];
+    for q in queries {
+        let r = admin.get(&format!("/api/tasks{q}"));
+        assert!(
+            r.status == 200 || (400..500).contains(&r.status),
+            "{q}: {} {}",
+            r.status,
+            r.text
+        );
+        if r.status != 200 {
+            r.assert_error(r.status);
+        } else {
+            assert!(r.body.is_array(), "{q}: {}", r.text);
+        }
+    }
+    // The task table is intact.
+    assert_eq!(s.server.all_task_ids(), vec![s.task]);
+}
+
+#[test]
+fn ids_out_of_range_are_refused_without_a_500() {
+    let s = setup();
+    let admin = s.server.admin();
+    let before = world(&s.server);
+    for (why, body) in [
+        (
+            "u64 max agent",
+            json!({"content": "x", "assigned_to_agent_id": u64::MAX}),
+        ),
+        (
+            "i64 max agent",
+            json!({"content": "x", "assigned_to_agent_id": i64::MAX}),
+        ),
+        (
+            "i64 max parent",
+            json!({"content": "x", "parent_task_id": i64::MAX}),
+        ),
+        (
+            "i64 min project",
+            json!({"content": "x", "project_id": i64::MIN}),
+        ),
+        (
+            "huge dependency",
+            json!({"content": "x", "depends_on": [u64::MAX]}),
+        ),
+        (
+            "huge priority",
+            json!({"content": "x", "priority": i64::MAX}),
+        ),
+    ] {
+        let r = admin.post("/api/tasks", body);
+        assert_eq!(r.status, 422, "{why}: {}", r.text);
+        r.assert_error(422);
+    }
+    for path in [
+        format!("/api/tasks/{}", i64::MAX),
+        format!("/api/tasks/{}", u64::MAX),
+        format!("/api/agents/{}", i64::MAX),
+        format!("/api/projects/{}", i64::MIN),
+    ] {
+        admin.get(&path).assert_error(404);
+    }
+    assert_eq!(world(&s.server), before);
+}
+
+/// Sends a raw HTTP/1.1 request and returns the status line's code and
+/// the whole response text (tolerating a reset after the answer).
+fn raw_http(port: u16, head: &str, chunks: &[Vec<u8>]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let _ = stream.write_all(head.as_bytes());
+    for c in chunks {
+        if stream.write_all(c).is_err() {
+            break;
+        }
+    }
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    loop {
+        match stream.read(&mut tmp) {
+            Ok(0) => break,
+            Ok(n) => {
+                buf.extend_from_slice(&tmp[..n]);
+                let text = String::from_utf8_lossy(&buf);
+                if let Some(h) = text.find("\r\n\r\n") {
+                    let len = text[..h]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= h + 4 + len {
+                        break;
+                    }
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+    (code, text)
+}
+
+#[test]
+fn a_chunked_body_over_64_kib_is_a_413_too() {
+    let s = setup();
+    let before = world(&s.server);
+    let head = format!(
+        "POST /api/tasks HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        s.server.port, s.server.token
+    );
+    // {"content":"big","description":"xxxx…"} sent in 16 KiB chunks.
+    let mut body = br#"{"content":"big","description":""#.to_vec();
+    body.extend(std::iter::repeat_n(b'x', 80 * 1024));
+    body.extend_from_slice(br#""}"#);
+    let mut chunks: Vec<Vec<u8>> = body
+        .chunks(16 * 1024)
+        .map(|c| {
+            let mut v = format!("{:x}\r\n", c.len()).into_bytes();
+            v.extend_from_slice(c);
+            v.extend_from_slice(b"\r\n");
+            v
+        })
+        .collect();
+    chunks.push(b"0\r\n\r\n".to_vec());
+
+    let (code, text) = raw_http(s.server.port, &head, &chunks);
+
+    assert_eq!(code, 413, "{text}");
+    assert!(text.contains("\"status\":413"), "JSON error body: {text}");
+    assert_eq!(world(&s.server), before);
+}
