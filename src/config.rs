@@ -252,7 +252,11 @@ impl Config {
         if w.timeout_seconds == 0 {
             bail!("invalid key 'webhooks.timeout_seconds' in {origin}: must be at least 1");
         }
-        if !(w.backoff_factor >= 1.0) || !(w.first_retry_seconds >= 0.0) {
+        if w.backoff_factor.is_nan()
+            || w.backoff_factor < 1.0
+            || w.first_retry_seconds.is_nan()
+            || w.first_retry_seconds < 0.0
+        {
             bail!("invalid webhook backoff in {origin}: first_retry_seconds >= 0 and backoff_factor >= 1");
         }
         Ok(())

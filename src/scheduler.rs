@@ -28,8 +28,8 @@ impl Scheduler {
                 while !flag.load(Ordering::SeqCst) {
                     thread::sleep(TICK);
                     tick = tick.wrapping_add(1);
-                    if tick % SWEEP_EVERY == 0 {
-                        if let Err(e) = store.write_blocking(|tx| claims::expire(tx)) {
+                    if tick.is_multiple_of(SWEEP_EVERY) {
+                        if let Err(e) = store.write_blocking(claims::expire) {
                             log::warn!("lease sweep failed: {e}");
                         }
                     }

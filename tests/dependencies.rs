@@ -73,7 +73,7 @@ fn a_pipeline_declared_at_once_starts_each_stage_when_the_previous_completes() {
     let w = p.writer.task(p.write);
     assert_eq!(w["status"], json!("open"), "the writer starts by itself");
     assert!(
-        w.get("blocked_reason").map_or(true, Value::is_null),
+        w.get("blocked_reason").is_none_or(Value::is_null),
         "no blocked_reason once open: {w}"
     );
     assert_eq!(

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::agents::AgentBrief;
 use super::tasks::{self, TaskView};
 use super::Tx;
-use crate::domain::access::{Caller, Role, READ_ALL};
+use crate::domain::access::{Caller, READ_ALL};
 use crate::domain::clock;
 use crate::error::ApiResult;
 use crate::events::Event;
@@ -85,33 +85,33 @@ pub fn record(
 /// Queues the event for each active webhook subscribed to its kind whose
 /// owner may read the task (project-wide hooks always may).
 fn enqueue_deliveries(tx: &Tx, event: &Event, now: &str) -> ApiResult<()> {
+    // Project-wide hooks (no owner, or an admin's) and hooks of agents that
+    // read everything see every event; the rest only their audience's.
     let mut stmt = tx.prepare_cached(
-        "SELECT w.id, w.events, w.owner_agent_id, a.role, a.permissions FROM webhooks w \
-         LEFT JOIN agents a ON a.id = w.owner_agent_id WHERE w.active = 1",
+        "SELECT w.id, w.events, w.owner_agent_id, \
+           (w.owner_agent_id IS NULL OR a.role != 'worker' \
+            OR EXISTS (SELECT 1 FROM json_each(a.permissions) WHERE value = ?1)) \
+         FROM webhooks w LEFT JOIN agents a ON a.id = w.owner_agent_id WHERE w.active = 1",
     )?;
-    let hooks: Vec<(i64, String, Option<i64>, Option<String>, Option<String>)> = stmt
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    for (hook_id, events, owner, role, permissions) in hooks {
+    let mut targets = Vec::new();
+    let rows = stmt.query_map([READ_ALL], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<i64>>(2)?,
+            r.get::<_, bool>(3)?,
+        ))
+    })?;
+    for row in rows {
+        let (hook_id, events, owner, sees_all) = row?;
         let kinds: Vec<String> = serde_json::from_str(&events).unwrap_or_default();
-        if !kinds.iter().any(|k| k == "*" || *k == event.kind) {
-            continue;
+        let wanted = kinds.iter().any(|k| k == "*" || *k == event.kind);
+        let visible = sees_all || owner.is_some_and(|o| event.visible_to_agent(o));
+        if wanted && visible {
+            targets.push(hook_id);
         }
-        let sees_all = match owner {
-            None => true,
-            Some(_) => {
-                role.as_deref()
-                    .and_then(Role::parse)
-                    .unwrap_or(Role::Worker)
-                    != Role::Worker
-                    || permissions.as_deref().is_some_and(|p| p.contains(READ_ALL))
-            }
-        };
-        if !sees_all && !owner.is_some_and(|o| event.visible_to_agent(o)) {
-            continue;
-        }
+    }
+    for hook_id in targets {
         tx.prepare_cached(
             "INSERT INTO webhook_deliveries (webhook_id, event_id, next_attempt_at, created_at, \
              updated_at) VALUES (?1, ?2, ?3, ?3, ?3)",
@@ -140,7 +140,7 @@ pub struct EventFilter {
 
 impl EventFilter {
     pub fn matches(&self, caller: &Caller, e: &Event) -> bool {
-        (self.types.is_empty() || self.types.iter().any(|t| *t == e.kind))
+        (self.types.is_empty() || self.types.contains(&e.kind))
             && (self.task_id.is_none() || self.task_id == e.task_id)
             && (caller.reads_all() || caller.agent_id().is_some_and(|a| e.visible_to_agent(a)))
     }
