@@ -4,14 +4,14 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{ok, path_id, Json, State};
 use crate::domain::access::Caller;
 use crate::domain::input::{self, check_len, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::store::claims::{self, DEFAULT_LEASE, SESSION_STATES};
-use crate::store::tasks;
+use crate::store::tasks::TaskJson;
 
 #[derive(Deserialize, Default)]
 struct ClaimInput {
@@ -64,8 +64,14 @@ impl ClaimInput {
     }
 }
 
-fn task_body(view: Option<tasks::TaskView>) -> ApiResult<HttpResponse> {
-    ok(&json!({ "task": view }))
+/// `{"task": task | null}`, the queue's answer.
+#[derive(serde::Serialize)]
+struct Claimed {
+    task: Option<TaskJson>,
+}
+
+fn task_body(task: Option<TaskJson>) -> ApiResult<HttpResponse> {
+    ok(&Claimed { task })
 }
 
 /// Claims the next task; with `wait_seconds`, waits for one to appear,
@@ -80,11 +86,7 @@ async fn claim_next(state: State, caller: Caller, Json(body): Json) -> ApiResult
         let (caller2, labels2, lease) = (caller.clone(), labels.clone(), c.lease());
         let got = state
             .store
-            .write(move |tx| {
-                claims::claim_next(tx, &caller2, project, &labels2, lease)?
-                    .map(|row| tasks::render_one(tx, row, false))
-                    .transpose()
-            })
+            .write(move |tx| claims::claim_next(tx, &caller2, project, &labels2, lease))
             .await?;
         let left = deadline.saturating_duration_since(Instant::now());
         if got.is_some() || left.is_zero() {
@@ -105,10 +107,7 @@ async fn claim(
     let c = ClaimInput::parse(body)?;
     let view = state
         .store
-        .write(move |tx| {
-            let row = claims::claim(tx, &caller, id, c.lease())?;
-            tasks::render_one(tx, row, false)
-        })
+        .write(move |tx| claims::claim(tx, &caller, id, c.lease()))
         .await?;
     task_body(Some(view))
 }
@@ -125,10 +124,7 @@ async fn heartbeat(
     let new_state = c.state.map(|s| (s, c.detail));
     let view = state
         .store
-        .write(move |tx| {
-            let row = claims::heartbeat(tx, &caller, id, lease, new_state)?;
-            tasks::render_one(tx, row, false)
-        })
+        .write(move |tx| claims::heartbeat(tx, &caller, id, lease, new_state))
         .await?;
     ok(&view)
 }
@@ -146,10 +142,7 @@ async fn set_state(
     })?;
     let view = state
         .store
-        .write(move |tx| {
-            let row = claims::set_state(tx, &caller, id, &new_state, c.detail)?;
-            tasks::render_one(tx, row, false)
-        })
+        .write(move |tx| claims::set_state(tx, &caller, id, &new_state, c.detail))
         .await?;
     ok(&view)
 }
@@ -164,10 +157,7 @@ async fn release(
     let c = ClaimInput::parse(body)?;
     let view = state
         .store
-        .write(move |tx| {
-            let row = claims::release(tx, &caller, id, c.handoff)?;
-            tasks::render_one(tx, row, false)
-        })
+        .write(move |tx| claims::release(tx, &caller, id, c.handoff))
         .await?;
     ok(&view)
 }

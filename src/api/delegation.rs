@@ -4,8 +4,7 @@ use std::collections::HashSet;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use rusqlite::params;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::tasks::TaskInput;
 use super::{created, ok, path_id, Dialect, Json, State};
@@ -13,8 +12,8 @@ use crate::domain::access::Caller;
 use crate::domain::clock;
 use crate::domain::input::{self, check_len, forbid, AgentRef};
 use crate::error::{ApiError, ApiResult};
-use crate::store::delegation::{self, DelegationKind};
-use crate::store::tasks::{self, Need, VISIBLE_CTE};
+use crate::store::delegation::{self, DelegationKind, Hop};
+use crate::store::tasks::{self, Need};
 use crate::store::{agents, Tx};
 
 #[derive(Deserialize)]
@@ -33,7 +32,7 @@ fn hand_off(
     id: i64,
     to: &AgentRef,
     note: Option<String>,
-) -> ApiResult<tasks::TaskView> {
+) -> ApiResult<tasks::TaskJson> {
     let task = tasks::require(tx, caller, id, Need::Delegate)?;
     if tasks::is_finished(&task.status) {
         return Err(ApiError::conflict(format!(
@@ -85,8 +84,7 @@ async fn delegate(
             .write(move |tx| {
                 // A parent you cannot read is a 404, not a field error.
                 tasks::require(tx, &caller, id, Need::Delegate)?;
-                let row = tasks::create(tx, &caller, new, &limits)?;
-                tasks::render_one(tx, row, false)
+                tasks::create(tx, &caller, new, &limits)
             })
             .await?;
         return created(&child);
@@ -112,24 +110,55 @@ async fn delegate(
     ok(&view)
 }
 
-/// The ids in the tree of `root` the caller may read.
-fn readable_in_tree(
-    conn: &rusqlite::Connection,
-    caller: &Caller,
-    rows: &[tasks::TaskRow],
-) -> ApiResult<HashSet<i64>> {
+/// The tasks of a tree the caller may read: those it created, is assigned,
+/// completed, claims or handed on, and everything below them. `rows` come
+/// parents first (by depth), so one pass settles every task.
+fn readable_in_tree(caller: &Caller, rows: &[tasks::TaskRow], hops: &[Hop]) -> HashSet<i64> {
     if caller.reads_all() {
-        return Ok(rows.iter().map(|r| r.id).collect());
+        return rows.iter().map(|r| r.id).collect();
     }
-    let mut stmt = conn.prepare_cached(&format!("{VISIBLE_CTE} SELECT id FROM visible"))?;
-    let visible: HashSet<i64> = stmt
-        .query_map([caller.agent_id().unwrap_or(-1)], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(rows
+    let me = caller.agent_id();
+    let handed_on: HashSet<i64> = hops
         .iter()
-        .map(|r| r.id)
-        .filter(|id| visible.contains(id))
-        .collect())
+        .filter(|h| h.actor_agent_id == me || h.from_agent_id == me)
+        .map(|h| h.task_id)
+        .collect();
+    let mut readable = HashSet::new();
+    for r in rows {
+        let own = [
+            r.created_by_agent_id,
+            r.assigned_to_agent_id,
+            r.completed_by_agent_id,
+            r.claimed_by_agent_id,
+        ]
+        .contains(&me)
+            || handed_on.contains(&r.id);
+        if own || r.parent_task_id.is_some_and(|p| readable.contains(&p)) {
+            readable.insert(r.id);
+        }
+    }
+    readable
+}
+
+/// `chain` is the hop list under `/v1` and the task list under `/api`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ChainKey<'a> {
+    Hops(&'a [Hop]),
+    Tasks(&'a [tasks::TaskView]),
+}
+
+#[derive(Serialize)]
+struct ChainBody<'a> {
+    task_id: i64,
+    root_id: i64,
+    root: Option<&'a tasks::TaskView>,
+    depth: i64,
+    completed_count: usize,
+    total_count: usize,
+    tasks: &'a [tasks::TaskView],
+    events: &'a [Hop],
+    chain: ChainKey<'a>,
 }
 
 async fn chain(
@@ -149,36 +178,34 @@ async fn chain(
             if rows.is_empty() {
                 rows.push(task.clone());
             }
-            let mut readable = readable_in_tree(conn, &caller, &rows)?;
+            let mut hops = delegation::hops(conn, root_id)?;
+            let mut readable = readable_in_tree(&caller, &rows, &hops);
             readable.insert(task.id);
             rows.retain(|r| readable.contains(&r.id));
+            hops.retain(|h| readable.contains(&h.task_id));
             let depth = rows.iter().map(|r| r.delegation_depth).max().unwrap_or(0);
-            let completed = rows.iter().filter(|r| r.status == "completed").count();
-            let total = rows.len();
+            let completed_count = rows.iter().filter(|r| r.status == "completed").count();
             let views = tasks::render(conn, rows, false)?;
-            let hops: Vec<_> = delegation::hops(conn, root_id)?
-                .into_iter()
-                .filter(|h| readable.contains(&h.task_id))
-                .collect();
-            let root = views.iter().find(|v| v.id == root_id);
-            let chain = match dialect {
-                Dialect::V1 => serde_json::to_value(&hops)?,
-                Dialect::Api => serde_json::to_value(&views)?,
+            let body = ChainBody {
+                task_id: id,
+                root_id,
+                root: views.iter().find(|v| v.id == root_id),
+                depth,
+                completed_count,
+                total_count: views.len(),
+                tasks: &views,
+                events: &hops,
+                chain: match dialect {
+                    Dialect::V1 => ChainKey::Hops(&hops),
+                    Dialect::Api => ChainKey::Tasks(&views),
+                },
             };
-            Ok(json!({
-                "task_id": id,
-                "root_id": root_id,
-                "root": root,
-                "depth": depth,
-                "completed_count": completed,
-                "total_count": total,
-                "tasks": views,
-                "events": hops,
-                "chain": chain,
-            }))
+            Ok(serde_json::to_vec(&body)?)
         })
         .await?;
-    ok(&body)
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 async fn children(
@@ -187,7 +214,7 @@ async fn children(
     caller: Caller,
 ) -> ApiResult<HttpResponse> {
     let id = path_id("task", &path)?;
-    let list: Vec<Value> = state
+    let views = state
         .store
         .read(move |conn| {
             tasks::require(conn, &caller, id, Need::Read)?;
@@ -197,14 +224,10 @@ async fn children(
                     rows.push(row);
                 }
             }
-            let views = tasks::render(conn, rows, false)?;
-            Ok(views
-                .iter()
-                .map(serde_json::to_value)
-                .collect::<Result<_, _>>()?)
+            tasks::render(conn, rows, false)
         })
         .await?;
-    ok(&list)
+    ok(&views)
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -397,8 +397,7 @@ async fn create(
                     ));
                 }
             }
-            let row = tasks::create(tx, &caller, new, &limits)?;
-            tasks::render_one(tx, row, false)
+            tasks::create(tx, &caller, new, &limits)
         })
         .await?;
     created(&view)
@@ -432,10 +431,7 @@ async fn update(
     let limits = state.limits();
     let view = state
         .store
-        .write(move |tx| {
-            let row = tasks::update(tx, &caller, id, changes, &limits)?;
-            tasks::render_one(tx, row, false)
-        })
+        .write(move |tx| tasks::update(tx, &caller, id, changes, &limits))
         .await?;
     ok(&view)
 }
@@ -509,10 +505,7 @@ async fn complete(
     let limits = state.limits();
     let view = state
         .store
-        .write(move |tx| {
-            let row = tasks::complete(tx, &caller, id, completion, &limits)?;
-            tasks::render_one(tx, row, false)
-        })
+        .write(move |tx| tasks::complete(tx, &caller, id, completion, &limits))
         .await?;
     ok(&view)
 }
@@ -525,10 +518,7 @@ async fn uncomplete(
     let id = path_id("task", &path)?;
     let view = state
         .store
-        .write(move |tx| {
-            let row = tasks::reopen(tx, &caller, id)?;
-            tasks::render_one(tx, row, false)
-        })
+        .write(move |tx| tasks::reopen(tx, &caller, id))
         .await?;
     ok(&view)
 }
@@ -556,10 +546,7 @@ async fn fail(
     let limits = state.limits();
     let view = state
         .store
-        .write(move |tx| {
-            let row = tasks::fail(tx, &caller, id, input.reason, ctx, &limits)?;
-            tasks::render_one(tx, row, false)
-        })
+        .write(move |tx| tasks::fail(tx, &caller, id, input.reason, ctx, &limits))
         .await?;
     ok(&view)
 }
@@ -936,7 +923,7 @@ async fn remove_dependency(
         .store
         .write(move |tx| {
             tasks::require(tx, &caller, id, Need::Mutate)?;
-            tasks::remove_dependency(tx, id, dep)?;
+            tasks::remove_dependency(tx, &caller, id, dep)?;
             tasks::emit(tx, &caller, id, "task.updated", None)
         })
         .await?;

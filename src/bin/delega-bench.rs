@@ -228,6 +228,7 @@ impl Server {
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
         let stdout = child.stdout.take();
+        SERVER_PID.store(u64::from(child.id()), Ordering::Relaxed);
         let mut server = Server {
             child,
             base: String::new(),
@@ -570,6 +571,29 @@ struct Load {
     errors: u64,
     elapsed: Duration,
     first_error: Option<String>,
+    /// CPU time the server process used during the run.
+    server_cpu: Duration,
+}
+
+/// The server's pid, for reading its CPU time.
+static SERVER_PID: AtomicU64 = AtomicU64::new(0);
+
+/// User + system CPU time of the server so far (from `/proc/<pid>/stat`).
+fn server_cpu_time() -> Duration {
+    let pid = SERVER_PID.load(Ordering::Relaxed);
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // Fields after the parenthesised command name; utime and stime are
+    // the 14th and 15th fields overall, in clock ticks (100 per second).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    Duration::from_millis(fields.iter().sum::<u64>() * 10)
 }
 
 impl Load {
@@ -598,6 +622,7 @@ fn run_load(
         first_error: Option<String>,
     }
     let seq = AtomicU64::new(0);
+    let cpu_before = server_cpu_time();
     let started = Instant::now();
     let deadline = started + duration;
     let parts: Vec<Result<Part>> = thread::scope(|s| {
@@ -641,6 +666,7 @@ fn run_load(
         errors: 0,
         elapsed,
         first_error: None,
+        server_cpu: server_cpu_time().saturating_sub(cpu_before),
     };
     for part in parts {
         let part = part?;
@@ -661,6 +687,8 @@ struct Row {
     rate: f64,
     latency: Summary,
     errors: u64,
+    /// Server CPU per request, in microseconds.
+    cpu_us: f64,
 }
 
 #[derive(Default)]
@@ -685,6 +713,7 @@ impl Report {
             rate: load.rate(),
             latency: summarize(load.latencies_us.clone()),
             errors: load.errors,
+            cpu_us: load.server_cpu.as_secs_f64() * 1e6 / (load.ok().max(1) as f64),
         });
     }
 
@@ -698,9 +727,16 @@ impl Report {
         );
         println!();
         let header = [
-            "workload", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors",
+            "workload",
+            "requests",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "errors",
+            "server CPU µs/req",
         ];
-        let cells: Vec<[String; 7]> = self
+        let cells: Vec<[String; 8]> = self
             .rows
             .iter()
             .map(|r| {
@@ -712,6 +748,7 @@ impl Report {
                     ms(r.latency.p99),
                     ms(r.latency.max),
                     r.errors.to_string(),
+                    format!("{:.0}", r.cpu_us),
                 ]
             })
             .collect();
@@ -966,6 +1003,7 @@ fn bench_chain_tree(admin: &Client, args: &Args, report: &mut Report) -> Result<
     }
     let deadline = Instant::now() + duration_of(args);
     let started = Instant::now();
+    let cpu_before = server_cpu_time();
     let mut latencies = Vec::with_capacity(CHAIN_SAMPLES);
     let mut errors = 0;
     let mut first_error = None;
@@ -984,6 +1022,7 @@ fn bench_chain_tree(admin: &Client, args: &Args, report: &mut Report) -> Result<
         errors,
         elapsed: started.elapsed(),
         first_error,
+        server_cpu: server_cpu_time().saturating_sub(cpu_before),
     };
     report.add("chain (1,000-task tree, 1 conn)", &load);
     Ok(())

@@ -72,15 +72,16 @@ impl Default for Hub {
 }
 
 impl Hub {
-    pub fn publish(&self, events: Vec<Arc<Event>>) {
-        if events.is_empty() {
-            return;
-        }
+    /// Called by the writer after a commit: streams get the events, and
+    /// the dispatcher is woken if the commit queued deliveries.
+    pub fn publish(&self, events: Vec<Arc<Event>>, wake_dispatcher: bool) {
         for event in events {
             // No receivers is fine: nobody is streaming.
             let _ = self.live.send(event);
         }
-        self.wake_dispatcher();
+        if wake_dispatcher {
+            self.wake_dispatcher();
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {

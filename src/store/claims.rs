@@ -4,7 +4,7 @@
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, OptionalExtension};
 
-use super::tasks::{self, TaskRow, Where};
+use super::tasks::{self, TaskJson, TaskRow, Where};
 use super::Tx;
 use crate::domain::access::Caller;
 use crate::domain::clock;
@@ -23,7 +23,7 @@ fn agent_of(caller: &Caller) -> ApiResult<i64> {
         .ok_or_else(|| ApiError::forbidden("claims need an agent identity; use an agent key"))
 }
 
-fn take(tx: &Tx, caller: &Caller, id: i64, agent: i64, lease: i64) -> ApiResult<TaskRow> {
+fn take(tx: &Tx, caller: &Caller, id: i64, agent: i64, lease: i64) -> ApiResult<TaskJson> {
     let now = clock::now_string();
     tx.prepare_cached(
         "UPDATE tasks SET status = 'claimed', claimed_by_agent_id = ?2, claimed_at = ?3, \
@@ -31,8 +31,7 @@ fn take(tx: &Tx, caller: &Caller, id: i64, agent: i64, lease: i64) -> ApiResult<
          session_state_detail = NULL, updated_at = ?3 WHERE id = ?1",
     )?
     .execute(params![id, agent, now, lease_end(lease)])?;
-    tasks::emit(tx, caller, id, "task.claimed", None)?;
-    tasks::get(tx, id)?.ok_or_else(|| ApiError::internal("claimed task vanished"))
+    tasks::emit(tx, caller, id, "task.claimed", None)
 }
 
 /// Claims the next task in the caller's queue (priority, then age), if any.
@@ -42,7 +41,7 @@ pub fn claim_next(
     project_id: Option<i64>,
     labels: &[String],
     lease: i64,
-) -> ApiResult<Option<TaskRow>> {
+) -> ApiResult<Option<TaskJson>> {
     let agent = agent_of(caller)?;
     let mut w = Where::default();
     let me = w.bind(SqlValue::Integer(agent));
@@ -90,7 +89,7 @@ fn queue_task(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<TaskRow> {
 }
 
 /// Claims one task by id; 409 when it is not in the caller's queue.
-pub fn claim(tx: &Tx, caller: &Caller, id: i64, lease: i64) -> ApiResult<TaskRow> {
+pub fn claim(tx: &Tx, caller: &Caller, id: i64, lease: i64) -> ApiResult<TaskJson> {
     let agent = agent_of(caller)?;
     let task = queue_task(tx, caller, id)?;
     let now = clock::now_string();
@@ -131,7 +130,7 @@ pub fn heartbeat(
     id: i64,
     lease: i64,
     state: Option<(String, Option<String>)>,
-) -> ApiResult<TaskRow> {
+) -> ApiResult<TaskJson> {
     let task = held(tx, caller, id)?;
     let now = clock::now_string();
     tx.prepare_cached(
@@ -141,7 +140,7 @@ pub fn heartbeat(
     if let Some((state, detail)) = state {
         set_state_row(tx, caller, &task, &state, detail)?;
     }
-    tasks::get(tx, id)?.ok_or_else(|| ApiError::internal("task vanished"))
+    tasks::json(tx, id)
 }
 
 fn set_state_row(
@@ -169,10 +168,10 @@ pub fn set_state(
     id: i64,
     state: &str,
     detail: Option<String>,
-) -> ApiResult<TaskRow> {
+) -> ApiResult<TaskJson> {
     let task = held(tx, caller, id)?;
     set_state_row(tx, caller, &task, state, detail)?;
-    tasks::get(tx, id)?.ok_or_else(|| ApiError::internal("task vanished"))
+    tasks::json(tx, id)
 }
 
 fn free(tx: &Tx, id: i64, handoff: Option<String>) -> ApiResult<()> {
@@ -186,7 +185,7 @@ fn free(tx: &Tx, id: i64, handoff: Option<String>) -> ApiResult<()> {
 }
 
 /// Gives a claimed task back to the queue, keeping the hand-off note.
-pub fn release(tx: &Tx, caller: &Caller, id: i64, handoff: Option<String>) -> ApiResult<TaskRow> {
+pub fn release(tx: &Tx, caller: &Caller, id: i64, handoff: Option<String>) -> ApiResult<TaskJson> {
     let task = queue_task(tx, caller, id)?;
     if !task.has_live_claim(&clock::now_string()) {
         return Err(ApiError::conflict(format!("task {id} is not claimed")));
@@ -197,8 +196,7 @@ pub fn release(tx: &Tx, caller: &Caller, id: i64, handoff: Option<String>) -> Ap
         )));
     }
     free(tx, id, handoff)?;
-    tasks::emit(tx, caller, id, "task.released", Some("released"))?;
-    tasks::get(tx, id)?.ok_or_else(|| ApiError::internal("task vanished"))
+    tasks::emit(tx, caller, id, "task.released", Some("released"))
 }
 
 /// Frees every claim whose lease ran out (`task.released`, reason

@@ -4,9 +4,10 @@
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::agents::AgentBrief;
-use super::tasks::{self, TaskView};
+use super::tasks;
 use super::Tx;
 use crate::domain::access::{Caller, READ_ALL};
 use crate::domain::clock;
@@ -18,7 +19,7 @@ struct Payload<'a> {
     event: &'a str,
     event_id: i64,
     timestamp: &'a str,
-    task: &'a TaskView,
+    task: &'a RawValue,
     agent: Option<AgentBrief>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
@@ -37,7 +38,8 @@ fn actor(caller: &Caller) -> Option<AgentBrief> {
 pub fn record(
     tx: &Tx,
     kind: &str,
-    task: &TaskView,
+    task_id: i64,
+    task: &RawValue,
     caller: &Caller,
     reason: Option<&str>,
 ) -> ApiResult<i64> {
@@ -48,7 +50,7 @@ pub fn record(
         )?
         .query_row([], |r| r.get(0))?;
     let now = clock::now_string();
-    let audience = tasks::audience(tx, task.id)?;
+    let audience = tasks::audience(tx, task_id)?;
     let payload = serde_json::to_string(&Payload {
         event: kind,
         event_id: id,
@@ -64,7 +66,7 @@ pub fn record(
     .execute(params![
         id,
         kind,
-        task.id,
+        task_id,
         caller.agent_id(),
         audience,
         payload,
@@ -73,7 +75,7 @@ pub fn record(
     let event = Event {
         id,
         kind: kind.to_string(),
-        task_id: Some(task.id),
+        task_id: Some(task_id),
         audience,
         payload,
     };
@@ -110,6 +112,9 @@ fn enqueue_deliveries(tx: &Tx, event: &Event, now: &str) -> ApiResult<()> {
         if wanted && visible {
             targets.push(hook_id);
         }
+    }
+    if !targets.is_empty() {
+        tx.queued_deliveries();
     }
     for hook_id in targets {
         tx.prepare_cached(

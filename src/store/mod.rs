@@ -19,7 +19,7 @@ pub mod stats;
 pub mod tasks;
 pub mod webhooks;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::mpsc;
@@ -43,11 +43,24 @@ type Job = Box<dyn FnOnce(&Tx) -> (bool, Finisher) + Send>;
 pub struct Tx<'c> {
     conn: &'c Connection,
     events: RefCell<Vec<Arc<Event>>>,
+    /// Set when this write queued webhook deliveries.
+    queued_deliveries: Cell<bool>,
 }
 
 impl<'c> Tx<'c> {
+    fn new(conn: &'c Connection) -> Self {
+        Tx {
+            conn,
+            events: RefCell::new(Vec::new()),
+            queued_deliveries: Cell::new(false),
+        }
+    }
     pub fn record(&self, event: Event) {
         self.events.borrow_mut().push(Arc::new(event));
+    }
+    /// Tells the dispatcher to look at the outbox once this commits.
+    pub fn queued_deliveries(&self) {
+        self.queued_deliveries.set(true);
     }
 }
 
@@ -223,10 +236,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, hub: Arc<Hub>) {
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             log::error!("cannot begin a write transaction: {e}");
             for job in batch {
-                let tx = Tx {
-                    conn: &conn,
-                    events: RefCell::new(Vec::new()),
-                };
+                let tx = Tx::new(&conn);
                 // Run nothing: answer each caller with the failure.
                 let (_, finish) = fail_job(job, &tx);
                 finish(Err(ApiError::Unavailable("database is busy".into())));
@@ -235,20 +245,19 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, hub: Arc<Hub>) {
         }
         let mut finishers = Vec::with_capacity(batch.len());
         let mut published = Vec::new();
+        let mut wake_dispatcher = false;
         for job in batch {
-            let savepoint = conn.execute_batch("SAVEPOINT w");
-            let tx = Tx {
-                conn: &conn,
-                events: RefCell::new(Vec::new()),
-            };
+            let savepoint = run_cached(&conn, "SAVEPOINT w");
+            let tx = Tx::new(&conn);
             if savepoint.is_err() {
                 let (_, finish) = fail_job(job, &tx);
                 finishers.push(finish);
                 continue;
             }
             let (ok, finish) = job(&tx);
-            let kept = ok && conn.execute_batch("RELEASE w").is_ok();
+            let kept = ok && run_cached(&conn, "RELEASE w").is_ok();
             if kept {
+                wake_dispatcher |= tx.queued_deliveries.get();
                 published.extend(tx.events.into_inner());
             } else {
                 let _ = conn.execute_batch("ROLLBACK TO w; RELEASE w");
@@ -257,7 +266,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, hub: Arc<Hub>) {
         }
         match conn.execute_batch("COMMIT") {
             Ok(()) => {
-                hub.publish(published);
+                hub.publish(published, wake_dispatcher);
                 for finish in finishers {
                     finish(Ok(()));
                 }
@@ -272,6 +281,12 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, hub: Arc<Hub>) {
         }
     }
     log::info!("database writer stopped");
+}
+
+/// Runs a one-statement command through the statement cache (the writer
+/// runs SAVEPOINT/RELEASE for every write; parsing them each time shows).
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// Produces a finisher for a job that could not run: the job is invoked

@@ -483,17 +483,26 @@ pub fn view(conn: &Connection, id: i64) -> ApiResult<TaskView> {
     render_one(conn, row, false)
 }
 
-/// Records `kind` for task `id` (rendered as it is now) and returns the view.
+/// A task serialized once, for both an event payload and the response.
+pub type TaskJson = Box<RawValue>;
+
+/// Renders task `id` as it is now, as JSON.
+pub fn json(conn: &Connection, id: i64) -> ApiResult<TaskJson> {
+    Ok(serde_json::value::to_raw_value(&view(conn, id)?)?)
+}
+
+/// Records `kind` for task `id` (rendered as it is now) and returns the
+/// rendering, which is also the answer of the write that caused it.
 pub fn emit(
     tx: &Tx,
     caller: &Caller,
     id: i64,
     kind: &str,
     reason: Option<&str>,
-) -> ApiResult<TaskView> {
-    let view = view(tx, id)?;
-    event_log::record(tx, kind, &view, caller, reason)?;
-    Ok(view)
+) -> ApiResult<TaskJson> {
+    let task = json(tx, id)?;
+    event_log::record(tx, kind, id, &task, caller, reason)?;
+    Ok(task)
 }
 
 // ---------------------------------------------------------------- lists
@@ -704,7 +713,7 @@ fn check_project(conn: &Connection, project_id: Option<i64>) -> ApiResult<()> {
 /// Creates a task (a root, or a delegated child when `parent_task_id` is
 /// set) with its dependencies, initial context, delegation record and
 /// `task.created` event. The caller has checked its right on the parent.
-pub fn create(tx: &Tx, caller: &Caller, new: NewTask, limits: &Limits) -> ApiResult<TaskRow> {
+pub fn create(tx: &Tx, caller: &Caller, new: NewTask, limits: &Limits) -> ApiResult<TaskJson> {
     check_project(tx, new.project_id)?;
     let assignee = new
         .assignee
@@ -741,12 +750,15 @@ pub fn create(tx: &Tx, caller: &Caller, new: NewTask, limits: &Limits) -> ApiRes
         Some(p) => (p.delegation_depth + 1, p.root_task_id.or(Some(p.id))),
         None => (0, None),
     };
+    // Only the writer inserts tasks, so a root's id (its own root) is the
+    // next rowid, known before the insert.
     tx.prepare_cached(
         "INSERT INTO tasks (content, description, project_id, priority, labels, due_date, \
          due_time, status, created_at, updated_at, created_by_agent_id, assigned_to_agent_id, \
          parent_task_id, root_task_id, delegation_depth, evidence_policy, recurrence_id, \
          recurring_type, recurring_interval, recurring_string, is_recurring, reminder_time) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, \
+         COALESCE(?13, (SELECT COALESCE(MAX(id), 0) + 1 FROM tasks)), ?14, ?15, ?16, \
          ?17, ?18, ?19, ?20, ?21)",
     )?
     .execute(params![
@@ -773,17 +785,15 @@ pub fn create(tx: &Tx, caller: &Caller, new: NewTask, limits: &Limits) -> ApiRes
         new.reminder_time,
     ])?;
     let id = tx.last_insert_rowid();
-    if root.is_none() {
-        tx.prepare_cached("UPDATE tasks SET root_task_id = id WHERE id = ?1")?
-            .execute([id])?;
-    }
     if let Some(ctx) = &new.context {
         context::write(tx, caller, id, ctx, Source::AgentInferred, None, limits)?;
     }
     for dep in &new.depends_on {
         add_dependency_row(tx, id, *dep)?;
     }
-    refresh_blocked(tx, id)?;
+    if !new.depends_on.is_empty() {
+        refresh_blocked(tx, id)?;
+    }
     if let Some(p) = &parent {
         delegation::append(
             tx,
@@ -817,13 +827,13 @@ pub fn create(tx: &Tx, caller: &Caller, new: NewTask, limits: &Limits) -> ApiRes
             )?;
         }
     }
-    emit(tx, caller, id, "task.created", None)?;
+    let created = emit(tx, caller, id, "task.created", None)?;
     if let Some(p) = &parent {
         if p.status != "delegated" {
             emit(tx, caller, p.id, "task.updated", None)?;
         }
     }
-    get(tx, id)?.ok_or_else(|| ApiError::internal("task vanished after insert"))
+    Ok(created)
 }
 
 /// Validated changes of `PUT /tasks/{id}`; `None` leaves a field alone.
@@ -903,7 +913,7 @@ pub fn update(
     id: i64,
     ch: Changes,
     limits: &Limits,
-) -> ApiResult<TaskRow> {
+) -> ApiResult<TaskJson> {
     let need = if ch.only_assignment() {
         Need::Delegate
     } else {
@@ -1018,11 +1028,12 @@ pub fn update(
         None => {}
     }
     if other_change {
-        emit(tx, caller, id, "task.updated", None)?;
+        emit(tx, caller, id, "task.updated", None)
     } else if ch.context.is_some() {
-        emit(tx, caller, id, "task.context_updated", None)?;
+        emit(tx, caller, id, "task.context_updated", None)
+    } else {
+        json(tx, id)
     }
-    get(tx, id)?.ok_or_else(|| ApiError::internal("task vanished after update"))
 }
 
 /// Evidence kinds accepted on completion, and those that satisfy
@@ -1052,10 +1063,10 @@ pub fn complete(
     id: i64,
     c: Completion,
     limits: &Limits,
-) -> ApiResult<TaskRow> {
+) -> ApiResult<TaskJson> {
     let t = require(tx, caller, id, Need::Mutate)?;
     if t.status == "completed" {
-        return Ok(t);
+        return json(tx, id);
     }
     if t.evidence_policy.as_deref() == Some("required") {
         let strong = c.evidence.iter().flatten().any(|e| {
@@ -1083,7 +1094,7 @@ pub fn complete(
          updated_at = ?2 WHERE id = ?1",
     )?
     .execute(params![id, now, caller.agent_id(), evidence])?;
-    emit(tx, caller, id, "task.completed", None)?;
+    let completed = emit(tx, caller, id, "task.completed", None)?;
     for dependent in dependents(tx, id)? {
         let before = get(tx, dependent)?;
         refresh_blocked(tx, dependent)?;
@@ -1097,7 +1108,7 @@ pub fn complete(
     if t.is_recurring && t.due_date.is_some() {
         spawn_next_occurrence(tx, caller, &t, limits)?;
     }
-    get(tx, id)?.ok_or_else(|| ApiError::internal("task vanished after completion"))
+    Ok(completed)
 }
 
 fn spawn_next_occurrence(tx: &Tx, caller: &Caller, t: &TaskRow, limits: &Limits) -> ApiResult<()> {
@@ -1145,7 +1156,7 @@ pub fn fail(
     reason: Option<String>,
     ctx: Option<Map<String, Value>>,
     limits: &Limits,
-) -> ApiResult<TaskRow> {
+) -> ApiResult<TaskJson> {
     let t = require(tx, caller, id, Need::Mutate)?;
     if t.status == "completed" {
         return Err(ApiError::conflict(format!(
@@ -1162,15 +1173,15 @@ pub fn fail(
          updated_at = ?3 WHERE id = ?1",
     )?
     .execute(params![id, reason, now])?;
-    emit(tx, caller, id, "task.failed", reason.as_deref())?;
+    let failed = emit(tx, caller, id, "task.failed", reason.as_deref())?;
     for dependent in dependents(tx, id)? {
         refresh_blocked(tx, dependent)?;
     }
-    get(tx, id)?.ok_or_else(|| ApiError::internal("task vanished after failing"))
+    Ok(failed)
 }
 
 /// Reopens a completed or failed task.
-pub fn reopen(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<TaskRow> {
+pub fn reopen(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<TaskJson> {
     let t = require(tx, caller, id, Need::Mutate)?;
     if !is_finished(&t.status) {
         return Err(ApiError::conflict(format!(
@@ -1187,8 +1198,7 @@ pub fn reopen(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<TaskRow> {
     for dependent in dependents(tx, id)? {
         refresh_blocked(tx, dependent)?;
     }
-    emit(tx, caller, id, "task.updated", None)?;
-    get(tx, id)?.ok_or_else(|| ApiError::internal("task vanished after reopening"))
+    emit(tx, caller, id, "task.updated", None)
 }
 
 pub fn delete(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<()> {
@@ -1299,7 +1309,7 @@ pub fn add_dependencies(tx: &Tx, caller: &Caller, id: i64, deps: &[i64]) -> ApiR
     refresh_blocked(tx, id)
 }
 
-pub fn remove_dependency(tx: &Tx, id: i64, dep: i64) -> ApiResult<()> {
+pub fn remove_dependency(tx: &Tx, caller: &Caller, id: i64, dep: i64) -> ApiResult<()> {
     let n = tx
         .prepare_cached("DELETE FROM task_dependencies WHERE task_id = ?1 AND depends_on_id = ?2")?
         .execute(params![id, dep])?;
@@ -1313,13 +1323,7 @@ pub fn remove_dependency(tx: &Tx, id: i64, dep: i64) -> ApiResult<()> {
     let after = get(tx, id)?;
     if let (Some(b), Some(a)) = (before, after) {
         if b.status == "blocked" && a.status == "open" {
-            event_log::record(
-                tx,
-                "task.unblocked",
-                &render_one(tx, a, false)?,
-                &Caller::Project,
-                None,
-            )?;
+            emit(tx, caller, a.id, "task.unblocked", None)?;
         }
     }
     Ok(())
