@@ -405,13 +405,10 @@ async fn create(
 
 async fn get(state: State, path: web::Path<String>, caller: Caller) -> ApiResult<HttpResponse> {
     let id = path_id("task", &path)?;
-    let view = state
-        .store
-        .read(move |conn| {
-            let row = tasks::require(conn, &caller, id, Need::Read)?;
-            tasks::render_one(conn, row, true)
-        })
-        .await?;
+    let view = state.store.read_blocking(move |conn| {
+        let row = tasks::require(conn, &caller, id, Need::Read)?;
+        tasks::render_one(conn, row, true)
+    })?;
     ok(&view)
 }
 

@@ -95,8 +95,12 @@ fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// Statements kept prepared per connection (lists build many variants).
+const STATEMENT_CACHE: usize = 256;
+
 fn configure_connection(conn: &Connection) -> rusqlite::Result<()> {
     register_functions(conn)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(
         "PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
@@ -133,9 +137,13 @@ impl Store {
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .with_init(|c| {
                 register_functions(c)?;
+                c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
                 c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -4000;")
             });
+        // Connections to a local file do not go stale; skipping the
+        // check-out test saves a parsed query per request.
         let readers = r2d2::Pool::builder()
+            .test_on_check_out(false)
             .max_size(16)
             .min_idle(Some(2))
             .build(manager)?;
@@ -155,25 +163,26 @@ impl Store {
         &self.hub
     }
 
-    /// Runs `f` on a pooled read-only connection, off the async workers.
+    /// Runs `f` on a pooled read-only connection, off the async workers,
+    /// inside one read transaction: every query sees the same snapshot,
+    /// and the file locks are taken once rather than per statement.
     pub async fn read<T, F>(&self, f: F) -> ApiResult<T>
     where
         F: FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.readers.clone();
-        actix_web::web::block(move || {
-            let conn = pool.get()?;
-            f(&conn)
-        })
-        .await
-        .map_err(|e| ApiError::internal(format!("blocking read failed: {e}")))?
+        actix_web::web::block(move || snapshot(&*pool.get()?, f))
+            .await
+            .map_err(|e| ApiError::internal(format!("blocking read failed: {e}")))?
     }
 
-    /// Same as [`Store::read`], for threads that are not async workers.
+    /// Same as [`Store::read`], on the calling thread: for background
+    /// threads, and for point reads (one task, one agent) on the async
+    /// workers, where a few index lookups cost less than the hop to the
+    /// blocking pool and back.
     pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> ApiResult<T>) -> ApiResult<T> {
-        let conn = self.readers.get()?;
-        f(&conn)
+        snapshot(&*self.readers.get()?, f)
     }
 
     fn submit<T, F>(&self, f: F, reply: impl FnOnce(ApiResult<T>) + Send + 'static)
@@ -281,6 +290,14 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, hub: Arc<Hub>) {
         }
     }
     log::info!("database writer stopped");
+}
+
+fn snapshot<T>(conn: &Connection, f: impl FnOnce(&Connection) -> ApiResult<T>) -> ApiResult<T> {
+    run_cached(conn, "BEGIN")?;
+    let result = f(conn);
+    // Ending a read-only transaction cannot lose anything.
+    let _ = run_cached(conn, "COMMIT");
+    result
 }
 
 /// Runs a one-statement command through the statement cache (the writer
