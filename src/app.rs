@@ -149,6 +149,10 @@ impl Application {
                 .default_service(web::to(not_found))
         })
         .shutdown_timeout(30)
+        // Reads run on each worker's blocking pool. A few threads per
+        // worker keep both cores busy; more only time-slice the same cores
+        // (stretching every request), so extra requests queue instead.
+        .worker_max_blocking_threads(4)
         .disable_signals()
         .listen(listener)?;
         if config.workers > 0 {

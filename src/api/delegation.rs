@@ -12,6 +12,7 @@ use crate::domain::access::Caller;
 use crate::domain::clock;
 use crate::domain::input::{self, check_len, forbid, AgentRef};
 use crate::error::{ApiError, ApiResult};
+use crate::store::cache::Rendered;
 use crate::store::delegation::{self, DelegationKind, Hop};
 use crate::store::tasks::{self, Need};
 use crate::store::{agents, Tx};
@@ -145,18 +146,18 @@ fn readable_in_tree(caller: &Caller, rows: &[tasks::TaskRow], hops: &[Hop]) -> H
 #[serde(untagged)]
 enum ChainKey<'a> {
     Hops(&'a [Hop]),
-    Tasks(&'a [tasks::TaskView]),
+    Tasks(&'a [Rendered]),
 }
 
 #[derive(Serialize)]
 struct ChainBody<'a> {
     task_id: i64,
     root_id: i64,
-    root: Option<&'a tasks::TaskView>,
+    root: Option<&'a Rendered>,
     depth: i64,
     completed_count: usize,
     total_count: usize,
-    tasks: &'a [tasks::TaskView],
+    tasks: &'a [Rendered],
     events: &'a [Hop],
     chain: ChainKey<'a>,
 }
@@ -169,9 +170,11 @@ async fn chain(
 ) -> ApiResult<HttpResponse> {
     let id = path_id("task", &path)?;
     let dialect = Dialect::of(&req);
+    let cache = state.store.cache().clone();
     let body = state
         .store
         .read(move |conn| {
+            let generation = cache.generation();
             let task = tasks::require(conn, &caller, id, Need::Read)?;
             let root_id = task.root_task_id.unwrap_or(task.id);
             let mut rows = tasks::tree(conn, root_id)?;
@@ -185,11 +188,12 @@ async fn chain(
             hops.retain(|h| readable.contains(&h.task_id));
             let depth = rows.iter().map(|r| r.delegation_depth).max().unwrap_or(0);
             let completed_count = rows.iter().filter(|r| r.status == "completed").count();
-            let views = tasks::render(conn, rows, false)?;
+            let root = rows.iter().position(|r| r.id == root_id);
+            let views = tasks::render_cached(conn, &cache, generation, rows)?;
             let body = ChainBody {
                 task_id: id,
                 root_id,
-                root: views.iter().find(|v| v.id == root_id),
+                root: root.and_then(|i| views.get(i)),
                 depth,
                 completed_count,
                 total_count: views.len(),
@@ -214,9 +218,11 @@ async fn children(
     caller: Caller,
 ) -> ApiResult<HttpResponse> {
     let id = path_id("task", &path)?;
+    let cache = state.store.cache().clone();
     let views = state
         .store
         .read(move |conn| {
+            let generation = cache.generation();
             tasks::require(conn, &caller, id, Need::Read)?;
             let mut rows = Vec::new();
             for row in tasks::children(conn, id)? {
@@ -224,7 +230,7 @@ async fn children(
                     rows.push(row);
                 }
             }
-            tasks::render(conn, rows, false)
+            tasks::render_cached(conn, &cache, generation, rows)
         })
         .await?;
     ok(&views)

@@ -143,18 +143,34 @@ pub fn created<T: Serialize>(value: &T) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Created().json(value))
 }
 
-/// Answers one page of a list. `items` may hold one row more than the page
-/// (fetched to learn whether a next page exists): then it is dropped and a
-/// `Link: <…>; rel="next"` header added.
-pub fn page_response<T: Serialize>(
+/// One page of a list, serialized. `items` may hold one row more than the
+/// page (fetched to learn whether a next page exists): it is dropped.
+/// Large lists build this inside their read, off the async workers.
+pub struct PageBody {
+    json: Vec<u8>,
+    more: bool,
+}
+
+impl PageBody {
+    pub fn new<T: Serialize>(page: Page, mut items: Vec<T>) -> ApiResult<PageBody> {
+        let more = items.len() as i64 > page.limit;
+        items.truncate(page.limit as usize);
+        Ok(PageBody {
+            json: serde_json::to_vec(&items)?,
+            more,
+        })
+    }
+}
+
+/// Answers one page, with `Link: <…>; rel="next"` when more rows exist.
+pub fn respond_page(
     req: &HttpRequest,
     q: &Query,
     page: Page,
-    mut items: Vec<T>,
+    body: PageBody,
 ) -> ApiResult<HttpResponse> {
     let mut resp = HttpResponse::Ok();
-    if items.len() as i64 > page.limit {
-        items.truncate(page.limit as usize);
+    if body.more {
         let next = format!(
             "<{}?{}>; rel=\"next\"",
             req.path(),
@@ -162,7 +178,16 @@ pub fn page_response<T: Serialize>(
         );
         resp.insert_header((header::LINK, next));
     }
-    Ok(resp.json(items))
+    Ok(resp.content_type("application/json").body(body.json))
+}
+
+pub fn page_response<T: Serialize>(
+    req: &HttpRequest,
+    q: &Query,
+    page: Page,
+    items: Vec<T>,
+) -> ApiResult<HttpResponse> {
+    respond_page(req, q, page, PageBody::new(page, items)?)
 }
 
 /// Every route, relative to the dialect prefix.

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{created, ok, page_response, path_id, query, Json, State};
+use super::{created, ok, path_id, query, respond_page, Json, PageBody, State};
 use crate::domain::access::Caller;
 use crate::domain::clock;
 use crate::domain::input::{
@@ -338,20 +338,22 @@ async fn list(state: State, req: HttpRequest, caller: Caller) -> ApiResult<HttpR
         assigned_to,
         created_by,
     } = parse_list_query(&q)?;
-    let views = state
+    let cache = state.store.cache().clone();
+    let body = state
         .store
         .read(move |conn| {
+            let generation = cache.generation();
             if let Some(a) = &assigned_to {
                 filter.assigned_to = Some(agents::resolve(conn, "assigned_to", a)?.id);
             }
             if let Some(a) = &created_by {
                 filter.created_by = Some(agents::resolve(conn, "created_by", a)?.id);
             }
-            let rows = tasks::list(conn, &caller, &filter, page.limit, page.offset)?;
-            tasks::render(conn, rows, false)
+            let ids = tasks::list(conn, &caller, &filter, page.limit, page.offset)?;
+            PageBody::new(page, tasks::render_ids(conn, &cache, generation, &ids)?)
         })
         .await?;
-    page_response(&req, &q, page, views)
+    respond_page(&req, &q, page, body)
 }
 
 // ---------------------------------------------------------------- one task
@@ -403,13 +405,26 @@ async fn create(
     created(&view)
 }
 
+/// One task with its comments and links: the cached rendering with the two
+/// lists appended.
 async fn get(state: State, path: web::Path<String>, caller: Caller) -> ApiResult<HttpResponse> {
     let id = path_id("task", &path)?;
-    let view = state.store.read_blocking(move |conn| {
+    let cache = state.store.cache();
+    let body = state.store.read_blocking(|conn| {
+        let generation = cache.generation();
         let row = tasks::require(conn, &caller, id, Need::Read)?;
-        tasks::render_one(conn, row, true)
+        let base = tasks::render_cached(conn, cache, generation, vec![row])?;
+        let base = base.first().map(|r| r.json()).unwrap_or("{}");
+        let comments = serde_json::to_string(&comments::list(conn, id)?)?;
+        let links = serde_json::to_string(&comments::links(conn, id)?)?;
+        let open = base.strip_suffix('}').unwrap_or(base);
+        Ok(format!(
+            "{open},\"comments\":{comments},\"links\":{links}}}"
+        ))
     })?;
-    ok(&view)
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 async fn update(

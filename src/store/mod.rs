@@ -7,6 +7,7 @@
 //! Events recorded during a write are published once their commit is durable.
 
 pub mod agents;
+pub mod cache;
 pub mod claims;
 pub mod comments;
 pub mod context;
@@ -23,7 +24,7 @@ use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use r2d2_sqlite::SqliteConnectionManager;
@@ -31,6 +32,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{ApiError, ApiResult};
 use crate::events::{Event, Hub};
+use cache::{Dirty, RenderCache};
 
 /// Most writes one commit carries.
 const MAX_BATCH: usize = 256;
@@ -76,6 +78,7 @@ pub struct Store {
     readers: r2d2::Pool<SqliteConnectionManager>,
     writer: mpsc::Sender<Job>,
     hub: Arc<Hub>,
+    cache: Arc<RenderCache>,
 }
 
 /// `fold(text)`: Unicode lowercase, for case-insensitive search (SQLite's
@@ -148,19 +151,41 @@ impl Store {
             .min_idle(Some(2))
             .build(manager)?;
         let (tx, rx) = mpsc::channel::<Job>();
-        let writer_hub = hub.clone();
+        let cache = Arc::new(RenderCache::default());
+        let dirty = Arc::new(Mutex::new(Dirty::default()));
+        let seen = dirty.clone();
+        writer_conn.update_hook(Some(move |_action, _db: &str, table: &str, rowid: i64| {
+            if let Ok(mut d) = seen.lock() {
+                match table {
+                    "tasks" => d.tasks.push(rowid),
+                    "agents" | "projects" => d.everything = true,
+                    _ => {}
+                }
+            }
+        }))?;
+        let writer = Writer {
+            conn: writer_conn,
+            hub: hub.clone(),
+            cache: cache.clone(),
+            dirty,
+        };
         thread::Builder::new()
             .name("delega-writer".into())
-            .spawn(move || writer_loop(writer_conn, rx, writer_hub))?;
+            .spawn(move || writer.run(rx))?;
         Ok(Store {
             readers,
             writer: tx,
             hub,
+            cache,
         })
     }
 
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
+    }
+
+    pub fn cache(&self) -> &Arc<RenderCache> {
+        &self.cache
     }
 
     /// Runs `f` on a pooled read-only connection, off the async workers,
@@ -233,7 +258,35 @@ impl Store {
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, hub: Arc<Hub>) {
+/// The writer thread's state.
+struct Writer {
+    conn: Connection,
+    hub: Arc<Hub>,
+    cache: Arc<RenderCache>,
+    /// Filled by the update hook while a batch runs.
+    dirty: Arc<Mutex<Dirty>>,
+}
+
+impl Writer {
+    /// Drops cached renderings of what the last commit (or rollback) touched.
+    fn settle_cache(&self) {
+        let dirty = match self.dirty.lock() {
+            Ok(mut d) => std::mem::take(&mut *d),
+            Err(_) => Dirty {
+                tasks: Vec::new(),
+                everything: true,
+            },
+        };
+        self.cache.invalidate(&dirty);
+    }
+
+    fn run(self, rx: mpsc::Receiver<Job>) {
+        writer_loop(&self, rx);
+    }
+}
+
+fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
+    let (conn, hub) = (&w.conn, &w.hub);
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -245,7 +298,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, hub: Arc<Hub>) {
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             log::error!("cannot begin a write transaction: {e}");
             for job in batch {
-                let tx = Tx::new(&conn);
+                let tx = Tx::new(conn);
                 // Run nothing: answer each caller with the failure.
                 let (_, finish) = fail_job(job, &tx);
                 finish(Err(ApiError::Unavailable("database is busy".into())));
@@ -256,15 +309,15 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, hub: Arc<Hub>) {
         let mut published = Vec::new();
         let mut wake_dispatcher = false;
         for job in batch {
-            let savepoint = run_cached(&conn, "SAVEPOINT w");
-            let tx = Tx::new(&conn);
+            let savepoint = run_cached(conn, "SAVEPOINT w");
+            let tx = Tx::new(conn);
             if savepoint.is_err() {
                 let (_, finish) = fail_job(job, &tx);
                 finishers.push(finish);
                 continue;
             }
             let (ok, finish) = job(&tx);
-            let kept = ok && run_cached(&conn, "RELEASE w").is_ok();
+            let kept = ok && run_cached(conn, "RELEASE w").is_ok();
             if kept {
                 wake_dispatcher |= tx.queued_deliveries.get();
                 published.extend(tx.events.into_inner());
@@ -273,7 +326,10 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, hub: Arc<Hub>) {
             }
             finishers.push(finish);
         }
-        match conn.execute_batch("COMMIT") {
+        let committed = conn.execute_batch("COMMIT");
+        // Before anyone hears back, so a client reads its own writes.
+        w.settle_cache();
+        match committed {
             Ok(()) => {
                 hub.publish(published, wake_dispatcher);
                 for finish in finishers {

@@ -2,6 +2,7 @@
 //! (create, update, complete, fail, delete, dependencies).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
@@ -10,7 +11,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::agents::{self, AgentBrief};
-use super::comments::{self, Comment, Link, Subtask};
+use super::cache::{RenderCache, Rendered};
+use super::comments::{self, Subtask};
 use super::context::{self, Source};
 use super::delegation::{self, DelegationKind};
 use super::events as event_log;
@@ -339,10 +341,6 @@ pub struct TaskView {
     pub recurring_string: Option<String>,
     pub is_recurring: bool,
     pub reminder_time: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub comments: Option<Vec<Comment>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub links: Option<Vec<Link>>,
 }
 
 /// `SELECT … WHERE task_id IN (ids)` as one statement, via `json_each`.
@@ -367,7 +365,7 @@ fn dependencies_of(conn: &Connection, rows: &[TaskRow]) -> ApiResult<HashMap<i64
 
 /// Renders rows with their nested agents, project, subtasks and
 /// dependencies, loading each kind of relation once for the whole list.
-pub fn render(conn: &Connection, rows: Vec<TaskRow>, detail: bool) -> ApiResult<Vec<TaskView>> {
+pub fn render(conn: &Connection, rows: Vec<TaskRow>) -> ApiResult<Vec<TaskView>> {
     let mut agent_cache: HashMap<i64, Option<AgentBrief>> = HashMap::new();
     let mut project_cache: HashMap<i64, Option<ProjectBrief>> = HashMap::new();
     let mut agent = |id: Option<i64>| -> ApiResult<Option<AgentBrief>> {
@@ -404,14 +402,6 @@ pub fn render(conn: &Connection, rows: Vec<TaskRow>, detail: bool) -> ApiResult<
                 }
             },
         };
-        let (comments, links) = if detail {
-            (
-                Some(comments::list(conn, t.id)?),
-                Some(comments::links(conn, t.id)?),
-            )
-        } else {
-            (None, None)
-        };
         let context = raw(&t.context);
         out.push(TaskView {
             id: t.id,
@@ -429,8 +419,6 @@ pub fn render(conn: &Connection, rows: Vec<TaskRow>, detail: bool) -> ApiResult<
             completion_evidence: t.completion_evidence.as_deref().map(raw),
             subtasks: subtasks.remove(&t.id).unwrap_or_default(),
             depends_on: deps.remove(&t.id).unwrap_or_default(),
-            comments,
-            links,
             content: t.content,
             description: t.description,
             project_id: t.project_id,
@@ -471,16 +459,77 @@ pub fn render(conn: &Connection, rows: Vec<TaskRow>, detail: bool) -> ApiResult<
     Ok(out)
 }
 
-pub fn render_one(conn: &Connection, row: TaskRow, detail: bool) -> ApiResult<TaskView> {
-    render(conn, vec![row], detail)?
-        .pop()
-        .ok_or_else(|| ApiError::internal("rendering lost the task"))
+/// Renders tasks through the render cache, in the order given. Pass the
+/// cache generation noted before this read's snapshot began.
+pub fn render_cached(
+    conn: &Connection,
+    cache: &RenderCache,
+    generation: u64,
+    rows: Vec<TaskRow>,
+) -> ApiResult<Vec<Rendered>> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut out = cache.get_many(&ids);
+    let missing: Vec<TaskRow> = rows
+        .into_iter()
+        .zip(&out)
+        .filter(|(_, hit)| hit.is_none())
+        .map(|(row, _)| row)
+        .collect();
+    fill(conn, cache, generation, &mut out, missing)?;
+    Ok(out.into_iter().flatten().collect())
+}
+
+/// Renders tasks by id through the cache, loading rows only for misses.
+pub fn render_ids(
+    conn: &Connection,
+    cache: &RenderCache,
+    generation: u64,
+    ids: &[i64],
+) -> ApiResult<Vec<Rendered>> {
+    let mut out = cache.get_many(ids);
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM tasks t WHERE t.id = ?1"))?;
+    let mut missing = Vec::new();
+    for (id, hit) in ids.iter().zip(&out) {
+        if hit.is_none() {
+            missing.push(stmt.query_row([id], from_row)?);
+        }
+    }
+    fill(conn, cache, generation, &mut out, missing)?;
+    Ok(out.into_iter().flatten().collect())
+}
+
+/// Renders `missing` (the rows of the empty slots of `out`, in order),
+/// fills the slots and offers the renderings to the cache.
+fn fill(
+    conn: &Connection,
+    cache: &RenderCache,
+    generation: u64,
+    out: &mut [Option<Rendered>],
+    missing: Vec<TaskRow>,
+) -> ApiResult<()> {
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut fresh = Vec::with_capacity(missing.len());
+    for view in render(conn, missing)? {
+        let json = serde_json::value::to_raw_value(&view)?;
+        fresh.push((view.id, Rendered(Arc::from(json))));
+    }
+    let mut next = fresh.iter();
+    for slot in out.iter_mut().filter(|s| s.is_none()) {
+        *slot = next.next().map(|(_, r)| r.clone());
+    }
+    cache.store(generation, fresh);
+    Ok(())
 }
 
 /// Loads and renders a task by id (after a write, for the answer).
 pub fn view(conn: &Connection, id: i64) -> ApiResult<TaskView> {
     let row = get(conn, id)?.ok_or_else(|| ApiError::not_found(format!("task {id} not found")))?;
-    render_one(conn, row, false)
+    render(conn, vec![row])?
+        .pop()
+        .ok_or_else(|| ApiError::internal("rendering lost the task"))
 }
 
 /// A task serialized once, for both an event payload and the response.
@@ -529,6 +578,18 @@ pub struct Filter {
     pub claimable: bool,
 }
 
+impl Filter {
+    /// Filters with an index of their own, which select a bounded set of
+    /// rows better than the caller's whole visible set would.
+    fn narrows_to_a_subset(&self) -> bool {
+        self.project_id.is_some()
+            || self.parent_task_id.is_some()
+            || self.root_task_id.is_some()
+            || self.assigned_to.is_some()
+            || self.created_by.is_some()
+    }
+}
+
 /// Numbered parameters and WHERE clauses of a dynamic query.
 #[derive(Default)]
 pub struct Where {
@@ -554,15 +615,16 @@ impl Where {
     }
 }
 
-/// Lists what the caller can read, filtered and ordered; fetches one row
-/// more than `limit` so the caller knows whether a next page exists.
+/// The ids of what the caller can read, filtered and ordered; one more
+/// than `limit` so the caller knows whether a next page exists. (Ids only:
+/// the renderings mostly come from the cache.)
 pub fn list(
     conn: &Connection,
     caller: &Caller,
     f: &Filter,
     limit: i64,
     offset: i64,
-) -> ApiResult<Vec<TaskRow>> {
+) -> ApiResult<Vec<i64>> {
     let now = clock::now_string();
     let mut w = Where::default();
     let mut cte = "";
@@ -578,7 +640,19 @@ pub fn list(
         ));
     } else if !caller.reads_all() {
         cte = VISIBLE_CTE;
-        w.add("t.id IN (SELECT id FROM visible)");
+        if f.narrows_to_a_subset() {
+            // The filter picks the rows (through its index); most of them are
+            // the caller's own, and the visible set is computed only if one
+            // is not (OR short-circuits; the subquery is built on first use).
+            w.add(format!(
+                "(t.created_by_agent_id = {me} OR t.assigned_to_agent_id = {me} \
+                 OR t.claimed_by_agent_id = {me} OR t.completed_by_agent_id = {me} \
+                 OR t.id IN (SELECT id FROM visible))"
+            ));
+        } else {
+            // Otherwise the visible set picks the rows.
+            w.add("t.id IN (SELECT id FROM visible)");
+        }
     }
     if let Some(a) = f.assigned_to {
         let p = w.bind(SqlValue::Integer(a));
@@ -657,15 +731,15 @@ pub fn list(
         });
     }
     let sql = format!(
-        "{cte} SELECT {COLUMNS} FROM tasks t{} ORDER BY (t.status = 'completed'), t.priority, \
+        "{cte} SELECT t.id FROM tasks t{} ORDER BY (t.status = 'completed'), t.priority, \
          (t.due_date IS NULL), t.due_date, t.id DESC LIMIT {} OFFSET {}",
         w.sql(),
         limit + 1,
         offset
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(w.args), from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let ids = stmt.query_map(params_from_iter(w.args), |r| r.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
 }
 
 // ---------------------------------------------------------------- writes
@@ -1209,6 +1283,7 @@ pub fn delete(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<()> {
     tx.prepare_cached("DELETE FROM tasks WHERE id = ?1")?
         .execute([id])?;
     for dependent in deps {
+        touch(tx, dependent)?;
         refresh_blocked(tx, dependent)?;
     }
     Ok(())
@@ -1237,6 +1312,14 @@ fn creates_cycle(conn: &Connection, task: i64, dep: i64) -> ApiResult<bool> {
         .query_row(params![dep, task], |r| r.get(0))?)
 }
 
+/// Marks a task changed (`updated_at`) when something it shows changed in
+/// another table (its dependencies), which also drops its cached rendering.
+fn touch(tx: &Tx, id: i64) -> ApiResult<()> {
+    tx.prepare_cached("UPDATE tasks SET updated_at = ?2 WHERE id = ?1")?
+        .execute(params![id, clock::now_string()])?;
+    Ok(())
+}
+
 fn add_dependency_row(tx: &Tx, task: i64, dep: i64) -> ApiResult<()> {
     if creates_cycle(tx, task, dep)? {
         return Err(ApiError::validation(
@@ -1249,7 +1332,7 @@ fn add_dependency_row(tx: &Tx, task: i64, dep: i64) -> ApiResult<()> {
          VALUES (?1, ?2, ?3)",
     )?
     .execute(params![task, dep, clock::now_string()])?;
-    Ok(())
+    touch(tx, task)
 }
 
 /// Sets a task's status from its dependencies: `blocked` while one is
@@ -1292,6 +1375,7 @@ pub fn refresh_blocked(tx: &Tx, id: i64) -> ApiResult<()> {
 pub fn set_dependencies(tx: &Tx, caller: &Caller, id: i64, deps: &[i64]) -> ApiResult<()> {
     tx.prepare_cached("DELETE FROM task_dependencies WHERE task_id = ?1")?
         .execute([id])?;
+    touch(tx, id)?;
     add_dependencies(tx, caller, id, deps)
 }
 
@@ -1318,6 +1402,7 @@ pub fn remove_dependency(tx: &Tx, caller: &Caller, id: i64, dep: i64) -> ApiResu
             "task {id} does not depend on task {dep}"
         )));
     }
+    touch(tx, id)?;
     let before = get(tx, id)?;
     refresh_blocked(tx, id)?;
     let after = get(tx, id)?;
