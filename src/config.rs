@@ -71,7 +71,7 @@ impl Default for Config {
 impl Default for WebhookConfig {
     fn default() -> Self {
         WebhookConfig {
-            dispatcher_threads: 8,
+            dispatcher_threads: 4,
             timeout_seconds: 10,
             max_attempts: 8,
             first_retry_seconds: 1.0,

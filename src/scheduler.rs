@@ -1,12 +1,15 @@
-//! Background upkeep on a timer: frees claims whose lease ran out (and is
-//! where time-driven work such as recurrences belongs).
+//! Background upkeep on a timer: checkpoints the write-ahead log, frees
+//! claims whose lease ran out (and is where time-driven work such as
+//! recurrences belongs).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crate::store::{claims, Store};
+use std::path::Path;
+
+use crate::store::{claims, Checkpointer, Store};
 
 const TICK: Duration = Duration::from_millis(250);
 /// Ticks between lease sweeps.
@@ -18,7 +21,8 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn start(store: Store) -> anyhow::Result<Scheduler> {
+    pub fn start(store: Store, db: &Path) -> anyhow::Result<Scheduler> {
+        let checkpointer = Checkpointer::open(db)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = thread::Builder::new()
@@ -28,6 +32,9 @@ impl Scheduler {
                 while !flag.load(Ordering::SeqCst) {
                     thread::sleep(TICK);
                     tick = tick.wrapping_add(1);
+                    if let Err(e) = checkpointer.run() {
+                        log::warn!("checkpoint failed: {e}");
+                    }
                     if tick.is_multiple_of(SWEEP_EVERY) {
                         if let Err(e) = store.write_blocking(claims::expire) {
                             log::warn!("lease sweep failed: {e}");

@@ -581,7 +581,27 @@ static SERVER_PID: AtomicU64 = AtomicU64::new(0);
 /// User + system CPU time of the server so far (from `/proc/<pid>/stat`).
 fn server_cpu_time() -> Duration {
     let pid = SERVER_PID.load(Ordering::Relaxed);
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    cpu_of(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU time so far of the server's webhook threads (`delega-webhook*`).
+fn webhook_threads_cpu_time() -> Duration {
+    let pid = SERVER_PID.load(Ordering::Relaxed);
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.starts_with("delega-webhook"))
+        })
+        .map(|t| cpu_of(&t.path().join("stat").to_string_lossy()))
+        .sum()
+}
+
+fn cpu_of(stat_path: &str) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(stat_path) else {
         return Duration::ZERO;
     };
     // Fields after the parenthesised command name; utime and stime are
@@ -1479,18 +1499,33 @@ fn bench_webhook(admin: &Client, args: &Args, report: &mut Report) -> Result<()>
     let (_, key) = create_agent(admin, "bench-hook")?;
     let client = admin.with_key(&key);
 
-    // Burst: K creates as fast as possible.
+    // Burst: creates as fast as possible (the same client and length as
+    // the plain create workload, so the two rates compare), every one a
+    // delivery.
     let burst_started = now_us();
-    let load = run_load(
-        &[&client],
+    let hooks_cpu_before = webhook_threads_cpu_time();
+    let load = run_raw_load(
+        &client.base,
+        &key,
         args.connections,
         duration_of(args),
-        Some(args.webhook_tasks),
-        |c, n| create_task(&c[0], &format!("hook burst {n}")).map(|_| ()),
+        201,
+        |n| RawRequest {
+            method: "POST",
+            path: "/api/tasks".into(),
+            body: Some(format!(r#"{{"content":"hook burst {n}","priority":2}}"#)),
+        },
     )?;
     let created = load.ok() as usize;
     report.add("create (webhook registered)", &load);
     let got = receiver.wait_for("hook burst", created, DELIVERY_TIMEOUT);
+    let hooks_cpu = webhook_threads_cpu_time().saturating_sub(hooks_cpu_before);
+    let request_path_cpu = load.server_cpu.saturating_sub(hooks_cpu);
+    report.lines.push(format!(
+        "server CPU per create with a webhook: {:.0} us on the request path (the rest: {:.0} us per delivery in the webhook threads)",
+        request_path_cpu.as_secs_f64() * 1e6 / created.max(1) as f64,
+        hooks_cpu.as_secs_f64() * 1e6 / created.max(1) as f64,
+    ));
     let burst = receiver.phase("hook burst");
     let last = burst
         .iter()

@@ -113,6 +113,11 @@ fn configure_connection(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// The writer's own settings: no checkpoints inside commits.
+fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+}
+
 /// Opens (creating if needed) the database file and applies the schema and
 /// migrations. Used by the server and by offline commands.
 pub fn open_connection(path: &Path) -> anyhow::Result<Connection> {
@@ -136,6 +141,7 @@ pub fn open_connection(path: &Path) -> anyhow::Result<Connection> {
 impl Store {
     pub fn open(path: &Path, hub: Arc<Hub>) -> anyhow::Result<Store> {
         let writer_conn = open_connection(path)?;
+        configure_writer(&writer_conn)?;
         let manager = SqliteConnectionManager::file(path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .with_init(|c| {
@@ -369,4 +375,25 @@ fn fail_job(job: Job, tx: &Tx) -> (bool, Finisher) {
     let out = job(tx);
     let _ = tx.conn.execute_batch("ROLLBACK TO dead; RELEASE dead");
     (false, out.1)
+}
+
+/// Copies the write-ahead log into the database file without blocking
+/// readers or the writer. The writer has automatic checkpoints off (they
+/// ran inside a commit and stalled every write queued behind it); the
+/// scheduler calls this a few times a second instead.
+pub struct Checkpointer {
+    conn: Connection,
+}
+
+impl Checkpointer {
+    pub fn open(path: &Path) -> anyhow::Result<Checkpointer> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Checkpointer { conn })
+    }
+
+    pub fn run(&self) -> rusqlite::Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+    }
 }

@@ -62,16 +62,25 @@ impl Dispatcher {
         });
         let (tx, rx) = mpsc::channel::<Due>();
         let rx = Arc::new(Mutex::new(rx));
+        let (done_tx, done_rx) = mpsc::channel::<Attempted>();
         let mut threads = Vec::new();
         for i in 0..shared.config.dispatcher_threads {
             let shared = shared.clone();
             let rx = rx.clone();
+            let done = done_tx.clone();
             threads.push(
                 thread::Builder::new()
                     .name(format!("delega-webhook-{i}"))
-                    .spawn(move || worker(&shared, &rx))?,
+                    .spawn(move || worker(&shared, &rx, &done))?,
             );
         }
+        drop(done_tx);
+        let recorder_shared = shared.clone();
+        threads.push(
+            thread::Builder::new()
+                .name("delega-webhook-recorder".into())
+                .spawn(move || recorder(&recorder_shared, &done_rx))?,
+        );
         let feeder_shared = shared.clone();
         threads.push(
             thread::Builder::new()
@@ -166,7 +175,14 @@ fn time_to_next_due(shared: &Shared) -> Duration {
     }
 }
 
-fn worker(shared: &Shared, rx: &Mutex<mpsc::Receiver<Due>>) {
+/// An attempt made, waiting to be recorded.
+struct Attempted {
+    due: Due,
+    outcome: Outcome,
+    retry_at: String,
+}
+
+fn worker(shared: &Shared, rx: &Mutex<mpsc::Receiver<Due>>, done: &mpsc::Sender<Attempted>) {
     let agent = http_agent(shared);
     loop {
         let next = match rx.lock() {
@@ -176,18 +192,45 @@ fn worker(shared: &Shared, rx: &Mutex<mpsc::Receiver<Due>>) {
         let Ok(due) = next else { return };
         let outcome = deliver(&agent, shared, &due);
         let retry_at = clock::format(clock::now() + backoff(&shared.config, due.attempts + 1));
-        let policy = RetryPolicy {
-            max_attempts: shared.config.max_attempts,
-            disable_after_failures: shared.config.disable_after_failures,
-        };
-        let record = due.clone();
+        if done
+            .send(Attempted {
+                due,
+                outcome,
+                retry_at,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Records attempts in batches: one write (and one commit) for everything
+/// the workers finished meanwhile, instead of one per delivery. A delivery
+/// leaves the in-flight set only once its outcome is committed, so it is
+/// never fetched again before then (and after a crash it is retried).
+fn recorder(shared: &Shared, done: &mpsc::Receiver<Attempted>) {
+    let policy = RetryPolicy {
+        max_attempts: shared.config.max_attempts,
+        disable_after_failures: shared.config.disable_after_failures,
+    };
+    while let Ok(first) = done.recv() {
+        let mut batch = vec![first];
+        batch.extend(done.try_iter().take(511));
+        let ids: Vec<i64> = batch.iter().map(|a| a.due.id).collect();
+        let policy = policy.clone();
         if let Err(e) = shared.store.write_blocking(move |tx| {
-            hooks::record_attempt(tx, &record, &outcome, &retry_at, &policy)
+            for a in &batch {
+                hooks::record_attempt(tx, &a.due, &a.outcome, &a.retry_at, &policy)?;
+            }
+            Ok(())
         }) {
-            log::warn!("cannot record webhook attempt for delivery {}: {e}", due.id);
+            log::warn!("cannot record {} webhook attempt(s): {e}", ids.len());
         }
         if let Ok(mut set) = shared.in_flight.lock() {
-            set.remove(&due.id);
+            for id in &ids {
+                set.remove(id);
+            }
         }
         shared.hub.wake_dispatcher();
     }
