@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! cargo run --release --bin delega-bench -- --connections 16 --duration 10 \
-//!     --workloads create,get,list,pipeline,webhook
+//!     --workloads create,get,list,pipeline,webhook,sse
 //! ```
 
 use std::collections::HashSet;
@@ -80,6 +80,7 @@ enum Workload {
     List,
     Pipeline,
     Webhook,
+    Sse,
 }
 
 fn main() {
@@ -113,6 +114,7 @@ fn run(mut args: Args) -> Result<()> {
             Workload::List => bench_list(&admin, &args, &mut report),
             Workload::Pipeline => bench_pipeline(&admin, &args, &mut report),
             Workload::Webhook => bench_webhook(&admin, &args, &mut report),
+            Workload::Sse => bench_sse(&admin, &server, &mut report),
         };
         server.check_alive()?;
         result.with_context(|| format!("workload {workload:?}"))?;
@@ -697,6 +699,77 @@ fn run_load(
         }
     }
     Ok(load)
+}
+
+// --------------------------------------------------------------------- sse
+
+/// Concurrent `GET /events` subscribers for the `sse` workload.
+const SSE_SUBSCRIBERS: usize = 200;
+/// Events each subscriber must receive.
+const SSE_EVENTS: usize = 5;
+
+/// Opens 200 event streams, measures what they cost the server in memory,
+/// then creates a few tasks and waits until every stream received them.
+fn bench_sse(admin: &Client, server: &Server, report: &mut Report) -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let request = format!(
+        "GET /api/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\
+         Authorization: Bearer {}\r\n\r\n",
+        server.token
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the sse runtime")?;
+    let before = server.memory()?;
+    let (with_streams, fan_out) = runtime.block_on(async {
+        let mut streams = Vec::with_capacity(SSE_SUBSCRIBERS);
+        for _ in 0..SSE_SUBSCRIBERS {
+            let mut s = tokio::net::TcpStream::connect(&addr).await?;
+            s.write_all(request.as_bytes()).await?;
+            let mut seen = Vec::new();
+            while !String::from_utf8_lossy(&seen).contains(": connected") {
+                let mut chunk = [0u8; 1024];
+                let n = tokio::time::timeout(DELIVERY_TIMEOUT, s.read(&mut chunk))
+                    .await
+                    .context("stream did not open")??;
+                if n == 0 {
+                    bail!("the server closed an event stream");
+                }
+                seen.extend_from_slice(&chunk[..n]);
+            }
+            streams.push(s);
+        }
+        let with_streams = server.memory()?;
+        let started = Instant::now();
+        for i in 0..SSE_EVENTS {
+            create_task(admin, &format!("sse fan-out {i}"))?;
+        }
+        for s in &mut streams {
+            let mut text = String::new();
+            while text.matches("event: task.created").count() < SSE_EVENTS {
+                let mut chunk = [0u8; 8192];
+                let n = tokio::time::timeout(DELIVERY_TIMEOUT, s.read(&mut chunk))
+                    .await
+                    .context("a subscriber missed events")??;
+                if n == 0 {
+                    bail!("the server closed an event stream");
+                }
+                text.push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        }
+        Ok::<_, anyhow::Error>((with_streams, started.elapsed()))
+    })?;
+    report.lines.push(format!(
+        "sse: {SSE_SUBSCRIBERS} subscribers cost {:.1} MiB RSS (idle {:.1} -> {:.1} MiB); \
+         all received {SSE_EVENTS} new events within {:.1} ms",
+        (with_streams.rss_kb as f64 - before.rss_kb as f64) / 1024.0,
+        before.rss_kb as f64 / 1024.0,
+        with_streams.rss_kb as f64 / 1024.0,
+        fan_out.as_secs_f64() * 1000.0
+    ));
+    Ok(())
 }
 
 // ---------------------------------------------------------- raw HTTP load
