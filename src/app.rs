@@ -76,7 +76,7 @@ fn method_not_allowed<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHand
         "error": format!("method {} is not allowed on {}", req.method(), req.path()),
         "code": "method_not_allowed",
         "status": 405,
-        "detail": "see GET /openapi.json for the routes",
+        "detail": "the README lists the routes and their methods",
     });
     let resp = actix_web::HttpResponse::MethodNotAllowed().json(body);
     Ok(ErrorHandlerResponse::Response(

@@ -738,3 +738,28 @@ fn a_workers_list_holds_only_its_own_tasks_but_it_may_open_unassigned_queue_task
     a.delete(&format!("/api/tasks/{queued}")).assert_error(403);
     assert_eq!(server.task_snapshot(queued), before);
 }
+
+#[test]
+fn a_trusted_proxy_may_name_the_agent_and_other_peers_may_not() {
+    // Arrange: loopback is the trusted proxy here.
+    let proxied = TestServer::start_with(&[("DELEGA_TRUSTED_PROXY_IPS", "127.0.0.1")]);
+    let (_, alice) = proxied.agent("alice", "worker");
+    proxied.agent("bob", "worker");
+    let anon = proxied.anonymous();
+    // Act / Assert
+    let me = anon.raw("GET", "/api/agent/me", None, &[("Remote-User", "alice")]);
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_eq!(me.body["id"], alice);
+    let me = anon.raw("GET", "/api/agent/me", None, &[("X-Forwarded-User", "bob@example.com")]);
+    assert_eq!(me.body["name"], "bob", "email local part accepted");
+    anon.raw("GET", "/api/agent/me", None, &[("Remote-User", "mallory")])
+        .assert_error(401);
+
+    // Without the setting the header is ignored.
+    let plain = TestServer::start();
+    plain.agent("alice", "worker");
+    plain
+        .anonymous()
+        .raw("GET", "/api/agent/me", None, &[("Remote-User", "alice")])
+        .assert_error(401);
+}
