@@ -750,7 +750,12 @@ fn a_trusted_proxy_may_name_the_agent_and_other_peers_may_not() {
     let me = anon.raw("GET", "/api/agent/me", None, &[("Remote-User", "alice")]);
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.body["id"], alice);
-    let me = anon.raw("GET", "/api/agent/me", None, &[("X-Forwarded-User", "bob@example.com")]);
+    let me = anon.raw(
+        "GET",
+        "/api/agent/me",
+        None,
+        &[("X-Forwarded-User", "bob@example.com")],
+    );
     assert_eq!(me.body["name"], "bob", "email local part accepted");
     anon.raw("GET", "/api/agent/me", None, &[("Remote-User", "mallory")])
         .assert_error(401);

@@ -54,8 +54,7 @@ fn check_name(name: &str) -> ApiResult<()> {
 
 impl AgentInput {
     fn parse(body: Value) -> ApiResult<AgentInput> {
-        input::require_object(&body)?;
-        let input: AgentInput = input::parse(body)?;
+        let input: AgentInput = input::object(body)?;
         if let Some(name) = &input.name {
             check_name(name)?;
         }

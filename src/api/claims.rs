@@ -26,8 +26,7 @@ struct ClaimInput {
 
 impl ClaimInput {
     fn parse(body: Value) -> ApiResult<ClaimInput> {
-        input::require_object(&body)?;
-        let c: ClaimInput = input::parse(body)?;
+        let c: ClaimInput = input::object(body)?;
         if let Some(l) = c.lease_seconds {
             if !(30..=3600).contains(&l) {
                 return Err(ApiError::validation(

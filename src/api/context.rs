@@ -126,8 +126,7 @@ async fn supersede(
     Json(body): Json,
 ) -> ApiResult<HttpResponse> {
     let id = path_id("task", &path)?;
-    input::require_object(&body)?;
-    let s: SupersedeInput = input::parse(body)?;
+    let s: SupersedeInput = input::object(body)?;
     let entry = state
         .store
         .write(move |tx| {

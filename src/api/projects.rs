@@ -21,8 +21,7 @@ struct ProjectInput {
 }
 
 fn parse(body: Value) -> ApiResult<ProjectFields> {
-    input::require_object(&body)?;
-    let p: ProjectInput = input::parse(body)?;
+    let p: ProjectInput = input::object(body)?;
     if let Some(n) = &p.name {
         check_non_blank("name", n, 200)?;
     }

@@ -113,8 +113,7 @@ fn check_time(value: &str) -> ApiResult<()> {
 
 impl TaskInput {
     pub fn parse(body: Value) -> ApiResult<TaskInput> {
-        input::require_object(&body)?;
-        let t: TaskInput = input::parse(body)?;
+        let t: TaskInput = input::object(body)?;
         if let Some(c) = &t.content {
             check_non_blank("content", c, MAX_CONTENT_CHARS)?;
         }
@@ -505,8 +504,7 @@ async fn complete(
     Json(body): Json,
 ) -> ApiResult<HttpResponse> {
     let id = path_id("task", &path)?;
-    input::require_object(&body)?;
-    let input: CompleteInput = input::parse(body)?;
+    let input: CompleteInput = input::object(body)?;
     if let Some(e) = &input.evidence {
         check_evidence(e)?;
     }
@@ -549,8 +547,7 @@ async fn fail(
     Json(body): Json,
 ) -> ApiResult<HttpResponse> {
     let id = path_id("task", &path)?;
-    input::require_object(&body)?;
-    let input: FailInput = input::parse(body)?;
+    let input: FailInput = input::object(body)?;
     if let Some(r) = &input.reason {
         check_len("reason", r, 2000)?;
     }
@@ -570,8 +567,7 @@ struct DedupInput {
 }
 
 async fn dedup(state: State, caller: Caller, Json(body): Json) -> ApiResult<HttpResponse> {
-    input::require_object(&body)?;
-    let input: DedupInput = input::parse(body)?;
+    let input: DedupInput = input::object(body)?;
     check_non_blank("content", &input.content, MAX_CONTENT_CHARS)?;
     let threshold = input.threshold.unwrap_or(0.6);
     if !(0.0..=1.0).contains(&threshold) {
@@ -582,6 +578,24 @@ async fn dedup(state: State, caller: Caller, Json(body): Json) -> ApiResult<Http
         .read(move |conn| tasks::duplicates(conn, &caller, &input.content, threshold))
         .await?;
     ok(&json!({ "has_duplicates": !matches.is_empty(), "matches": matches }))
+}
+
+/// Answers something that hangs off a task the caller may read.
+async fn task_part<T: serde::Serialize + Send + 'static>(
+    state: &State,
+    raw_id: &str,
+    caller: Caller,
+    fetch: fn(&rusqlite::Connection, i64) -> ApiResult<T>,
+) -> ApiResult<HttpResponse> {
+    let id = path_id("task", raw_id)?;
+    let part = state
+        .store
+        .read(move |conn| {
+            tasks::require(conn, &caller, id, Need::Read)?;
+            fetch(conn, id)
+        })
+        .await?;
+    ok(&part)
 }
 
 // ---------------------------------------------------------------- comments
@@ -596,15 +610,7 @@ async fn list_comments(
     path: web::Path<String>,
     caller: Caller,
 ) -> ApiResult<HttpResponse> {
-    let id = path_id("task", &path)?;
-    let list = state
-        .store
-        .read(move |conn| {
-            tasks::require(conn, &caller, id, Need::Read)?;
-            comments::list(conn, id)
-        })
-        .await?;
-    ok(&list)
+    task_part(&state, &path, caller, comments::list).await
 }
 
 async fn add_comment(
@@ -614,8 +620,7 @@ async fn add_comment(
     Json(body): Json,
 ) -> ApiResult<HttpResponse> {
     let id = path_id("task", &path)?;
-    input::require_object(&body)?;
-    let input: CommentInput = input::parse(body)?;
+    let input: CommentInput = input::object(body)?;
     check_non_blank("content", &input.content, 10_000)?;
     let comment = state
         .store
@@ -665,8 +670,7 @@ struct SubtaskInput {
 
 impl SubtaskInput {
     fn parse(body: Value) -> ApiResult<SubtaskInput> {
-        input::require_object(&body)?;
-        let s: SubtaskInput = input::parse(body)?;
+        let s: SubtaskInput = input::object(body)?;
         if let Some(c) = &s.content {
             check_non_blank("content", c, MAX_CONTENT_CHARS)?;
         }
@@ -679,15 +683,7 @@ async fn list_subtasks(
     path: web::Path<String>,
     caller: Caller,
 ) -> ApiResult<HttpResponse> {
-    let id = path_id("task", &path)?;
-    let list = state
-        .store
-        .read(move |conn| {
-            tasks::require(conn, &caller, id, Need::Read)?;
-            comments::subtasks(conn, id)
-        })
-        .await?;
-    ok(&list)
+    task_part(&state, &path, caller, comments::subtasks).await
 }
 
 async fn add_subtask(
@@ -813,15 +809,7 @@ async fn list_links(
     path: web::Path<String>,
     caller: Caller,
 ) -> ApiResult<HttpResponse> {
-    let id = path_id("task", &path)?;
-    let list = state
-        .store
-        .read(move |conn| {
-            tasks::require(conn, &caller, id, Need::Read)?;
-            comments::links(conn, id)
-        })
-        .await?;
-    ok(&list)
+    task_part(&state, &path, caller, comments::links).await
 }
 
 async fn add_link(
@@ -831,8 +819,7 @@ async fn add_link(
     Json(body): Json,
 ) -> ApiResult<HttpResponse> {
     let id = path_id("task", &path)?;
-    input::require_object(&body)?;
-    let l: LinkInput = input::parse(body)?;
+    let l: LinkInput = input::object(body)?;
     if !LINK_KINDS.contains(&l.kind.as_str()) {
         return Err(ApiError::validation(
             "kind",
@@ -907,8 +894,7 @@ async fn add_dependencies(
     Json(body): Json,
 ) -> ApiResult<HttpResponse> {
     let id = path_id("task", &path)?;
-    input::require_object(&body)?;
-    let input: DependencyInput = input::parse(body)?;
+    let input: DependencyInput = input::object(body)?;
     let deps: Vec<i64> = input.depends_on.into_iter().map(|i| i.0).collect();
     if deps.is_empty() || deps.len() > 100 {
         return Err(ApiError::validation("depends_on", "send 1 to 100 task ids"));
@@ -943,15 +929,7 @@ async fn remove_dependency(
 }
 
 async fn inputs(state: State, path: web::Path<String>, caller: Caller) -> ApiResult<HttpResponse> {
-    let id = path_id("task", &path)?;
-    let list = state
-        .store
-        .read(move |conn| {
-            tasks::require(conn, &caller, id, Need::Read)?;
-            tasks::inputs(conn, id)
-        })
-        .await?;
-    ok(&list)
+    task_part(&state, &path, caller, tasks::inputs).await
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -27,8 +27,7 @@ struct WebhookInput {
 
 impl WebhookInput {
     fn parse(body: Value) -> ApiResult<WebhookInput> {
-        input::require_object(&body)?;
-        let w: WebhookInput = input::parse(body)?;
+        let w: WebhookInput = input::object(body)?;
         if let Some(events) = &w.events {
             if events.is_empty() {
                 return Err(ApiError::validation(

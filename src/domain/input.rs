@@ -123,6 +123,12 @@ pub fn parse<T: DeserializeOwned>(value: Value) -> ApiResult<T> {
     })
 }
 
+/// Parses a body that must be a JSON object into `T`.
+pub fn object<T: DeserializeOwned>(body: Value) -> ApiResult<T> {
+    require_object(&body)?;
+    parse(body)
+}
+
 /// Fields that must not appear in a body.
 pub fn forbid(body: &Value, fields: &[&str], why: &str) -> ApiResult<()> {
     if let Value::Object(map) = body {
