@@ -98,7 +98,6 @@ CREATE TABLE tasks (
     is_recurring          INTEGER NOT NULL DEFAULT 0,
     reminder_time         TEXT
 );
-CREATE INDEX tasks_order ON tasks(priority, due_date, id);
 CREATE INDEX tasks_created_by ON tasks(created_by_agent_id);
 CREATE INDEX tasks_assigned_to ON tasks(assigned_to_agent_id);
 CREATE INDEX tasks_completed_by ON tasks(completed_by_agent_id);

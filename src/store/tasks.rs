@@ -259,24 +259,29 @@ pub const VISIBLE_CTE: &str = "WITH RECURSIVE seed(id) AS (
 /// Agents who can read the task through their own work (not through a
 /// role), as `",3,7,"`: the audience of an event about it.
 pub fn audience(conn: &Connection, task_id: i64) -> ApiResult<String> {
-    let sql = "WITH RECURSIVE up(id) AS (
+    // One pass over the task and its ancestors, one over their hand-offs.
+    let sql = "WITH RECURSIVE up(id) AS MATERIALIZED (
           SELECT ?1
           UNION SELECT t.parent_task_id FROM tasks t JOIN up ON t.id = up.id
                 WHERE t.parent_task_id IS NOT NULL)
-        SELECT created_by_agent_id FROM tasks WHERE id IN (SELECT id FROM up)
-        UNION SELECT assigned_to_agent_id FROM tasks WHERE id IN (SELECT id FROM up)
-        UNION SELECT completed_by_agent_id FROM tasks WHERE id IN (SELECT id FROM up)
-        UNION SELECT claimed_by_agent_id FROM tasks WHERE id IN (SELECT id FROM up)
-        UNION SELECT actor_agent_id FROM delegation_events WHERE task_id IN (SELECT id FROM up)
-        UNION SELECT from_agent_id FROM delegation_events WHERE task_id IN (SELECT id FROM up)";
+        SELECT created_by_agent_id, assigned_to_agent_id, completed_by_agent_id,
+               claimed_by_agent_id FROM tasks WHERE id IN (SELECT id FROM up)
+        UNION ALL SELECT actor_agent_id, from_agent_id, NULL, NULL
+               FROM delegation_events WHERE task_id IN (SELECT id FROM up)";
     let mut stmt = conn.prepare_cached(sql)?;
-    let ids = stmt.query_map([task_id], |r| r.get::<_, Option<i64>>(0))?;
+    let mut rows = stmt.query([task_id])?;
+    let mut ids = std::collections::BTreeSet::new();
+    while let Some(row) = rows.next()? {
+        for i in 0..4 {
+            if let Some(id) = row.get::<_, Option<i64>>(i)? {
+                ids.insert(id);
+            }
+        }
+    }
     let mut out = String::from(",");
     for id in ids {
-        if let Some(id) = id? {
-            out.push_str(&id.to_string());
-            out.push(',');
-        }
+        out.push_str(&id.to_string());
+        out.push(',');
     }
     Ok(out)
 }
