@@ -1,6 +1,9 @@
 -- Delega schema, version 1. Applied to an empty database at startup
 -- (PRAGMA user_version = 0); later changes are numbered migrations in
--- src/store/migrations.rs. Timestamps are RFC 3339 UTC text, JSON is text.
+-- src/store/schema.rs. Timestamps are RFC 3339 UTC text, JSON is text.
+-- Ids are AUTOINCREMENT: never reused, because the append-only logs
+-- (delegation_events, events) keep naming agents and tasks after they are
+-- deleted, and a reused id would inherit their history and visibility.
 
 CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
@@ -8,7 +11,7 @@ CREATE TABLE settings (
 );
 
 CREATE TABLE agents (
-    id           INTEGER PRIMARY KEY,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
     name         TEXT NOT NULL UNIQUE COLLATE NOCASE,
     display_name TEXT,
     description  TEXT,
@@ -24,7 +27,7 @@ CREATE TABLE agents (
 CREATE INDEX agents_key_prefix ON agents(key_prefix);
 
 CREATE TABLE projects (
-    id         INTEGER PRIMARY KEY,
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
     name       TEXT NOT NULL,
     emoji      TEXT,
     color      TEXT,
@@ -34,7 +37,7 @@ CREATE TABLE projects (
 );
 
 CREATE TABLE recurrences (
-    id                   INTEGER PRIMARY KEY,
+    id                   INTEGER PRIMARY KEY AUTOINCREMENT,
     content              TEXT NOT NULL,
     description          TEXT,
     project_id           INTEGER REFERENCES projects(id) ON DELETE SET NULL,
@@ -57,7 +60,7 @@ CREATE TABLE recurrences (
 );
 
 CREATE TABLE tasks (
-    id                    INTEGER PRIMARY KEY,
+    id                    INTEGER PRIMARY KEY AUTOINCREMENT,
     content               TEXT NOT NULL,
     description           TEXT,
     project_id            INTEGER REFERENCES projects(id) ON DELETE SET NULL,
@@ -109,7 +112,7 @@ CREATE INDEX tasks_status ON tasks(status);
 CREATE INDEX tasks_recurrence ON tasks(recurrence_id);
 
 CREATE TABLE comments (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     task_id         INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
     author_agent_id INTEGER REFERENCES agents(id) ON DELETE SET NULL,
     content         TEXT NOT NULL,
@@ -118,7 +121,7 @@ CREATE TABLE comments (
 CREATE INDEX comments_task ON comments(task_id);
 
 CREATE TABLE subtasks (
-    id         INTEGER PRIMARY KEY,
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
     task_id    INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
     content    TEXT NOT NULL,
     completed  INTEGER NOT NULL DEFAULT 0,
@@ -129,7 +132,7 @@ CREATE TABLE subtasks (
 CREATE INDEX subtasks_task ON subtasks(task_id);
 
 CREATE TABLE task_links (
-    id                  INTEGER PRIMARY KEY,
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
     task_id             INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
     kind                TEXT NOT NULL CHECK (kind IN ('branch', 'commit', 'pr', 'url')),
     repo                TEXT,
@@ -173,7 +176,7 @@ BEGIN SELECT RAISE(ABORT, 'delegation_events is append-only'); END;
 
 -- Context provenance ledger: one row per top-level key written.
 CREATE TABLE context_entries (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     task_id         INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
     key             TEXT NOT NULL,
     value           TEXT NOT NULL,
@@ -204,7 +207,7 @@ CREATE TABLE events (
 CREATE INDEX events_task ON events(task_id);
 
 CREATE TABLE webhooks (
-    id                   INTEGER PRIMARY KEY,
+    id                   INTEGER PRIMARY KEY AUTOINCREMENT,
     url                  TEXT NOT NULL,
     events               TEXT NOT NULL,
     secret               TEXT NOT NULL,
@@ -220,7 +223,7 @@ CREATE TABLE webhooks (
 
 -- One row per (webhook, event) to deliver; the dispatcher's queue.
 CREATE TABLE webhook_deliveries (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     webhook_id      INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
     event_id        INTEGER NOT NULL REFERENCES events(id),
     state           TEXT NOT NULL DEFAULT 'pending'
@@ -235,7 +238,7 @@ CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(webhook_id, id);
 
 -- Every delivery attempt, as GET /webhooks/{id}/deliveries shows it.
 CREATE TABLE webhook_attempts (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
     webhook_id  INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
     attempt     INTEGER NOT NULL,

@@ -157,7 +157,6 @@ async fn create(
             agents::insert(tx, new)
         })
         .await?;
-    state.auth.invalidate();
     created(&agent)
 }
 
@@ -232,7 +231,7 @@ async fn update(
             agents::update(tx, current.id, changes)
         })
         .await?;
-    state.auth.invalidate();
+    state.agents_changed();
     ok(&agent)
 }
 
@@ -254,7 +253,7 @@ async fn delete(state: State, path: web::Path<String>, caller: Caller) -> ApiRes
             Ok(agent.id)
         })
         .await?;
-    state.auth.invalidate();
+    state.agents_changed();
     ok(&json!({ "deleted": true, "id": id }))
 }
 
@@ -274,7 +273,7 @@ async fn rotate_key(
             agents::rotate_key(tx, agent.id)
         })
         .await?;
-    state.auth.invalidate();
+    state.agents_changed();
     ok(&agent)
 }
 

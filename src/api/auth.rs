@@ -22,7 +22,8 @@ use crate::store::agents;
 /// and looked up in memory; the cache is cleared whenever an agent changes.
 pub struct Authenticator {
     project_token_hash: String,
-    agents: RwLock<HashMap<String, Arc<AgentIdentity>>>,
+    /// Identities by key hash, with the generation they were cached under.
+    agents: RwLock<KeyCache>,
     require_auth: bool,
     trusted_proxies: Vec<IpAddr>,
     limiter: Option<RateLimiter>,
@@ -37,7 +38,7 @@ impl Authenticator {
     ) -> Self {
         Authenticator {
             project_token_hash,
-            agents: RwLock::new(HashMap::new()),
+            agents: RwLock::new(KeyCache::default()),
             require_auth,
             trusted_proxies,
             limiter: (rate_limit_per_minute > 0).then(|| RateLimiter::new(rate_limit_per_minute)),
@@ -46,14 +47,35 @@ impl Authenticator {
 
     /// Forget every cached identity (after any agent change).
     pub fn invalidate(&self) {
-        if let Ok(mut map) = self.agents.write() {
-            map.clear();
+        if let Ok(mut cache) = self.agents.write() {
+            cache.generation += 1;
+            cache.entries.clear();
         }
     }
 
     fn cached(&self, hash: &str) -> Option<Arc<AgentIdentity>> {
-        self.agents.read().ok()?.get(hash).cloned()
+        self.agents.read().ok()?.entries.get(hash).cloned()
     }
+
+    fn generation(&self) -> u64 {
+        self.agents.read().map_or(0, |c| c.generation)
+    }
+
+    /// Caches an identity read after `generation` was noted, unless an
+    /// agent changed since (the read may predate a deactivation).
+    fn remember(&self, generation: u64, hash: String, identity: Arc<AgentIdentity>) {
+        if let Ok(mut cache) = self.agents.write() {
+            if cache.generation == generation {
+                cache.entries.insert(hash, identity);
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct KeyCache {
+    generation: u64,
+    entries: HashMap<String, Arc<AgentIdentity>>,
 }
 
 fn credential(req: &HttpRequest) -> Option<String> {
@@ -93,14 +115,13 @@ async fn authenticate(req: &HttpRequest) -> ApiResult<Option<Caller>> {
         } else if let Some(identity) = auth.cached(&hash) {
             Caller::Agent(identity)
         } else {
+            let generation = auth.generation();
             let identity = state
                 .store
                 .read(move |conn| agents::authenticate(conn, &secret))
                 .await?
                 .ok_or_else(|| ApiError::unauthorized("invalid or deactivated API key"))?;
-            if let Ok(mut map) = auth.agents.write() {
-                map.insert(hash, identity.clone());
-            }
+            auth.remember(generation, hash, identity.clone());
             Caller::Agent(identity)
         }
     } else if let Some(name) = proxy_user(req).filter(|_| {
@@ -158,7 +179,14 @@ impl FromRequest for MaybeCaller {
 /// requests allowed to create the first agent without credentials.
 pub fn is_local_bootstrap(req: &HttpRequest) -> bool {
     let peer_local = req.peer_addr().is_some_and(|p| p.ip().is_loopback());
-    let host = req.connection_info().host().to_string();
+    // The Host header itself: connection_info() would prefer Forwarded /
+    // X-Forwarded-Host, which the client controls.
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let hostname = if let Some(rest) = host.strip_prefix('[') {
         rest.split(']').next().unwrap_or("").to_string()
     } else {

@@ -96,6 +96,7 @@ struct Follow {
     filter: EventFilter,
     live: broadcast::Receiver<Arc<Event>>,
     closing: watch::Receiver<bool>,
+    identities: watch::Receiver<u64>,
     last: i64,
     /// Catch up from the database before reading the live channel.
     catching_up: bool,
@@ -163,6 +164,8 @@ impl Follow {
                 },
                 _ = tokio::time::sleep(KEEP_ALIVE) => return Some(Bytes::from_static(b": keep-alive\n\n")),
                 _ = self.closing.changed() => return None,
+                // The caller's rights may have changed: let it reconnect.
+                _ = self.identities.changed() => return None,
             }
         }
     }
@@ -178,6 +181,7 @@ async fn stream_events(
     // Subscribe first: anything committed after this is in the channel.
     let live = store.hub().subscribe();
     let closing = store.hub().closing();
+    let identities = store.hub().identities();
     let last = match since {
         Some(s) => s,
         None => store.read(event_log::latest_id).await?,
@@ -188,6 +192,7 @@ async fn stream_events(
         filter,
         live,
         closing,
+        identities,
         last,
         catching_up: since.is_some(),
         pending: Default::default(),

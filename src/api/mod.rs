@@ -42,6 +42,13 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// After any change to an agent: cached identities are dropped and open
+    /// event streams end (clients reconnect under their current rights).
+    pub fn agents_changed(&self) {
+        self.auth.invalidate();
+        self.store.hub().identities_changed();
+    }
+
     pub fn limits(&self) -> Limits {
         Limits {
             max_context_bytes: self.config.max_context_bytes,

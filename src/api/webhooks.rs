@@ -212,7 +212,7 @@ async fn test(state: State, path: web::Path<String>, caller: Caller) -> ApiResul
         })
         .await?;
     state.store.hub().wake_dispatcher();
-    Ok(HttpResponse::Accepted().json(queued))
+    ok(&queued)
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

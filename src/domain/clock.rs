@@ -39,12 +39,12 @@ pub fn parse_timestamp(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339).ok()
 }
 
-/// Adds `months` calendar months, clamping the day (Jan 31 + 1 = Feb 28/29).
-pub fn add_months(d: Date, months: i64) -> Date {
-    let total = d.year() as i64 * 12 + (d.month() as i64 - 1) + months;
-    let year = total.div_euclid(12) as i32;
-    let month =
-        time::Month::try_from((total.rem_euclid(12) + 1) as u8).unwrap_or(time::Month::January);
+/// Adds `months` calendar months, clamping the day (Jan 31 + 1 = Feb 28/29);
+/// `None` past the calendar's end.
+pub fn add_months(d: Date, months: i64) -> Option<Date> {
+    let total = i64::from(d.year()) * 12 + (d.month() as i64 - 1) + months;
+    let year = i32::try_from(total.div_euclid(12)).ok()?;
+    let month = time::Month::try_from((total.rem_euclid(12) + 1) as u8).ok()?;
     let last = month.length(year);
-    Date::from_calendar_date(year, month, d.day().min(last)).unwrap_or(d)
+    Date::from_calendar_date(year, month, d.day().min(last)).ok()
 }

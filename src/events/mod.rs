@@ -54,6 +54,9 @@ pub struct Hub {
     live: broadcast::Sender<Arc<Event>>,
     /// Flips to true when the server shuts down; open streams end.
     closing: watch::Sender<bool>,
+    /// Bumped when any agent changes (role, key, active): open streams end
+    /// so their clients reconnect under their current rights.
+    identities: watch::Sender<u64>,
     dispatch: Mutex<u64>,
     dispatch_cv: Condvar,
 }
@@ -62,9 +65,11 @@ impl Default for Hub {
     fn default() -> Self {
         let (live, _) = broadcast::channel(8192);
         let (closing, _) = watch::channel(false);
+        let (identities, _) = watch::channel(0);
         Hub {
             live,
             closing,
+            identities,
             dispatch: Mutex::new(0),
             dispatch_cv: Condvar::new(),
         }
@@ -95,6 +100,14 @@ impl Hub {
 
     pub fn closing(&self) -> watch::Receiver<bool> {
         self.closing.subscribe()
+    }
+
+    pub fn identities_changed(&self) {
+        self.identities.send_modify(|g| *g += 1);
+    }
+
+    pub fn identities(&self) -> watch::Receiver<u64> {
+        self.identities.subscribe()
     }
 
     pub fn subscriber_count(&self) -> usize {

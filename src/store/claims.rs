@@ -79,8 +79,10 @@ pub fn claim_next(
 fn queue_task(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<TaskRow> {
     let not_found = || ApiError::not_found(format!("task {id} not found"));
     let task = tasks::get(tx, id)?.ok_or_else(not_found)?;
-    let in_queue =
-        task.assigned_to_agent_id.is_none() || task.assigned_to_agent_id == caller.agent_id();
+    let in_queue = (task.assigned_to_agent_id.is_none()
+        || task.assigned_to_agent_id == caller.agent_id())
+        && !tasks::is_finished(&task.status)
+        && task.status != "blocked";
     if in_queue || tasks::access(tx, caller, &task)?.is_some() {
         Ok(task)
     } else {
@@ -181,7 +183,7 @@ fn free(tx: &Tx, id: i64, handoff: Option<String>) -> ApiResult<()> {
          handoff = COALESCE(?2, handoff), updated_at = ?3 WHERE id = ?1",
     )?
     .execute(params![id, handoff, clock::now_string()])?;
-    tasks::refresh_blocked(tx, id)
+    tasks::refresh_blocked(tx, id).map(|_| ())
 }
 
 /// Gives a claimed task back to the queue, keeping the hand-off note.

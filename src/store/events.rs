@@ -93,7 +93,8 @@ fn enqueue_deliveries(tx: &Tx, event: &Event, now: &str) -> ApiResult<()> {
         "SELECT w.id, w.events, w.owner_agent_id, \
            (w.owner_agent_id IS NULL OR a.role != 'worker' \
             OR EXISTS (SELECT 1 FROM json_each(a.permissions) WHERE value = ?1)) \
-         FROM webhooks w LEFT JOIN agents a ON a.id = w.owner_agent_id WHERE w.active = 1",
+         FROM webhooks w LEFT JOIN agents a ON a.id = w.owner_agent_id \
+         WHERE w.active = 1 AND (w.owner_agent_id IS NULL OR a.active = 1)",
     )?;
     let mut targets = Vec::new();
     let rows = stmt.query_map([READ_ALL], |r| {
@@ -159,8 +160,11 @@ pub fn list(
     since: i64,
     limit: i64,
 ) -> ApiResult<Vec<Event>> {
-    let mut sql =
-        String::from("SELECT id, kind, task_id, audience, payload FROM events WHERE id > ?1");
+    let mut sql = String::from(
+        // Pings (`webhook.test`) are about no task and shown to no reader.
+        "SELECT id, kind, task_id, audience, payload FROM events \
+         WHERE id > ?1 AND task_id IS NOT NULL",
+    );
     let mut args = vec![SqlValue::Integer(since)];
     if !filter.types.is_empty() {
         args.push(SqlValue::Text(serde_json::to_string(&filter.types)?));

@@ -319,7 +319,7 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
             let tx = Tx::new(conn);
             if savepoint.is_err() {
                 let (_, finish) = fail_job(job, &tx);
-                finishers.push(finish);
+                finishers.push((finish, false));
                 continue;
             }
             let (ok, finish) = job(&tx);
@@ -330,7 +330,8 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
             } else {
                 let _ = conn.execute_batch("ROLLBACK TO w; RELEASE w");
             }
-            finishers.push(finish);
+            // A job that succeeded but could not be kept must not hear Ok.
+            finishers.push((finish, kept || !ok));
         }
         let committed = conn.execute_batch("COMMIT");
         // Before anyone hears back, so a client reads its own writes.
@@ -338,14 +339,20 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
         match committed {
             Ok(()) => {
                 hub.publish(published, wake_dispatcher);
-                for finish in finishers {
-                    finish(Ok(()));
+                for (finish, answerable) in finishers {
+                    finish(if answerable {
+                        Ok(())
+                    } else {
+                        Err(ApiError::Unavailable(
+                            "the write could not be applied".into(),
+                        ))
+                    });
                 }
             }
             Err(e) => {
                 log::error!("commit failed: {e}");
                 let _ = conn.execute_batch("ROLLBACK");
-                for finish in finishers {
+                for (finish, _) in finishers {
                     finish(Err(ApiError::internal(format!("commit failed: {e}"))));
                 }
             }

@@ -830,14 +830,15 @@ pub fn create(tx: &Tx, caller: &Caller, new: NewTask, limits: &Limits) -> ApiRes
         None => (0, None),
     };
     // Only the writer inserts tasks, so a root's id (its own root) is the
-    // next rowid, known before the insert.
+    // next AUTOINCREMENT value, known before the insert.
     tx.prepare_cached(
         "INSERT INTO tasks (content, description, project_id, priority, labels, due_date, \
          due_time, status, created_at, updated_at, created_by_agent_id, assigned_to_agent_id, \
          parent_task_id, root_task_id, delegation_depth, evidence_policy, recurrence_id, \
          recurring_type, recurring_interval, recurring_string, is_recurring, reminder_time) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, \
-         COALESCE(?13, (SELECT COALESCE(MAX(id), 0) + 1 FROM tasks)), ?14, ?15, ?16, \
+         COALESCE(?13, (SELECT COALESCE((SELECT seq FROM sqlite_sequence \
+         WHERE name = 'tasks'), 0) + 1)), ?14, ?15, ?16, \
          ?17, ?18, ?19, ?20, ?21)",
     )?
     .execute(params![
@@ -1174,16 +1175,7 @@ pub fn complete(
     )?
     .execute(params![id, now, caller.agent_id(), evidence])?;
     let completed = emit(tx, caller, id, "task.completed", None)?;
-    for dependent in dependents(tx, id)? {
-        let before = get(tx, dependent)?;
-        refresh_blocked(tx, dependent)?;
-        let after = get(tx, dependent)?;
-        if let (Some(b), Some(a)) = (before, after) {
-            if b.status == "blocked" && a.status == "open" {
-                emit(tx, caller, dependent, "task.unblocked", None)?;
-            }
-        }
-    }
+    announce_refresh(tx, caller, &dependents(tx, id)?)?;
     if t.is_recurring && t.due_date.is_some() {
         spawn_next_occurrence(tx, caller, &t, limits)?;
     }
@@ -1196,11 +1188,13 @@ fn spawn_next_occurrence(tx: &Tx, caller: &Caller, t: &TaskRow, limits: &Limits)
     };
     let n = t.recurring_interval.unwrap_or(1).max(1);
     let next = match t.recurring_type.as_deref().unwrap_or("daily") {
-        "weekly" => due + time::Duration::weeks(n),
+        "weekly" => due.checked_add(time::Duration::weeks(n)),
         "monthly" => clock::add_months(due, n),
         "yearly" => clock::add_months(due, 12 * n),
-        _ => due + time::Duration::days(n),
+        _ => due.checked_add(time::Duration::days(n)),
     };
+    // Past the end of the calendar there is no next occurrence.
+    let Some(next) = next else { return Ok(()) };
     let labels: Vec<String> = serde_json::from_str(&t.labels).unwrap_or_default();
     create(
         tx,
@@ -1253,9 +1247,7 @@ pub fn fail(
     )?
     .execute(params![id, reason, now])?;
     let failed = emit(tx, caller, id, "task.failed", reason.as_deref())?;
-    for dependent in dependents(tx, id)? {
-        refresh_blocked(tx, dependent)?;
-    }
+    announce_refresh(tx, caller, &dependents(tx, id)?)?;
     Ok(failed)
 }
 
@@ -1274,10 +1266,9 @@ pub fn reopen(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<TaskJson> {
     )?
     .execute(params![id, clock::now_string()])?;
     refresh_blocked(tx, id)?;
-    for dependent in dependents(tx, id)? {
-        refresh_blocked(tx, dependent)?;
-    }
-    emit(tx, caller, id, "task.updated", None)
+    let reopened = emit(tx, caller, id, "task.updated", None)?;
+    announce_refresh(tx, caller, &dependents(tx, id)?)?;
+    Ok(reopened)
 }
 
 pub fn delete(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<()> {
@@ -1285,13 +1276,18 @@ pub fn delete(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<()> {
     // The event carries the task as it was; its audience is computed first.
     emit(tx, caller, id, "task.deleted", None)?;
     let deps = dependents(tx, id)?;
+    // The recall index is contentless: its rows go with the entries.
+    tx.prepare_cached(
+        "DELETE FROM context_fts WHERE rowid IN \
+         (SELECT id FROM context_entries WHERE task_id = ?1 AND superseded_at IS NULL)",
+    )?
+    .execute([id])?;
     tx.prepare_cached("DELETE FROM tasks WHERE id = ?1")?
         .execute([id])?;
-    for dependent in deps {
-        touch(tx, dependent)?;
-        refresh_blocked(tx, dependent)?;
+    for dependent in &deps {
+        touch(tx, *dependent)?;
     }
-    Ok(())
+    announce_refresh(tx, caller, &deps)
 }
 
 // ---------------------------------------------------------------- dependencies
@@ -1343,10 +1339,12 @@ fn add_dependency_row(tx: &Tx, task: i64, dep: i64) -> ApiResult<()> {
 /// Sets a task's status from its dependencies: `blocked` while one is
 /// unfinished (`dependency_failed` if one failed), back to `open` when the
 /// last one completed. Finished, claimed and delegated tasks are left alone.
-pub fn refresh_blocked(tx: &Tx, id: i64) -> ApiResult<()> {
-    let Some(t) = get(tx, id)? else { return Ok(()) };
+pub fn refresh_blocked(tx: &Tx, id: i64) -> ApiResult<Blocking> {
+    let Some(t) = get(tx, id)? else {
+        return Ok(Blocking::Unchanged);
+    };
     if is_finished(&t.status) || t.status == "claimed" || t.status == "delegated" {
-        return Ok(());
+        return Ok(Blocking::Unchanged);
     }
     let (unfinished, failed): (i64, i64) = tx
         .prepare_cached(
@@ -1365,13 +1363,46 @@ pub fn refresh_blocked(tx: &Tx, id: i64) -> ApiResult<()> {
         // Blocked by dependencies that are now all done.
         ("open".to_string(), None)
     } else {
-        return Ok(());
+        return Ok(Blocking::Unchanged);
     };
-    if status != t.status || reason != t.blocked_reason {
-        tx.prepare_cached(
-            "UPDATE tasks SET status = ?2, blocked_reason = ?3, updated_at = ?4 WHERE id = ?1",
-        )?
-        .execute(params![id, status, reason, clock::now_string()])?;
+    if status == t.status && reason == t.blocked_reason {
+        return Ok(Blocking::Unchanged);
+    }
+    tx.prepare_cached(
+        "UPDATE tasks SET status = ?2, blocked_reason = ?3, updated_at = ?4 WHERE id = ?1",
+    )?
+    .execute(params![id, status, reason, clock::now_string()])?;
+    Ok(if status == "open" {
+        Blocking::Unblocked
+    } else {
+        Blocking::Blocked
+    })
+}
+
+/// What [`refresh_blocked`] changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocking {
+    Unchanged,
+    /// Now blocked, or blocked for another reason (`dependency_failed`).
+    Blocked,
+    /// Its last dependency completed: open again.
+    Unblocked,
+}
+
+/// Re-evaluates tasks after something they depend on changed, and tells
+/// subscribers: `task.unblocked` when one opens, `task.updated` when one
+/// becomes blocked (or blocked by a failure).
+fn announce_refresh(tx: &Tx, caller: &Caller, ids: &[i64]) -> ApiResult<()> {
+    for id in ids {
+        match refresh_blocked(tx, *id)? {
+            Blocking::Unblocked => {
+                emit(tx, caller, *id, "task.unblocked", None)?;
+            }
+            Blocking::Blocked => {
+                emit(tx, caller, *id, "task.updated", None)?;
+            }
+            Blocking::Unchanged => {}
+        }
     }
     Ok(())
 }
@@ -1395,7 +1426,7 @@ pub fn add_dependencies(tx: &Tx, caller: &Caller, id: i64, deps: &[i64]) -> ApiR
         })?;
         add_dependency_row(tx, id, *dep)?;
     }
-    refresh_blocked(tx, id)
+    refresh_blocked(tx, id).map(|_| ())
 }
 
 pub fn remove_dependency(tx: &Tx, caller: &Caller, id: i64, dep: i64) -> ApiResult<()> {
@@ -1408,13 +1439,8 @@ pub fn remove_dependency(tx: &Tx, caller: &Caller, id: i64, dep: i64) -> ApiResu
         )));
     }
     touch(tx, id)?;
-    let before = get(tx, id)?;
-    refresh_blocked(tx, id)?;
-    let after = get(tx, id)?;
-    if let (Some(b), Some(a)) = (before, after) {
-        if b.status == "blocked" && a.status == "open" {
-            emit(tx, caller, a.id, "task.unblocked", None)?;
-        }
+    if refresh_blocked(tx, id)? == Blocking::Unblocked {
+        emit(tx, caller, id, "task.unblocked", None)?;
     }
     Ok(())
 }

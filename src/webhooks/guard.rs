@@ -27,12 +27,29 @@ fn forbidden_v6(ip: Ipv6Addr) -> bool {
     if let Some(v4) = ip.to_ipv4_mapped() {
         return forbidden_v4(v4);
     }
-    let first = ip.segments()[0];
+    let seg = ip.segments();
+    let first = seg[0];
+    // Addresses that carry an IPv4 address: IPv4-compatible (::a.b.c.d)
+    // and 6to4 (2002:AABB:CCDD::) are judged by that address.
+    if seg[..6] == [0; 6] && !ip.is_loopback() && !ip.is_unspecified() {
+        let [a, b] = seg[6].to_be_bytes();
+        let [c, d] = seg[7].to_be_bytes();
+        return forbidden_v4(Ipv4Addr::new(a, b, c, d));
+    }
+    if first == 0x2002 {
+        let [a, b] = seg[1].to_be_bytes();
+        let [c, d] = seg[2].to_be_bytes();
+        if forbidden_v4(Ipv4Addr::new(a, b, c, d)) {
+            return true;
+        }
+    }
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00 // unique local
         || (first & 0xffc0) == 0xfe80 // link-local
+        || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
+        || (first == 0x2001 && seg[1] == 0) // Teredo tunnels
         || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
         || (first == 0x0064 && ip.segments()[1] == 0xff9b) // NAT64
 }
@@ -119,6 +136,10 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "::7f00:1",
+            "2002:0a00:0001::1",
+            "fec0::1",
+            "2001:0:4136:e378::1",
         ] {
             assert!(is_forbidden(ip.parse().unwrap()), "{ip}");
         }
