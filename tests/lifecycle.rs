@@ -336,3 +336,49 @@ fn a_project_token_from_the_environment_is_used_and_not_printed() {
     server.restart();
     assert_eq!(client.get("/api/tasks").body.as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn backup_makes_a_consistent_copy_while_the_server_runs() {
+    // Arrange
+    let server = TestServer::start();
+    let task = server
+        .admin()
+        .create_task(json!({"content": "keep me safe"}));
+    let out = server.dir.path().join("copy.db");
+    let db = server.db_path();
+    // Act
+    let run = run_delega(
+        &[
+            "backup",
+            "--db",
+            db.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ],
+        &[],
+        Duration::from_secs(30),
+    );
+    // Assert
+    assert!(run.status.success(), "stderr: {}", run.stderr);
+    let copy = rusqlite::Connection::open(&out).unwrap();
+    let content: String = copy
+        .query_row(
+            "SELECT content FROM tasks WHERE id = ?1",
+            [task["id"].as_i64().unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(content, "keep me safe");
+    // A second backup to the same file is refused rather than overwriting.
+    let again = run_delega(
+        &[
+            "backup",
+            "--db",
+            db.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ],
+        &[],
+        Duration::from_secs(30),
+    );
+    assert!(!again.status.success());
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+}
