@@ -82,11 +82,7 @@ async fn delegate(
         let limits = state.limits();
         let child = state
             .store
-            .write(move |tx| {
-                // A parent you cannot read is a 404, not a field error.
-                tasks::require(tx, &caller, id, Need::Delegate)?;
-                tasks::create(tx, &caller, new, &limits)
-            })
+            .write(move |tx| tasks::create(tx, &caller, new, &limits))
             .await?;
         return created(&child);
     }

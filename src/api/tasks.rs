@@ -398,7 +398,15 @@ async fn create(
                     ));
                 }
             }
-            tasks::create(tx, &caller, new, &limits)
+            let parent = new.parent_task_id;
+            // Here the parent is a body field: one you cannot read is a 422
+            // naming it (under /delegate it is the path, and a 404).
+            tasks::create(tx, &caller, new, &limits).map_err(|e| match (e, parent) {
+                (ApiError::NotFound(_), Some(pid)) => {
+                    ApiError::validation("parent_task_id", format!("no task {pid} you can read"))
+                }
+                (e, _) => e,
+            })
         })
         .await?;
     created(&view)

@@ -127,14 +127,6 @@ pub fn subtasks(conn: &Connection, task_id: i64) -> ApiResult<Vec<Subtask>> {
         .unwrap_or_default())
 }
 
-/// A subtask change is a change of its task (its `subtasks` and
-/// `updated_at`; and it drops the task's cached rendering).
-fn touch_task(conn: &Connection, task_id: i64) -> ApiResult<()> {
-    conn.prepare_cached("UPDATE tasks SET updated_at = ?2 WHERE id = ?1")?
-        .execute(params![task_id, clock::now_string()])?;
-    Ok(())
-}
-
 pub fn insert_subtask(
     conn: &Connection,
     task_id: i64,
@@ -156,7 +148,7 @@ pub fn insert_subtask(
         params![task_id, content, completed, order, clock::now_string()],
     )?;
     let id = conn.last_insert_rowid();
-    touch_task(conn, task_id)?;
+    super::tasks::touch(conn, task_id)?;
     subtask(conn, task_id, id)
 }
 
@@ -180,14 +172,14 @@ pub fn update_subtask(
             clock::now_string()
         ],
     )?;
-    touch_task(conn, task_id)?;
+    super::tasks::touch(conn, task_id)?;
     subtask(conn, task_id, id)
 }
 
 pub fn delete_subtask(conn: &Connection, task_id: i64, id: i64) -> ApiResult<()> {
     subtask(conn, task_id, id)?;
     conn.execute("DELETE FROM subtasks WHERE id = ?1", [id])?;
-    touch_task(conn, task_id)
+    super::tasks::touch(conn, task_id)
 }
 
 #[derive(Debug, Clone, Serialize)]

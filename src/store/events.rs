@@ -43,12 +43,7 @@ pub fn record(
     caller: &Caller,
     reason: Option<&str>,
 ) -> ApiResult<i64> {
-    // Only the writer thread inserts events, so the next id is known.
-    let id: i64 = tx
-        .prepare_cached(
-            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1",
-        )?
-        .query_row([], |r| r.get(0))?;
+    let id = next_id(tx)?;
     let now = clock::now_string();
     let audience = tasks::audience(tx, task_id)?;
     let payload = serde_json::to_string(&Payload {
@@ -125,6 +120,16 @@ fn enqueue_deliveries(tx: &Tx, event: &Event, now: &str) -> ApiResult<()> {
         .execute(params![hook_id, event.id, now])?;
     }
     Ok(())
+}
+
+/// The id the next event will get: only the writer inserts events, and
+/// the payload names its own id.
+pub fn next_id(conn: &Connection) -> ApiResult<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1",
+        )?
+        .query_row([], |r| r.get(0))?)
 }
 
 pub fn from_row(r: &Row) -> rusqlite::Result<Event> {

@@ -246,7 +246,7 @@ impl Store {
             let _ = tx.send(r);
         });
         rx.await
-            .map_err(|_| ApiError::Unavailable("the database writer has stopped".into()))?
+            .map_err(|_| ApiError::Unavailable("the database could not take the write".into()))?
     }
 
     /// Same as [`Store::write`], for background threads.
@@ -260,7 +260,7 @@ impl Store {
             let _ = tx.send(r);
         });
         rx.recv()
-            .map_err(|_| ApiError::Unavailable("the database writer has stopped".into()))?
+            .map_err(|_| ApiError::Unavailable("the database could not take the write".into()))?
     }
 }
 
@@ -303,12 +303,8 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
         }
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             log::error!("cannot begin a write transaction: {e}");
-            for job in batch {
-                let tx = Tx::new(conn);
-                // Run nothing: answer each caller with the failure.
-                let (_, finish) = fail_job(job, &tx);
-                finish(Err(ApiError::Unavailable("database is busy".into())));
-            }
+            // Dropping a job drops its reply channel: its caller hears 503.
+            drop(batch);
             continue;
         }
         let mut finishers = Vec::with_capacity(batch.len());
@@ -316,12 +312,11 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
         let mut wake_dispatcher = false;
         for job in batch {
             let savepoint = run_cached(conn, "SAVEPOINT w");
-            let tx = Tx::new(conn);
             if savepoint.is_err() {
-                let (_, finish) = fail_job(job, &tx);
-                finishers.push((finish, false));
+                drop(job);
                 continue;
             }
+            let tx = Tx::new(conn);
             let (ok, finish) = job(&tx);
             let kept = ok && run_cached(conn, "RELEASE w").is_ok();
             if kept {
@@ -373,15 +368,6 @@ fn snapshot<T>(conn: &Connection, f: impl FnOnce(&Connection) -> ApiResult<T>) -
 /// runs SAVEPOINT/RELEASE for every write; parsing them each time shows).
 fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
-}
-
-/// Produces a finisher for a job that could not run: the job is invoked
-/// against a transaction that is rolled back, so its closure is consumed.
-fn fail_job(job: Job, tx: &Tx) -> (bool, Finisher) {
-    let _ = tx.conn.execute_batch("SAVEPOINT dead");
-    let out = job(tx);
-    let _ = tx.conn.execute_batch("ROLLBACK TO dead; RELEASE dead");
-    (false, out.1)
 }
 
 /// Copies the write-ahead log into the database file without blocking

@@ -492,12 +492,10 @@ pub fn render_ids(
     ids: &[i64],
 ) -> ApiResult<Vec<Rendered>> {
     let mut out = cache.get_many(ids);
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM tasks t WHERE t.id = ?1"))?;
     let mut missing = Vec::new();
     for (id, hit) in ids.iter().zip(&out) {
         if hit.is_none() {
-            missing.push(stmt.query_row([id], from_row)?);
+            missing.extend(get(conn, *id)?);
         }
     }
     fill(conn, cache, generation, &mut out, missing)?;
@@ -799,17 +797,11 @@ pub fn create(tx: &Tx, caller: &Caller, new: NewTask, limits: &Limits) -> ApiRes
         .as_ref()
         .map(|a| agents::resolve_active(tx, "assigned_to_agent_id", a))
         .transpose()?;
-    let parent = match new.parent_task_id {
-        Some(pid) => Some(
-            require(tx, caller, pid, Need::Delegate).map_err(|e| match e {
-                ApiError::NotFound(_) => {
-                    ApiError::validation("parent_task_id", format!("no task {pid} you can read"))
-                }
-                other => other,
-            })?,
-        ),
-        None => None,
-    };
+    // A parent the caller cannot read is a 404, like any unreadable task.
+    let parent = new
+        .parent_task_id
+        .map(|pid| require(tx, caller, pid, Need::Delegate))
+        .transpose()?;
     if let Some(p) = &parent {
         if is_finished(&p.status) {
             return Err(ApiError::conflict(format!(
@@ -1314,9 +1306,10 @@ fn creates_cycle(conn: &Connection, task: i64, dep: i64) -> ApiResult<bool> {
 }
 
 /// Marks a task changed (`updated_at`) when something it shows changed in
-/// another table (its dependencies), which also drops its cached rendering.
-fn touch(tx: &Tx, id: i64) -> ApiResult<()> {
-    tx.prepare_cached("UPDATE tasks SET updated_at = ?2 WHERE id = ?1")?
+/// another table (subtasks, dependencies), which also drops its cached
+/// rendering (the writer's update hook sees the `tasks` row).
+pub fn touch(conn: &Connection, id: i64) -> ApiResult<()> {
+    conn.prepare_cached("UPDATE tasks SET updated_at = ?2 WHERE id = ?1")?
         .execute(params![id, clock::now_string()])?;
     Ok(())
 }

@@ -260,11 +260,7 @@ fn enqueue(conn: &Connection, hook: i64, event_id: i64) -> ApiResult<i64> {
 /// Queues a ping (`webhook.test`) for one hook. The ping is logged as an
 /// event no reader is shown (it is about no task).
 pub fn ping(tx: &Tx, caller: &Caller, hook: &Webhook) -> ApiResult<Value> {
-    let event_id: i64 = tx.query_row(
-        "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1",
-        [],
-        |r| r.get(0),
-    )?;
+    let event_id = super::events::next_id(tx)?;
     let now = clock::now_string();
     let payload = json!({
         "event": PING,
