@@ -2,8 +2,9 @@
 //!
 //! It starts its own `delega serve` on a fresh database in a temporary
 //! directory, measures startup time and memory, drives a set of workloads
-//! over loopback keep-alive connections (one OS thread per connection) and
-//! prints a copy-pastable table. All traffic goes to 127.0.0.1; every loop
+//! over loopback keep-alive connections (a lean hand-written HTTP/1.1
+//! client, all connections on one thread, so it takes little CPU from the
+//! server on a small machine) and prints a copy-pastable table. All traffic goes to 127.0.0.1; every loop
 //! is bounded by the configured duration (or a fixed timeout) and the server
 //! is killed when the bench ends, successfully or not.
 //!
@@ -47,7 +48,7 @@ const TREE_FANOUT: usize = 10;
     about = "Load generator for the delega server (starts its own server, loopback only)"
 )]
 struct Args {
-    /// Concurrent connections, one OS thread each.
+    /// Concurrent clients (a pipeline client uses two connections).
     #[arg(long, default_value_t = 16)]
     connections: usize,
     /// Seconds each workload runs.
@@ -628,79 +629,6 @@ impl Load {
     }
 }
 
-/// Runs `op` in a loop on `conns` threads until `duration` has passed (or
-/// `max_ops` operations were started). Each thread has its own connections:
-/// fresh copies of `clients`. `op` gets those and a global sequence number.
-fn run_load(
-    clients: &[&Client],
-    conns: usize,
-    duration: Duration,
-    max_ops: Option<u64>,
-    op: impl Fn(&[Client], u64) -> Result<()> + Sync,
-) -> Result<Load> {
-    struct Part {
-        latencies: Vec<u64>,
-        errors: u64,
-        first_error: Option<String>,
-    }
-    let seq = AtomicU64::new(0);
-    let cpu_before = server_cpu_time();
-    let started = Instant::now();
-    let deadline = started + duration;
-    let parts: Vec<Result<Part>> = thread::scope(|s| {
-        let handles: Vec<_> = (0..conns)
-            .map(|_| {
-                s.spawn(|| {
-                    let mine: Vec<Client> = clients.iter().map(|c| c.fresh()).collect();
-                    let mut part = Part {
-                        latencies: Vec::new(),
-                        errors: 0,
-                        first_error: None,
-                    };
-                    while Instant::now() < deadline {
-                        let n = seq.fetch_add(1, Ordering::Relaxed);
-                        if max_ops.is_some_and(|max| n >= max) {
-                            break;
-                        }
-                        let t = Instant::now();
-                        match op(&mine, n) {
-                            Ok(()) => part.latencies.push(micros(t.elapsed())),
-                            Err(e) => {
-                                part.errors += 1;
-                                part.first_error.get_or_insert_with(|| format!("{e:#}"));
-                                // Do not spin on a server that refuses everything.
-                                thread::sleep(Duration::from_millis(1));
-                            }
-                        }
-                    }
-                    part
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().map_err(|_| anyhow!("a load thread panicked")))
-            .collect()
-    });
-    let elapsed = started.elapsed();
-    let mut load = Load {
-        latencies_us: Vec::new(),
-        errors: 0,
-        elapsed,
-        first_error: None,
-        server_cpu: server_cpu_time().saturating_sub(cpu_before),
-    };
-    for part in parts {
-        let part = part?;
-        load.latencies_us.extend(part.latencies);
-        load.errors += part.errors;
-        if load.first_error.is_none() {
-            load.first_error = part.first_error;
-        }
-    }
-    Ok(load)
-}
-
 // --------------------------------------------------------------------- sse
 
 /// Concurrent `GET /events` subscribers for the `sse` workload.
@@ -781,11 +709,8 @@ struct RawRequest {
     body: Option<String>,
 }
 
-/// Like [`run_load`], for simple request loops, with a lean client: one
-/// OS thread runs every connection (tokio, keep-alive HTTP/1.1 written and
-/// parsed by hand), so on this 2-core machine the load generator takes as
-/// little CPU from the server as it can. Answers other than `expect` count
-/// as errors.
+/// [`run_raw`] for simple request loops: every operation is one request,
+/// and answers other than `expect` count as errors.
 fn run_raw_load(
     base: &str,
     auth: &str,
@@ -793,6 +718,28 @@ fn run_raw_load(
     duration: Duration,
     expect: u16,
     make: impl Fn(u64) -> RawRequest,
+) -> Result<Load> {
+    run_raw(base, conns, 1, duration, async |c: &mut [RawConn], n| {
+        let req = make(n);
+        let status = c[0]
+            .send(req.method, &req.path, auth, req.body.as_deref())
+            .await?;
+        c[0].expect(status, expect, req.method, &req.path)
+    })
+}
+
+/// Drives the server with a lean client: one OS thread runs every
+/// connection (tokio, keep-alive HTTP/1.1 written and parsed by hand), so
+/// on this 2-core machine the load generator takes as little CPU from the
+/// server as it can. Each of the `conns` workers has `per_worker`
+/// connections of its own and runs `op` in a loop until `duration` has
+/// passed; `op` gets them and a global sequence number.
+fn run_raw(
+    base: &str,
+    conns: usize,
+    per_worker: usize,
+    duration: Duration,
+    op: impl AsyncFn(&mut [RawConn], u64) -> Result<()>,
 ) -> Result<Load> {
     let addr = base.trim_start_matches("http://").to_string();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -803,9 +750,26 @@ fn run_raw_load(
     let cpu_before = server_cpu_time();
     let started = Instant::now();
     let deadline = started + duration;
-    let parts = runtime.block_on(futures_util::future::join_all(
-        (0..conns).map(|_| raw_connection(&addr, auth, &seq, deadline, expect, &make)),
-    ));
+    let worker = async || -> Result<RawPart> {
+        let mut mine = Vec::with_capacity(per_worker);
+        for _ in 0..per_worker {
+            mine.push(RawConn::open(&addr).await?);
+        }
+        let (mut latencies, mut errors, mut first_error) = (Vec::new(), 0u64, None);
+        while Instant::now() < deadline {
+            let n = seq.fetch_add(1, Ordering::Relaxed);
+            let t = Instant::now();
+            match op(&mut mine, n).await {
+                Ok(()) => latencies.push(micros(t.elapsed())),
+                Err(e) => {
+                    errors += 1;
+                    first_error.get_or_insert_with(|| format!("{e:#}"));
+                }
+            }
+        }
+        Ok((latencies, errors, first_error))
+    };
+    let parts = runtime.block_on(futures_util::future::join_all((0..conns).map(|_| worker())));
     let mut load = Load {
         latencies_us: Vec::new(),
         errors: 0,
@@ -826,92 +790,124 @@ fn run_raw_load(
 
 type RawPart = (Vec<u64>, u64, Option<String>);
 
-async fn raw_connection(
-    addr: &str,
-    auth: &str,
-    seq: &AtomicU64,
-    deadline: Instant,
-    expect: u16,
-    make: &impl Fn(u64) -> RawRequest,
-) -> Result<RawPart> {
-    use tokio::io::AsyncWriteExt;
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .with_context(|| format!("connecting to {addr}"))?;
-    stream.set_nodelay(true)?;
-    let (mut latencies, mut errors, mut first_error) = (Vec::new(), 0u64, None);
-    let mut out = Vec::with_capacity(1024);
-    let mut buf = Vec::with_capacity(64 * 1024);
-    while Instant::now() < deadline {
-        let req = make(seq.fetch_add(1, Ordering::Relaxed));
-        out.clear();
+/// One keep-alive HTTP/1.1 connection, written and parsed by hand.
+struct RawConn {
+    addr: String,
+    stream: tokio::net::TcpStream,
+    out: Vec<u8>,
+    /// The last answer, head and body.
+    buf: Vec<u8>,
+    body_at: usize,
+}
+
+impl RawConn {
+    async fn open(addr: &str) -> Result<RawConn> {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        stream.set_nodelay(true)?;
+        Ok(RawConn {
+            addr: addr.to_string(),
+            stream,
+            out: Vec::with_capacity(1024),
+            buf: Vec::with_capacity(64 * 1024),
+            body_at: 0,
+        })
+    }
+
+    /// Sends one request and reads its whole answer; returns the status.
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        auth: &str,
+        body: Option<&str>,
+    ) -> Result<u16> {
+        use tokio::io::AsyncWriteExt;
+        self.out.clear();
         write!(
-            out,
-            "{} {} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {auth}\r\n",
-            req.method, req.path
+            self.out,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {auth}\r\n",
+            self.addr
         )?;
-        match &req.body {
+        match body {
             Some(body) => write!(
-                out,
+                self.out,
                 "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
             )?,
-            None => out.extend_from_slice(b"\r\n"),
+            None => self.out.extend_from_slice(b"\r\n"),
         }
-        let t = Instant::now();
-        stream.write_all(&out).await?;
-        let status = read_raw_response(&mut stream, &mut buf).await?;
-        if status == expect {
-            latencies.push(micros(t.elapsed()));
-        } else {
-            errors += 1;
-            first_error.get_or_insert_with(|| {
-                format!(
-                    "{} {}: status {status}: {}",
-                    req.method,
-                    req.path,
-                    String::from_utf8_lossy(&buf[..buf.len().min(300)])
-                )
-            });
-        }
+        self.stream.write_all(&self.out).await?;
+        self.read_response().await
     }
-    Ok((latencies, errors, first_error))
-}
 
-/// Reads one HTTP/1.1 answer with a Content-Length body into `buf`;
-/// returns its status.
-async fn read_raw_response(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Result<u16> {
-    use tokio::io::AsyncReadExt;
-    buf.clear();
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        if stream.read_buf(buf).await? == 0 {
-            bail!("the server closed the connection");
-        }
-    };
-    let head = std::str::from_utf8(&buf[..head_end]).context("answer head is not UTF-8")?;
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| anyhow!("no status in {head:?}"))?;
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .ok_or_else(|| anyhow!("no Content-Length in {head:?}"))?;
-    let total = head_end + length;
-    while buf.len() < total {
-        if stream.read_buf(buf).await? == 0 {
-            bail!("the server closed the connection mid-answer");
-        }
+    /// The body of the last answer.
+    fn body(&self) -> &[u8] {
+        &self.buf[self.body_at..]
     }
-    Ok(status)
+
+    /// `Ok` if the last answer had status `expect`; otherwise an error
+    /// quoting the start of the answer.
+    fn expect(&self, status: u16, expect: u16, method: &str, path: &str) -> Result<()> {
+        if status == expect {
+            return Ok(());
+        }
+        let body = self.body();
+        bail!(
+            "{method} {path}: status {status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+        )
+    }
+
+    /// The `id` of the JSON object last answered.
+    fn id(&self) -> Result<i64> {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: i64,
+        }
+        let parsed: Id =
+            serde_json::from_slice(self.body()).context("the answer has no numeric id")?;
+        Ok(parsed.id)
+    }
+
+    /// Reads one answer with a Content-Length body into `buf`; returns its
+    /// status.
+    async fn read_response(&mut self) -> Result<u16> {
+        use tokio::io::AsyncReadExt;
+        let buf = &mut self.buf;
+        buf.clear();
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            if self.stream.read_buf(buf).await? == 0 {
+                bail!("the server closed the connection");
+            }
+        };
+        let head = std::str::from_utf8(&buf[..head_end]).context("answer head is not UTF-8")?;
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| anyhow!("no status in {head:?}"))?;
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .ok_or_else(|| anyhow!("no Content-Length in {head:?}"))?;
+        let total = head_end + length;
+        while buf.len() < total {
+            if self.stream.read_buf(buf).await? == 0 {
+                bail!("the server closed the connection mid-answer");
+            }
+        }
+        self.body_at = head_end;
+        Ok(status)
+    }
 }
 
 // ------------------------------------------------------------------ report
@@ -1176,6 +1172,28 @@ fn pipeline_once(a: &Client, b: &Client, b_id: i64, n: u64) -> Result<Reply> {
         .expect(200, "GET /api/tasks/{root}/chain")
 }
 
+/// The same pipeline over the lean client, for the timed run: A's
+/// requests on `c[0]`, B's on `c[1]`.
+async fn pipeline_raw(c: &mut [RawConn], keys: (&str, &str), b_id: i64, n: u64) -> Result<()> {
+    let (a, b) = keys;
+    let body = format!(r#"{{"content":"pipeline {n}","priority":2}}"#);
+    let status = c[0].send("POST", "/api/tasks", a, Some(&body)).await?;
+    c[0].expect(status, 201, "POST", "/api/tasks")?;
+    let root = c[0].id()?;
+    let path = format!("/api/tasks/{root}/delegate");
+    let body = format!(r#"{{"content":"pipeline {n} step","assigned_to_agent_id":{b_id}}}"#);
+    let status = c[0].send("POST", &path, a, Some(&body)).await?;
+    c[0].expect(status, 201, "POST", &path)?;
+    let child = c[0].id()?;
+    let path = format!("/api/tasks/{child}/complete");
+    let body = format!(r#"{{"metadata":{{"result":"result of pipeline {n}"}}}}"#);
+    let status = c[1].send("POST", &path, b, Some(&body)).await?;
+    c[1].expect(status, 200, "POST", &path)?;
+    let path = format!("/api/tasks/{root}/chain");
+    let status = c[0].send("GET", &path, a, None).await?;
+    c[0].expect(status, 200, "GET", &path)
+}
+
 fn bench_pipeline(admin: &Client, args: &Args, report: &mut Report) -> Result<()> {
     let (_, key_a) = create_agent(admin, "bench-orchestrator")?;
     let (b_id, key_b) = create_agent(admin, "bench-worker")?;
@@ -1192,12 +1210,12 @@ fn bench_pipeline(admin: &Client, args: &Args, report: &mut Report) -> Result<()
         ));
     }
 
-    let load = run_load(
-        &[&a, &b],
+    let load = run_raw(
+        &admin.base,
         args.connections,
+        2,
         duration_of(args),
-        None,
-        |c, n| pipeline_once(&c[0], &c[1], b_id, n + 1).map(|_| ()),
+        async |c: &mut [RawConn], n| pipeline_raw(c, (&key_a, &key_b), b_id, n + 1).await,
     )?;
     // One row per pipeline (4 requests); its latency is the whole pipeline's.
     report.add("pipeline (4 req each)", &load);
