@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use std::path::Path;
 
-use crate::store::{claims, Checkpointer, Store};
+use crate::store::{claims, Store};
 
 const TICK: Duration = Duration::from_millis(250);
 /// Ticks between lease sweeps.
@@ -22,7 +22,7 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn start(store: Store, db: &Path) -> anyhow::Result<Scheduler> {
-        let checkpointer = Checkpointer::open(db)?;
+        let checkpointer = store.checkpointer(db)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = thread::Builder::new()

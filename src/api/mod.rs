@@ -29,6 +29,7 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::domain::input::{Page, Query};
 use crate::error::{ApiError, ApiResult};
+use crate::store::cache::Rendered;
 use crate::store::tasks::Limits;
 use crate::store::Store;
 use auth::Authenticator;
@@ -166,6 +167,25 @@ impl PageBody {
             json: serde_json::to_vec(&items)?,
             more,
         })
+    }
+
+    /// A page of ready renderings (tasks), joined into a buffer of the
+    /// exact size: a list of 1,000 tasks is a megabyte, and growing a
+    /// buffer to that size copies it twice over and faults in fresh pages.
+    pub fn rendered(page: Page, mut items: Vec<Rendered>) -> PageBody {
+        let more = items.len() as i64 > page.limit;
+        items.truncate(page.limit as usize);
+        let size = items.iter().map(|r| r.json().len() + 1).sum::<usize>() + 2;
+        let mut json = Vec::with_capacity(size);
+        json.push(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                json.push(b',');
+            }
+            json.extend_from_slice(item.json().as_bytes());
+        }
+        json.push(b']');
+        PageBody { json, more }
     }
 }
 

@@ -349,7 +349,10 @@ async fn list(state: State, req: HttpRequest, caller: Caller) -> ApiResult<HttpR
                 filter.created_by = Some(agents::resolve(conn, "created_by", a)?.id);
             }
             let ids = tasks::list(conn, &caller, &filter, page.limit, page.offset)?;
-            PageBody::new(page, tasks::render_ids(conn, &cache, generation, &ids)?)
+            Ok(PageBody::rendered(
+                page,
+                tasks::render_ids(conn, &cache, generation, &ids)?,
+            ))
         })
         .await?;
     respond_page(&req, &q, page, body)

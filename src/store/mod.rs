@@ -23,6 +23,7 @@ pub mod webhooks;
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -79,6 +80,8 @@ pub struct Store {
     writer: mpsc::Sender<Job>,
     hub: Arc<Hub>,
     cache: Arc<RenderCache>,
+    /// Set by the [`Checkpointer`] when the log should start over.
+    restart_log: Arc<AtomicBool>,
 }
 
 /// `fold(text)`: Unicode lowercase, for case-insensitive search (SQLite's
@@ -113,17 +116,10 @@ fn configure_connection(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-/// The writer's own settings. A background [`Checkpointer`] copies the
-/// log into the database file without blocking anyone, but under a steady
-/// stream of writes it never catches up completely, and SQLite only starts
-/// the log over from its beginning once a checkpoint has caught up: the
-/// file then grows without bound (750 MB in six seconds of the pipeline
-/// benchmark), and every commit pays the filesystem for fresh blocks. So
-/// the writer itself finishes the job once the log passes 16 MB — by then
-/// only the tail is left to copy — and the next commit writes from the
-/// start of the file again, over pages the kernel already holds.
+/// The writer's own settings: no checkpoints inside commits (they stalled
+/// every write queued behind them); see [`Checkpointer`].
 fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
-    conn.pragma_update(None, "wal_autocheckpoint", 4096)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
 }
 
@@ -178,11 +174,13 @@ impl Store {
                 }
             }
         }))?;
+        let restart_log = Arc::new(AtomicBool::new(false));
         let writer = Writer {
             conn: writer_conn,
             hub: hub.clone(),
             cache: cache.clone(),
             dirty,
+            restart_log: restart_log.clone(),
         };
         thread::Builder::new()
             .name("delega-writer".into())
@@ -192,6 +190,17 @@ impl Store {
             writer: tx,
             hub,
             cache,
+            restart_log,
+        })
+    }
+
+    /// The background checkpointer of this store's database file.
+    pub fn checkpointer(&self, path: &Path) -> anyhow::Result<Checkpointer> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Checkpointer {
+            conn,
+            restart_log: self.restart_log.clone(),
         })
     }
 
@@ -280,6 +289,7 @@ struct Writer {
     cache: Arc<RenderCache>,
     /// Filled by the update hook while a batch runs.
     dirty: Arc<Mutex<Dirty>>,
+    restart_log: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -295,6 +305,29 @@ impl Writer {
         self.cache.invalidate(&dirty);
     }
 
+    /// Between batches, when the [`Checkpointer`] asks: copies the little
+    /// it has not yet copied, so the next write transaction can start the
+    /// log over from its beginning. That fails while a reader still reads
+    /// frames of the old log, so it tries again after the next few batches
+    /// until the log is short.
+    fn finish_checkpoint(&self, retries: &mut u32) {
+        if self.restart_log.swap(false, Ordering::Relaxed) {
+            *retries = RESTART_RETRIES;
+        }
+        if *retries == 0 {
+            return;
+        }
+        *retries -= 1;
+        match self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
+        {
+            Ok(frames) if frames <= RESTART_FRAMES => *retries = 0,
+            Ok(_) => {}
+            Err(e) => log::warn!("checkpoint failed: {e}"),
+        }
+    }
+
     fn run(self, rx: mpsc::Receiver<Job>) {
         writer_loop(&self, rx);
     }
@@ -302,6 +335,7 @@ impl Writer {
 
 fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
     let (conn, hub) = (&w.conn, &w.hub);
+    let mut checkpoint_retries = 0;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -361,6 +395,7 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
                 }
             }
         }
+        w.finish_checkpoint(&mut checkpoint_retries);
     }
     log::info!("database writer stopped");
 }
@@ -379,24 +414,37 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
+/// Frames (pages) in the write-ahead log past which it should start over.
+const RESTART_FRAMES: i64 = 4096;
+/// Batches after which the writer tries again to start the log over.
+const RESTART_RETRIES: u32 = 16;
+
 /// Copies the write-ahead log into the database file without blocking
-/// readers or the writer. The scheduler calls this a few times a second so
-/// that the writer's own checkpoint (see `configure_writer`), which runs
-/// between commits and holds up the writes queued behind it, has little
-/// left to copy.
+/// readers or the writer; the scheduler runs it a few times a second.
+///
+/// SQLite starts the log over from its beginning only when a write begins
+/// right after a checkpoint that copied all of it. Under a steady stream
+/// of writes a checkpoint on another connection never quite catches up,
+/// and the log grows without bound (750 MB in six seconds of the pipeline
+/// benchmark, every commit paying the filesystem for fresh blocks). So once
+/// the log passes 16 MB this asks the writer to copy the remaining tail
+/// itself, between two batches; the next batch then writes from the start
+/// of the file again, over pages the kernel already holds. (A checkpoint
+/// inside every commit, SQLite's own way, stalled the queued writes: create
+/// p99 went from 4 to 8 ms.)
 pub struct Checkpointer {
     conn: Connection,
+    restart_log: Arc<AtomicBool>,
 }
 
 impl Checkpointer {
-    pub fn open(path: &Path) -> anyhow::Result<Checkpointer> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        Ok(Checkpointer { conn })
-    }
-
     pub fn run(&self) -> rusqlite::Result<()> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        let frames: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?;
+        if frames > RESTART_FRAMES {
+            self.restart_log.store(true, Ordering::Relaxed);
+        }
+        Ok(())
     }
 }
