@@ -203,3 +203,54 @@ fn polling_filters_by_type_task_and_since_and_pages_with_limit() {
     admin.get("/api/events?since=abc").assert_error(422);
     server.anonymous().get("/api/events").assert_error(401);
 }
+
+#[test]
+fn events_deep_in_a_delegation_tree_reach_every_agent_upstream_and_no_one_else() {
+    let server = TestServer::start();
+    let (alice, _) = server.agent("alice", "worker");
+    let (bob, _) = server.agent("bob", "worker");
+    let (carol, _) = server.agent("carol", "worker");
+    let (dave, _) = server.agent("dave", "worker");
+    let (erin, _) = server.agent("erin", "worker");
+    let root = alice.create_task(json!({"content": "root"}))["id"].clone();
+    let child = alice.post(
+        &format!("/api/tasks/{root}/delegate"),
+        json!({"content": "child", "assigned_to_agent_id": "bob"}),
+    );
+    assert_eq!(child.status, 201, "{}", child.text);
+    let child = child.body["id"].clone();
+    let grandchild = bob.post(
+        &format!("/api/tasks/{child}/delegate"),
+        json!({"content": "grandchild", "assigned_to_agent_id": "carol"}),
+    );
+    assert_eq!(grandchild.status, 201, "{}", grandchild.text);
+    let grandchild = grandchild.body["id"].clone();
+    // Carol hands the grandchild on to Erin: Carol still follows it.
+    let handoff = carol.post(
+        &format!("/api/tasks/{grandchild}/delegate"),
+        json!({"agent_id": "erin"}),
+    );
+    assert_eq!(handoff.status, 200, "{}", handoff.text);
+    let done = erin.post(&format!("/api/tasks/{grandchild}/complete"), json!({}));
+    assert_eq!(done.status, 200, "{}", done.text);
+
+    let completed_seen_by = |client: &common::Client| -> bool {
+        let page = client.get(&format!(
+            "/api/events?types=task.completed&task_id={grandchild}"
+        ));
+        assert_eq!(page.status, 200, "{}", page.text);
+        !page.body.as_array().unwrap().is_empty()
+    };
+    for (name, client) in [
+        ("alice", &alice),
+        ("bob", &bob),
+        ("carol", &carol),
+        ("erin", &erin),
+    ] {
+        assert!(
+            completed_seen_by(client),
+            "{name} is upstream of the grandchild"
+        );
+    }
+    assert!(!completed_seen_by(&dave), "dave has nothing to do with it");
+}

@@ -98,14 +98,15 @@ fn subtask_from_row(r: &Row) -> rusqlite::Result<Subtask> {
     })
 }
 
-/// Subtasks of many tasks at once; `ids_json` is a JSON array of task ids.
-pub fn subtasks_of(conn: &Connection, ids_json: &str) -> ApiResult<HashMap<i64, Vec<Subtask>>> {
+/// Subtasks of many tasks at once.
+pub fn subtasks_of(conn: &Connection, ids: &[i64]) -> ApiResult<HashMap<i64, Vec<Subtask>>> {
+    let (matching, value) = super::id_set(ids);
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {SUBTASK_COLUMNS} FROM subtasks WHERE task_id IN (SELECT value FROM json_each(?1)) \
+        "SELECT {SUBTASK_COLUMNS} FROM subtasks WHERE task_id {matching} \
          ORDER BY task_id, sort_order, id"
     ))?;
     let mut out: HashMap<i64, Vec<Subtask>> = HashMap::new();
-    for s in stmt.query_map([ids_json], subtask_from_row)? {
+    for s in stmt.query_map([value], subtask_from_row)? {
         let s = s?;
         out.entry(s.task_id).or_default().push(s);
     }
@@ -122,7 +123,7 @@ pub fn subtask(conn: &Connection, task_id: i64, id: i64) -> ApiResult<Subtask> {
 }
 
 pub fn subtasks(conn: &Connection, task_id: i64) -> ApiResult<Vec<Subtask>> {
-    Ok(subtasks_of(conn, &format!("[{task_id}]"))?
+    Ok(subtasks_of(conn, &[task_id])?
         .remove(&task_id)
         .unwrap_or_default())
 }

@@ -54,6 +54,36 @@ impl Source {
 }
 
 /// RFC 7396: objects merge recursively, `null` deletes a key.
+/// A change to the recall index (`context_fts`) of live context entries.
+///
+/// Writes collect these and the writer applies a whole batch's at once,
+/// just before COMMIT: FTS5 flushes what it holds in memory to a new index
+/// segment at every SAVEPOINT, and the writer takes one per write, so
+/// indexing inline wrote (and later merged) a segment per context write.
+pub enum IndexChange {
+    Add {
+        entry: i64,
+        key: String,
+        text: String,
+    },
+    Remove(i64),
+}
+
+/// Applies a batch's index changes, in order, inside its transaction.
+pub(super) fn apply_index(conn: &Connection, changes: &[IndexChange]) -> rusqlite::Result<()> {
+    for change in changes {
+        match change {
+            IndexChange::Add { entry, key, text } => conn
+                .prepare_cached("INSERT INTO context_fts (rowid, key, value) VALUES (?1, ?2, ?3)")?
+                .execute(params![entry, key, text])?,
+            IndexChange::Remove(entry) => conn
+                .prepare_cached("DELETE FROM context_fts WHERE rowid = ?1")?
+                .execute([entry])?,
+        };
+    }
+    Ok(())
+}
+
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(patch) = patch else {
         *target = patch.clone();
@@ -143,8 +173,11 @@ pub fn write(
         let entry_id = tx.last_insert_rowid();
         supersede_live(tx, task_id, key, Some(entry_id), &now)?;
         if !value.is_null() {
-            tx.prepare_cached("INSERT INTO context_fts (rowid, key, value) VALUES (?1, ?2, ?3)")?
-                .execute(params![entry_id, key, indexable(&value)])?;
+            tx.index(IndexChange::Add {
+                entry: entry_id,
+                key: key.clone(),
+                text: indexable(&value),
+            });
         }
     }
     Ok(new_version)
@@ -165,8 +198,7 @@ fn supersede_live(tx: &Tx, task_id: i64, key: &str, by: Option<i64>, now: &str) 
             "UPDATE context_entries SET superseded_by = ?2, superseded_at = ?3 WHERE id = ?1",
         )?
         .execute(params![id, by, now])?;
-        tx.prepare_cached("DELETE FROM context_fts WHERE rowid = ?1")?
-            .execute([id])?;
+        tx.index(IndexChange::Remove(id));
     }
     Ok(())
 }
@@ -220,8 +252,7 @@ pub fn supersede(tx: &Tx, task_id: i64, key: &str) -> ApiResult<Entry> {
     let now = clock::now_string();
     tx.prepare_cached("UPDATE context_entries SET superseded_at = ?2 WHERE id = ?1")?
         .execute(params![id, now])?;
-    tx.prepare_cached("DELETE FROM context_fts WHERE rowid = ?1")?
-        .execute([id])?;
+    tx.index(IndexChange::Remove(id));
     Ok(tx
         .prepare_cached(&format!(
             "SELECT {ENTRY_COLUMNS} FROM context_entries WHERE id = ?1"

@@ -48,6 +48,7 @@ pub struct Tx<'c> {
     events: RefCell<Vec<Arc<Event>>>,
     /// Set when this write queued webhook deliveries.
     queued_deliveries: Cell<bool>,
+    index_changes: RefCell<Vec<context::IndexChange>>,
 }
 
 impl<'c> Tx<'c> {
@@ -56,10 +57,16 @@ impl<'c> Tx<'c> {
             conn,
             events: RefCell::new(Vec::new()),
             queued_deliveries: Cell::new(false),
+            index_changes: RefCell::new(Vec::new()),
         }
     }
     pub fn record(&self, event: Event) {
         self.events.borrow_mut().push(Arc::new(event));
+    }
+    /// Queues a recall-index change for the end of the batch; see
+    /// [`context::IndexChange`].
+    pub fn index(&self, change: context::IndexChange) {
+        self.index_changes.borrow_mut().push(change);
     }
     /// Tells the dispatcher to look at the outbox once this commits.
     pub fn queued_deliveries(&self) {
@@ -101,6 +108,20 @@ fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// `column {clause}` matching any of `ids`, and the value to bind as `?1`:
+/// `= ?1` for one id (the common case: rendering the task a write just
+/// changed), an `IN` over `json_each` for several.
+pub(crate) fn id_set(ids: &[i64]) -> (&'static str, rusqlite::types::Value) {
+    use rusqlite::types::Value;
+    match ids {
+        [id] => ("= ?1", Value::Integer(*id)),
+        _ => (
+            "IN (SELECT value FROM json_each(?1))",
+            Value::Text(serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())),
+        ),
+    }
+}
+
 /// Statements kept prepared per connection (lists build many variants).
 const STATEMENT_CACHE: usize = 256;
 
@@ -120,7 +141,7 @@ fn configure_connection(conn: &Connection) -> rusqlite::Result<()> {
 /// every write queued behind them); see [`Checkpointer`].
 fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+    conn.pragma_update(None, "journal_size_limit", 128 * 1024 * 1024)
 }
 
 /// Opens (creating if needed) the database file and applies the schema and
@@ -306,25 +327,17 @@ impl Writer {
     }
 
     /// Between batches, when the [`Checkpointer`] asks: copies the little
-    /// it has not yet copied, so the next write transaction can start the
-    /// log over from its beginning. That fails while a reader still reads
-    /// frames of the old log, so it tries again after the next few batches
-    /// until the log is short.
-    fn finish_checkpoint(&self, retries: &mut u32) {
+    /// it has not yet copied and waits (a millisecond or two) for readers
+    /// of the old log to finish, so the next write transaction starts the
+    /// log over from its beginning.
+    fn finish_checkpoint(&self) {
         if self.restart_log.swap(false, Ordering::Relaxed) {
-            *retries = RESTART_RETRIES;
-        }
-        if *retries == 0 {
-            return;
-        }
-        *retries -= 1;
-        match self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
-        {
-            Ok(frames) if frames <= RESTART_FRAMES => *retries = 0,
-            Ok(_) => {}
-            Err(e) => log::warn!("checkpoint failed: {e}"),
+            if let Err(e) = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
+            {
+                log::warn!("checkpoint failed: {e}");
+            }
         }
     }
 
@@ -335,7 +348,6 @@ impl Writer {
 
 fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
     let (conn, hub) = (&w.conn, &w.hub);
-    let mut checkpoint_retries = 0;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -352,6 +364,7 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
         }
         let mut finishers = Vec::with_capacity(batch.len());
         let mut published = Vec::new();
+        let mut index_changes = Vec::new();
         let mut wake_dispatcher = false;
         for job in batch {
             let savepoint = run_cached(conn, "SAVEPOINT w");
@@ -365,13 +378,15 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
             if kept {
                 wake_dispatcher |= tx.queued_deliveries.get();
                 published.extend(tx.events.into_inner());
+                index_changes.extend(tx.index_changes.into_inner());
             } else {
                 let _ = conn.execute_batch("ROLLBACK TO w; RELEASE w");
             }
             // A job that succeeded but could not be kept must not hear Ok.
             finishers.push((finish, kept || !ok));
         }
-        let committed = conn.execute_batch("COMMIT");
+        let committed =
+            context::apply_index(conn, &index_changes).and_then(|()| conn.execute_batch("COMMIT"));
         // Before anyone hears back, so a client reads its own writes.
         w.settle_cache();
         match committed {
@@ -395,7 +410,7 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
                 }
             }
         }
-        w.finish_checkpoint(&mut checkpoint_retries);
+        w.finish_checkpoint();
     }
     log::info!("database writer stopped");
 }
@@ -415,9 +430,7 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 }
 
 /// Frames (pages) in the write-ahead log past which it should start over.
-const RESTART_FRAMES: i64 = 4096;
-/// Batches after which the writer tries again to start the log over.
-const RESTART_RETRIES: u32 = 16;
+const RESTART_FRAMES: i64 = 16384;
 
 /// Copies the write-ahead log into the database file without blocking
 /// readers or the writer; the scheduler runs it a few times a second.
@@ -427,11 +440,12 @@ const RESTART_RETRIES: u32 = 16;
 /// of writes a checkpoint on another connection never quite catches up,
 /// and the log grows without bound (750 MB in six seconds of the pipeline
 /// benchmark, every commit paying the filesystem for fresh blocks). So once
-/// the log passes 16 MB this asks the writer to copy the remaining tail
-/// itself, between two batches; the next batch then writes from the start
-/// of the file again, over pages the kernel already holds. (A checkpoint
-/// inside every commit, SQLite's own way, stalled the queued writes: create
-/// p99 went from 4 to 8 ms.)
+/// the log passes 64 MB this asks the writer to finish the job between two
+/// batches; the next batch then writes from the start of the file again,
+/// over blocks the file already has. (SQLite's own way, a checkpoint inside
+/// every commit past a size, stalled the queued writes: create p99 went
+/// from 4 to 8 ms. A plain PASSIVE checkpoint on the writer, retried until
+/// no reader held on to the old log, cost 6 % of the writer's time.)
 pub struct Checkpointer {
     conn: Connection,
     restart_log: Arc<AtomicBool>,

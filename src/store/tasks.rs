@@ -259,23 +259,27 @@ pub const VISIBLE_CTE: &str = "WITH RECURSIVE seed(id) AS (
 /// Agents who can read the task through their own work (not through a
 /// role), as `",3,7,"`: the audience of an event about it.
 pub fn audience(conn: &Connection, task_id: i64) -> ApiResult<String> {
-    // One pass over the task and its ancestors, one over their hand-offs.
-    let sql = "WITH RECURSIVE up(id) AS MATERIALIZED (
-          SELECT ?1
-          UNION SELECT t.parent_task_id FROM tasks t JOIN up ON t.id = up.id
-                WHERE t.parent_task_id IS NOT NULL)
-        SELECT created_by_agent_id, assigned_to_agent_id, completed_by_agent_id,
-               claimed_by_agent_id FROM tasks WHERE id IN (SELECT id FROM up)
-        UNION ALL SELECT actor_agent_id, from_agent_id, NULL, NULL
-               FROM delegation_events WHERE task_id IN (SELECT id FROM up)";
-    let mut stmt = conn.prepare_cached(sql)?;
-    let mut rows = stmt.query([task_id])?;
+    // One indexed lookup per level, walking up the parents: the recursive
+    // form (a materialized CTE and two IN-subqueries) cost several times
+    // more, and this runs for every event.
+    let mut stmt = conn.prepare_cached(
+        "SELECT created_by_agent_id, assigned_to_agent_id, completed_by_agent_id, \
+                claimed_by_agent_id, parent_task_id FROM tasks WHERE id = ?1 \
+         UNION ALL SELECT actor_agent_id, from_agent_id, NULL, NULL, NULL \
+                FROM delegation_events WHERE task_id = ?1",
+    )?;
     let mut ids = std::collections::BTreeSet::new();
-    while let Some(row) = rows.next()? {
-        for i in 0..4 {
-            if let Some(id) = row.get::<_, Option<i64>>(i)? {
-                ids.insert(id);
+    let mut seen = std::collections::HashSet::new();
+    let mut next = Some(task_id);
+    while let Some(id) = next.take().filter(|id| seen.insert(*id)) {
+        let mut rows = stmt.query([id])?;
+        while let Some(row) = rows.next()? {
+            for i in 0..4 {
+                if let Some(agent) = row.get::<_, Option<i64>>(i)? {
+                    ids.insert(agent);
+                }
             }
+            next = next.or(row.get(4)?);
         }
     }
     let mut out = String::from(",");
@@ -348,19 +352,14 @@ pub struct TaskView {
     pub reminder_time: Option<String>,
 }
 
-/// `SELECT … WHERE task_id IN (ids)` as one statement, via `json_each`.
-fn ids_json(rows: &[TaskRow]) -> String {
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())
-}
-
-fn dependencies_of(conn: &Connection, rows: &[TaskRow]) -> ApiResult<HashMap<i64, Vec<i64>>> {
+fn dependencies_of(conn: &Connection, ids: &[i64]) -> ApiResult<HashMap<i64, Vec<i64>>> {
+    let (matching, value) = super::id_set(ids);
     let mut out: HashMap<i64, Vec<i64>> = HashMap::new();
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT task_id, depends_on_id FROM task_dependencies \
-         WHERE task_id IN (SELECT value FROM json_each(?1)) ORDER BY task_id, depends_on_id",
-    )?;
-    let pairs = stmt.query_map([ids_json(rows)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+         WHERE task_id {matching} ORDER BY task_id, depends_on_id"
+    ))?;
+    let pairs = stmt.query_map([value], |r| Ok((r.get(0)?, r.get(1)?)))?;
     for pair in pairs {
         let (task, dep): (i64, i64) = pair?;
         out.entry(task).or_default().push(dep);
@@ -382,12 +381,13 @@ pub fn render(conn: &Connection, rows: Vec<TaskRow>) -> ApiResult<Vec<TaskView>>
         agent_cache.insert(id, b.clone());
         Ok(b)
     };
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let (mut subtasks, mut deps) = if rows.is_empty() {
         (HashMap::new(), HashMap::new())
     } else {
         (
-            comments::subtasks_of(conn, &ids_json(&rows))?,
-            dependencies_of(conn, &rows)?,
+            comments::subtasks_of(conn, &ids)?,
+            dependencies_of(conn, &ids)?,
         )
     };
     let mut out = Vec::with_capacity(rows.len());
