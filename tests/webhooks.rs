@@ -6,7 +6,7 @@ mod receiver;
 
 use std::time::{Duration, Instant};
 
-use common::TestServer;
+use common::{id_of, TestServer};
 use hmac::{Hmac, Mac};
 use receiver::{Receiver, Reply};
 use serde_json::{json, Value};
@@ -439,5 +439,187 @@ fn bad_webhook_registrations_are_refused_with_clear_errors() {
         server.admin().get("/api/webhooks").body,
         json!([]),
         "nothing stored"
+    );
+}
+
+#[test]
+fn a_hook_receives_events_from_its_registration_on_and_not_while_it_was_off() {
+    let (server, _cfg) = fast_server();
+    let admin = server.admin();
+    admin.create_task(json!({"content": "before the hook"}));
+    let rx = Receiver::start();
+    let hook = id_of(&register(
+        &server,
+        json!({"url": rx.url, "events": ["task.created"]}),
+    ));
+    admin.create_task(json!({"content": "while on"}));
+    rx.wait_for(1, WAIT);
+
+    let off = admin.put(&format!("/api/webhooks/{hook}"), json!({"active": false}));
+    assert_eq!(off.status, 200, "{}", off.text);
+    admin.create_task(json!({"content": "while off"}));
+    let on = admin.put(&format!("/api/webhooks/{hook}"), json!({"active": true}));
+    assert_eq!(on.status, 200, "{}", on.text);
+    admin.create_task(json!({"content": "on again"}));
+    rx.wait_for(2, WAIT);
+    // Give a wrongly fed event time to arrive before looking.
+    std::thread::sleep(Duration::from_millis(300));
+
+    let contents: Vec<String> = rx
+        .received()
+        .iter()
+        .map(|d| {
+            d.json()["task"]["content"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(contents, vec!["while on", "on again"]);
+    // Each delivery is named by its event, and the log shows both.
+    for d in rx.received() {
+        assert_eq!(
+            d.header("X-Delega-Delivery").map(str::to_string),
+            Some(d.json()["event_id"].to_string())
+        );
+    }
+    let log = attempts(&server, hook);
+    assert_eq!(log.len(), 2);
+    assert!(log
+        .iter()
+        .all(|a| a["state"] == "delivered" && a["success"] == true));
+}
+
+#[test]
+fn many_events_to_several_hooks_arrive_exactly_once_each_in_a_burst() {
+    let (server, _cfg) = fast_server();
+    let everything = Receiver::start();
+    let completions = Receiver::start();
+    register(&server, json!({"url": everything.url, "events": ["*"]}));
+    register(
+        &server,
+        json!({"url": completions.url, "events": ["task.completed"]}),
+    );
+    let admin = server.admin();
+    let ids: Vec<i64> = (0..60)
+        .map(|i| id_of(&admin.create_task(json!({"content": format!("burst {i}")}))))
+        .collect();
+    for id in ids.iter().step_by(3) {
+        assert_eq!(
+            admin
+                .post(&format!("/api/tasks/{id}/complete"), json!({}))
+                .status,
+            200
+        );
+    }
+    let all = everything.wait_for(80, WAIT);
+    let done = completions.wait_for(20, WAIT);
+    std::thread::sleep(Duration::from_millis(300));
+    let ids_of = |rx: &Receiver| -> Vec<i64> {
+        let mut v: Vec<i64> = rx
+            .received()
+            .iter()
+            .map(|d| d.json()["event_id"].as_i64().unwrap())
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(all.len(), 80);
+    assert_eq!(done.len(), 20);
+    let (all_ids, done_ids) = (ids_of(&everything), ids_of(&completions));
+    assert_eq!(all_ids.len(), 80, "no duplicates to the catch-all hook");
+    assert!(all_ids.windows(2).all(|w| w[0] < w[1]), "no duplicates");
+    assert_eq!(done_ids.len(), 20);
+    assert!(completions
+        .received()
+        .iter()
+        .all(|d| d.json()["event"] == "task.completed"));
+    assert!(done_ids.iter().all(|id| all_ids.contains(id)));
+}
+
+/// The version-1 schema's webhook tables, with a delivery still pending
+/// and one delivered, as a server of that version left them.
+fn version_one_database(path: &std::path::Path, receiver: &str) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(include_str!("../schema.sql")).unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    let at = "2026-01-01T00:00:00.000Z";
+    conn.execute(
+        "INSERT INTO webhooks (id, url, events, secret, created_at, updated_at) \
+         VALUES (1, ?1, '[\"task.created\"]', 's3cret', ?2, ?2)",
+        rusqlite::params![receiver, at],
+    )
+    .unwrap();
+    for id in [1, 2] {
+        conn.execute(
+            "INSERT INTO events (id, kind, task_id, audience, payload, created_at) \
+             VALUES (?1, 'task.created', NULL, ',', ?2, ?3)",
+            rusqlite::params![
+                id,
+                json!({"event": "task.created", "event_id": id, "task": {"id": id}}).to_string(),
+                at
+            ],
+        )
+        .unwrap();
+    }
+    conn.execute_batch(&format!(
+        "INSERT INTO webhook_deliveries (id, webhook_id, event_id, state, attempts, \
+           next_attempt_at, created_at, updated_at) VALUES \
+           (7, 1, 1, 'pending', 1, '{at}', '{at}', '{at}'), \
+           (8, 1, 2, 'delivered', 1, '{at}', '{at}', '{at}'); \
+         INSERT INTO webhook_attempts (delivery_id, webhook_id, attempt, status_code, success, \
+           error, duration_ms, created_at) VALUES \
+           (7, 1, 1, 503, 0, 'receiver answered 503', 3, '{at}'), \
+           (8, 1, 1, 200, 1, NULL, 2, '{at}');"
+    ))
+    .unwrap();
+}
+
+#[test]
+fn a_version_one_database_keeps_its_pending_deliveries_and_attempt_log() {
+    let rx = Receiver::start();
+    let url = rx.url.clone();
+    let server = TestServer::start_with_db(&[("DELEGA_ALLOW_PRIVATE_WEBHOOKS", "true")], |p| {
+        version_one_database(p, &url)
+    });
+    // The pending delivery is retried; the delivered one is not repeated.
+    let got = rx.wait_for(1, WAIT);
+    assert_eq!(got[0].json()["event_id"], 1);
+    assert_eq!(got[0].header("X-Delega-Delivery"), Some("1"));
+    // New events flow through the hook's cursor.
+    let task = server
+        .admin()
+        .create_task(json!({"content": "after the upgrade"}));
+    rx.wait_for(2, WAIT);
+    std::thread::sleep(Duration::from_millis(300));
+    let received = rx.received();
+    assert_eq!(
+        received.len(),
+        2,
+        "event 2 was delivered before the upgrade"
+    );
+    assert_eq!(received[1].json()["task"]["id"], task["id"]);
+
+    let log = attempts(&server, 1);
+    let summary: Vec<(i64, i64, bool, String)> = log
+        .iter()
+        .map(|a| {
+            (
+                a["event_id"].as_i64().unwrap(),
+                a["attempt"].as_i64().unwrap(),
+                a["success"].as_bool().unwrap(),
+                a["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let new_event = received[1].json()["event_id"].as_i64().unwrap();
+    assert_eq!(
+        summary,
+        vec![
+            (new_event, 1, true, "delivered".to_string()),
+            (1, 2, true, "delivered".to_string()),
+            (2, 1, true, "delivered".to_string()),
+            (1, 1, false, "delivered".to_string()),
+        ]
     );
 }

@@ -195,7 +195,7 @@ async fn redeliver(
         .store
         .write(move |tx| {
             hooks::require(tx, &caller, id)?;
-            hooks::redeliver(tx, id, did)
+            hooks::redeliver(tx, &caller, id, did)
         })
         .await?;
     state.store.hub().wake_dispatcher();

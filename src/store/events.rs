@@ -1,5 +1,6 @@
-//! The event log (outbox). Each state change records its event here in the
-//! transaction of the change, with the webhook deliveries it owes.
+//! The event log, which is also the webhooks' outbox: each state change
+//! records its event here in the transaction of the change, and the
+//! dispatcher reads it through each hook's cursor.
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
@@ -9,7 +10,7 @@ use serde_json::value::RawValue;
 use super::agents::AgentBrief;
 use super::tasks;
 use super::Tx;
-use crate::domain::access::{Caller, READ_ALL};
+use crate::domain::access::Caller;
 use crate::domain::clock;
 use crate::error::ApiResult;
 use crate::events::Event;
@@ -33,8 +34,7 @@ fn actor(caller: &Caller) -> Option<AgentBrief> {
     })
 }
 
-/// Appends an event about `task` and queues a delivery for every active
-/// webhook that wants it and may see it.
+/// Appends an event about `task`.
 pub fn record(
     tx: &Tx,
     kind: &str,
@@ -74,52 +74,8 @@ pub fn record(
         audience,
         payload,
     };
-    enqueue_deliveries(tx, &event, &now)?;
     tx.record(event);
     Ok(id)
-}
-
-/// Queues the event for each active webhook subscribed to its kind whose
-/// owner may read the task (project-wide hooks always may).
-fn enqueue_deliveries(tx: &Tx, event: &Event, now: &str) -> ApiResult<()> {
-    // Project-wide hooks (no owner, or an admin's) and hooks of agents that
-    // read everything see every event; the rest only their audience's.
-    let mut stmt = tx.prepare_cached(
-        "SELECT w.id, w.events, w.owner_agent_id, \
-           (w.owner_agent_id IS NULL OR a.role != 'worker' \
-            OR EXISTS (SELECT 1 FROM json_each(a.permissions) WHERE value = ?1)) \
-         FROM webhooks w LEFT JOIN agents a ON a.id = w.owner_agent_id \
-         WHERE w.active = 1 AND (w.owner_agent_id IS NULL OR a.active = 1)",
-    )?;
-    let mut targets = Vec::new();
-    let rows = stmt.query_map([READ_ALL], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<i64>>(2)?,
-            r.get::<_, bool>(3)?,
-        ))
-    })?;
-    for row in rows {
-        let (hook_id, events, owner, sees_all) = row?;
-        let kinds: Vec<String> = serde_json::from_str(&events).unwrap_or_default();
-        let wanted = kinds.iter().any(|k| k == "*" || *k == event.kind);
-        let visible = sees_all || owner.is_some_and(|o| event.visible_to_agent(o));
-        if wanted && visible {
-            targets.push(hook_id);
-        }
-    }
-    if !targets.is_empty() {
-        tx.queued_deliveries();
-    }
-    for hook_id in targets {
-        tx.prepare_cached(
-            "INSERT INTO webhook_deliveries (webhook_id, event_id, next_attempt_at, created_at, \
-             updated_at) VALUES (?1, ?2, ?3, ?3, ?3)",
-        )?
-        .execute(params![hook_id, event.id, now])?;
-    }
-    Ok(())
 }
 
 /// The id the next event will get: only the writer inserts events, and

@@ -46,8 +46,9 @@ type Job = Box<dyn FnOnce(&Tx) -> (bool, Finisher) + Send>;
 pub struct Tx<'c> {
     conn: &'c Connection,
     events: RefCell<Vec<Arc<Event>>>,
-    /// Set when this write queued webhook deliveries.
-    queued_deliveries: Cell<bool>,
+    /// Set when this write addressed an event to one webhook (a ping or a
+    /// redelivery), which no stream is told about.
+    addressed_hook: Cell<bool>,
     index_changes: RefCell<Vec<context::IndexChange>>,
 }
 
@@ -56,7 +57,7 @@ impl<'c> Tx<'c> {
         Tx {
             conn,
             events: RefCell::new(Vec::new()),
-            queued_deliveries: Cell::new(false),
+            addressed_hook: Cell::new(false),
             index_changes: RefCell::new(Vec::new()),
         }
     }
@@ -68,9 +69,10 @@ impl<'c> Tx<'c> {
     pub fn index(&self, change: context::IndexChange) {
         self.index_changes.borrow_mut().push(change);
     }
-    /// Tells the dispatcher to look at the outbox once this commits.
-    pub fn queued_deliveries(&self) {
-        self.queued_deliveries.set(true);
+    /// Tells the dispatcher to look at the event log once this commits
+    /// (it does anyway when the write recorded events).
+    pub fn wake_dispatcher(&self) {
+        self.addressed_hook.set(true);
     }
 }
 
@@ -376,7 +378,7 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
             let (ok, finish) = job(&tx);
             let kept = ok && run_cached(conn, "RELEASE w").is_ok();
             if kept {
-                wake_dispatcher |= tx.queued_deliveries.get();
+                wake_dispatcher |= tx.addressed_hook.get() || !tx.events.borrow().is_empty();
                 published.extend(tx.events.into_inner());
                 index_changes.extend(tx.index_changes.into_inner());
             } else {

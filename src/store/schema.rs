@@ -8,7 +8,61 @@ pub const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// Migrations after version 1, in order: entry `i` takes the database from
 /// version `i + 1` to `i + 2`. Never edit an entry once released.
-const MIGRATIONS: &[&str] = &[];
+const MIGRATIONS: &[&str] = &[WEBHOOK_CURSORS];
+
+/// Version 2: webhooks read the event log through a cursor instead of a
+/// delivery row written with every event.
+///
+/// `events` is the outbox: every change writes its event in its own
+/// transaction either way. Each hook keeps `delivered_through`, the event
+/// id up to which everything has been offered to it. Rows in
+/// `webhook_deliveries` are only made for deliveries that need a retry
+/// (and keep their state afterwards), keyed by (hook, event); pings and
+/// redeliveries are events addressed to one hook (`events.webhook_id`).
+/// With the old design every event wrote a delivery row per hook on the
+/// request path and every attempt rewrote it: the single writer's extra
+/// work cut create throughput by 40-50 % with one hook registered.
+const WEBHOOK_CURSORS: &str = "
+ALTER TABLE events ADD COLUMN webhook_id INTEGER;
+ALTER TABLE webhooks ADD COLUMN delivered_through INTEGER NOT NULL DEFAULT 0;
+UPDATE webhooks SET delivered_through = COALESCE((SELECT MAX(id) FROM events), 0);
+
+CREATE TABLE webhook_retries (
+    webhook_id      INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event_id        INTEGER NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempts        INTEGER NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    PRIMARY KEY (webhook_id, event_id)
+) WITHOUT ROWID;
+CREATE INDEX webhook_retries_due ON webhook_retries(next_attempt_at) WHERE state = 'pending';
+INSERT OR IGNORE INTO webhook_retries (webhook_id, event_id, state, attempts, next_attempt_at, updated_at)
+    SELECT webhook_id, event_id, state, attempts, next_attempt_at, updated_at
+    FROM webhook_deliveries WHERE state != 'delivered' OR attempts > 1;
+
+CREATE TABLE webhook_attempts_v2 (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id  INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event_id    INTEGER NOT NULL,
+    attempt     INTEGER NOT NULL,
+    status_code INTEGER,
+    success     INTEGER NOT NULL,
+    error       TEXT,
+    duration_ms INTEGER NOT NULL,
+    created_at  TEXT NOT NULL
+);
+INSERT INTO webhook_attempts_v2 (id, webhook_id, event_id, attempt, status_code, success, error,
+                                 duration_ms, created_at)
+    SELECT a.id, a.webhook_id, d.event_id, a.attempt, a.status_code, a.success, a.error,
+           a.duration_ms, a.created_at
+    FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id;
+DROP TABLE webhook_attempts;
+DROP TABLE webhook_deliveries;
+ALTER TABLE webhook_attempts_v2 RENAME TO webhook_attempts;
+CREATE INDEX webhook_attempts_hook ON webhook_attempts(webhook_id, id);
+";
 
 pub const LATEST_VERSION: i64 = 1 + MIGRATIONS.len() as i64;
 

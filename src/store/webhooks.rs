@@ -5,10 +5,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::Tx;
-use crate::domain::access::Caller;
+use crate::domain::access::{Caller, READ_ALL};
 use crate::domain::clock;
 use crate::error::{ApiError, ApiResult};
-use crate::events::PING;
+use crate::events::{Event, PING};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Webhook {
@@ -99,7 +99,8 @@ pub fn insert(conn: &Connection, caller: &Caller, new: NewWebhook) -> ApiResult<
     let now = clock::now_string();
     conn.execute(
         "INSERT INTO webhooks (url, events, secret, signature_version, description, \
-         owner_agent_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+         owner_agent_id, created_at, updated_at, delivered_through) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, (SELECT COALESCE(MAX(id), 0) FROM events))",
         params![
             new.url,
             serde_json::to_string(&new.events)?,
@@ -123,7 +124,8 @@ pub struct WebhookChanges {
     pub active: Option<bool>,
 }
 
-/// Applies changes; turning a hook back on resets its failure count.
+/// Applies changes; turning a hook back on resets its failure count, and
+/// it receives the events from then on (not those it missed while off).
 pub fn update(
     conn: &Connection,
     caller: &Caller,
@@ -131,6 +133,7 @@ pub fn update(
     ch: WebhookChanges,
 ) -> ApiResult<Webhook> {
     let mut hook = require(conn, caller, id)?;
+    let switched_on = ch.active == Some(true) && !hook.active;
     if let Some(v) = ch.url {
         hook.url = v;
     }
@@ -170,6 +173,13 @@ pub fn update(
             ch.secret
         ],
     )?;
+    if switched_on {
+        conn.execute(
+            "UPDATE webhooks SET delivered_through = (SELECT COALESCE(MAX(id), 0) FROM events) \
+             WHERE id = ?1",
+            [id],
+        )?;
+    }
     require(conn, caller, id)
 }
 
@@ -183,8 +193,11 @@ pub fn delete(conn: &Connection, caller: &Caller, id: i64) -> ApiResult<()> {
 #[derive(Debug, Serialize)]
 pub struct AttemptLog {
     pub id: i64,
+    /// The delivery: the event row sent (a redelivery is an event of its
+    /// own), also sent as `X-Delega-Delivery`; retries keep it.
     pub delivery_id: i64,
     pub event: String,
+    /// The event delivered, as its payload names it.
     pub event_id: i64,
     pub attempt: i64,
     pub status_code: Option<i64>,
@@ -203,39 +216,46 @@ pub fn attempts(
     offset: i64,
 ) -> ApiResult<Vec<AttemptLog>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT a.id, a.delivery_id, e.kind, e.id, a.attempt, a.status_code, a.success, a.error, \
-         a.duration_ms, a.created_at, d.state, e.payload FROM webhook_attempts a \
-         JOIN webhook_deliveries d ON d.id = a.delivery_id JOIN events e ON e.id = d.event_id \
+        "SELECT a.id, a.event_id, e.kind, a.attempt, a.status_code, a.success, a.error, \
+         a.duration_ms, a.created_at, \
+         COALESCE(r.state, CASE WHEN a.success THEN 'delivered' ELSE 'failed' END), e.payload \
+         FROM webhook_attempts a JOIN events e ON e.id = a.event_id \
+         LEFT JOIN webhook_retries r ON r.webhook_id = a.webhook_id AND r.event_id = a.event_id \
          WHERE a.webhook_id = ?1 ORDER BY a.id DESC LIMIT ?2 OFFSET ?3",
     )?;
     let rows = stmt.query_map(params![hook, limit, offset], |r| {
-        let payload: String = r.get(11)?;
+        let delivery_id: i64 = r.get(1)?;
+        let payload: Value = serde_json::from_str(&r.get::<_, String>(10)?).unwrap_or(Value::Null);
         Ok(AttemptLog {
             id: r.get(0)?,
-            delivery_id: r.get(1)?,
+            delivery_id,
             event: r.get(2)?,
-            event_id: r.get(3)?,
-            attempt: r.get(4)?,
-            status_code: r.get(5)?,
-            success: r.get(6)?,
-            error: r.get(7)?,
-            duration_ms: r.get(8)?,
-            created_at: r.get(9)?,
-            state: r.get(10)?,
-            payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
+            event_id: payload
+                .get("event_id")
+                .and_then(Value::as_i64)
+                .unwrap_or(delivery_id),
+            attempt: r.get(3)?,
+            status_code: r.get(4)?,
+            success: r.get(5)?,
+            error: r.get(6)?,
+            duration_ms: r.get(7)?,
+            created_at: r.get(8)?,
+            state: r.get(9)?,
+            payload,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Queues the event of delivery (or attempt) `did` again for `hook`.
-pub fn redeliver(conn: &Connection, hook: i64, did: i64) -> ApiResult<Value> {
-    let event_id: i64 = conn
+/// Sends the event of delivery (or attempt) `did` to `hook` again, as a
+/// new delivery: a copy of the event addressed to that hook alone.
+pub fn redeliver(tx: &Tx, caller: &Caller, hook: i64, did: i64) -> ApiResult<Value> {
+    let delivered: i64 = tx
         .query_row(
-            "SELECT event_id FROM webhook_deliveries WHERE id = ?1 AND webhook_id = ?2 \
-             UNION ALL SELECT d.event_id FROM webhook_attempts a \
-             JOIN webhook_deliveries d ON d.id = a.delivery_id \
-             WHERE a.id = ?1 AND a.webhook_id = ?2 LIMIT 1",
+            "SELECT event_id FROM webhook_attempts WHERE webhook_id = ?2 AND event_id = ?1 \
+             UNION ALL SELECT event_id FROM webhook_retries WHERE webhook_id = ?2 AND event_id = ?1 \
+             UNION ALL SELECT event_id FROM webhook_attempts WHERE webhook_id = ?2 AND id = ?1 \
+             LIMIT 1",
             params![did, hook],
             |r| r.get(0),
         )
@@ -243,48 +263,149 @@ pub fn redeliver(conn: &Connection, hook: i64, did: i64) -> ApiResult<Value> {
         .ok_or_else(|| {
             ApiError::not_found(format!("delivery {did} not found on webhook {hook}"))
         })?;
-    let id = enqueue(conn, hook, event_id)?;
-    Ok(json!({ "delivery_id": id, "event_id": event_id, "state": "pending" }))
+    let (kind, payload): (String, String) = tx.query_row(
+        "SELECT kind, payload FROM events WHERE id = ?1",
+        [delivered],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let delivery = address(tx, caller, hook, &kind, &payload)?;
+    let event_id = serde_json::from_str::<Value>(&payload)
+        .ok()
+        .and_then(|p| p.get("event_id").and_then(Value::as_i64))
+        .unwrap_or(delivered);
+    Ok(json!({ "delivery_id": delivery, "event_id": event_id, "state": "pending" }))
 }
 
-fn enqueue(conn: &Connection, hook: i64, event_id: i64) -> ApiResult<i64> {
-    let now = clock::now_string();
-    conn.prepare_cached(
-        "INSERT INTO webhook_deliveries (webhook_id, event_id, next_attempt_at, created_at, \
-         updated_at) VALUES (?1, ?2, ?3, ?3, ?3)",
+/// Appends an event for `hook` alone (no task, so no reader is shown it)
+/// and returns its id, which is the delivery's.
+fn address(tx: &Tx, caller: &Caller, hook: i64, kind: &str, payload: &str) -> ApiResult<i64> {
+    let id = super::events::next_id(tx)?;
+    tx.prepare_cached(
+        "INSERT INTO events (id, kind, task_id, agent_id, audience, payload, created_at, \
+         webhook_id) VALUES (?1, ?2, NULL, ?3, ',', ?4, ?5, ?6)",
     )?
-    .execute(params![hook, event_id, now])?;
-    Ok(conn.last_insert_rowid())
+    .execute(params![
+        id,
+        kind,
+        caller.agent_id(),
+        payload,
+        clock::now_string(),
+        hook
+    ])?;
+    tx.wake_dispatcher();
+    Ok(id)
 }
 
-/// Queues a ping (`webhook.test`) for one hook. The ping is logged as an
-/// event no reader is shown (it is about no task).
+/// Queues a ping (`webhook.test`) for one hook.
 pub fn ping(tx: &Tx, caller: &Caller, hook: &Webhook) -> ApiResult<Value> {
     let event_id = super::events::next_id(tx)?;
-    let now = clock::now_string();
     let payload = json!({
         "event": PING,
         "event_id": event_id,
-        "timestamp": now,
+        "timestamp": clock::now_string(),
         "task": null,
         "agent": caller.agent().map(|a| json!({"id": a.id, "name": a.name, "display_name": a.display_name})),
         "webhook_id": hook.id,
     });
-    tx.execute(
-        "INSERT INTO events (id, kind, task_id, agent_id, audience, payload, created_at) \
-         VALUES (?1, ?2, NULL, ?3, ',', ?4, ?5)",
-        params![event_id, PING, caller.agent_id(), payload.to_string(), now],
-    )?;
-    let id = enqueue(tx, hook.id, event_id)?;
-    Ok(json!({ "delivery_id": id, "event_id": event_id, "state": "pending" }))
+    let id = address(tx, caller, hook.id, PING, &payload.to_string())?;
+    Ok(json!({ "delivery_id": id, "event_id": id, "state": "pending" }))
 }
 
 // ---------------------------------------------------------------- dispatcher side
 
-/// A delivery ready to be attempted.
+/// An active hook, as the dispatcher feeds it from the event log.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    pub id: i64,
+    pub url: String,
+    pub secret: String,
+    pub signature_version: String,
+    kinds: Vec<String>,
+    owner: Option<i64>,
+    /// Project-wide, or its owner reads everything.
+    sees_all: bool,
+    /// Every event up to this id has been offered to the hook.
+    pub delivered_through: i64,
+}
+
+impl Feed {
+    /// Whether the hook is owed this event of the log.
+    pub fn wants(&self, e: &LogEvent) -> bool {
+        match e.webhook_id {
+            Some(hook) => hook == self.id,
+            None => {
+                e.event.task_id.is_some()
+                    && self.kinds.iter().any(|k| k == "*" || *k == e.event.kind)
+                    && (self.sees_all || self.owner.is_some_and(|o| e.event.visible_to_agent(o)))
+            }
+        }
+    }
+
+    /// A delivery of `e` to this hook, first attempt.
+    pub fn due(&self, e: &LogEvent) -> Due {
+        Due {
+            webhook_id: self.id,
+            event_id: e.event.id,
+            attempts: 0,
+            url: self.url.clone(),
+            secret: self.secret.clone(),
+            signature_version: self.signature_version.clone(),
+            event: e.event.kind.clone(),
+            payload: e.event.payload.clone(),
+        }
+    }
+}
+
+/// Active hooks whose owner (if any) is active.
+pub fn feeds(conn: &Connection) -> ApiResult<Vec<Feed>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT w.id, w.url, w.secret, w.signature_version, w.events, w.owner_agent_id, \
+           (w.owner_agent_id IS NULL OR a.role != 'worker' \
+            OR EXISTS (SELECT 1 FROM json_each(a.permissions) WHERE value = ?1)), \
+           w.delivered_through \
+         FROM webhooks w LEFT JOIN agents a ON a.id = w.owner_agent_id \
+         WHERE w.active = 1 AND (w.owner_agent_id IS NULL OR a.active = 1) ORDER BY w.id",
+    )?;
+    let rows = stmt.query_map([READ_ALL], |r| {
+        Ok(Feed {
+            id: r.get(0)?,
+            url: r.get(1)?,
+            secret: r.get(2)?,
+            signature_version: r.get(3)?,
+            kinds: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+            owner: r.get(5)?,
+            sees_all: r.get(6)?,
+            delivered_through: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// An event of the log with the hook it is addressed to, if only one.
+pub struct LogEvent {
+    pub event: Event,
+    pub webhook_id: Option<i64>,
+}
+
+/// Up to `limit` events after `after`, oldest first.
+pub fn events_after(conn: &Connection, after: i64, limit: i64) -> ApiResult<Vec<LogEvent>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, kind, task_id, audience, payload, webhook_id FROM events \
+         WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after, limit], |r| {
+        Ok(LogEvent {
+            event: super::events::from_row(r)?,
+            webhook_id: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A delivery ready to be attempted: the event `event_id` to hook
+/// `webhook_id`, after `attempts` attempts.
 #[derive(Debug, Clone)]
 pub struct Due {
-    pub id: i64,
     pub webhook_id: i64,
     pub event_id: i64,
     pub attempts: i64,
@@ -295,41 +416,53 @@ pub struct Due {
     pub payload: String,
 }
 
-/// Pending deliveries whose time has come, for active hooks, skipping the
-/// ones already in flight (`in_flight` is a JSON array of ids).
-pub fn due(conn: &Connection, now: &str, in_flight: &str, limit: i64) -> ApiResult<Vec<Due>> {
+impl Due {
+    pub fn key(&self) -> (i64, i64) {
+        (self.webhook_id, self.event_id)
+    }
+}
+
+/// Retries whose time has come, for active hooks, soonest first.
+pub fn due_retries(conn: &Connection, now: &str, limit: i64) -> ApiResult<Vec<Due>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT d.id, d.webhook_id, d.event_id, d.attempts, w.url, w.secret, \
-         w.signature_version, e.kind, e.payload FROM webhook_deliveries d \
-         JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id \
-         WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND w.active = 1 \
-         AND d.id NOT IN (SELECT value FROM json_each(?2)) \
-         ORDER BY d.next_attempt_at, d.id LIMIT ?3",
+        "SELECT r.webhook_id, r.event_id, r.attempts, w.url, w.secret, w.signature_version, \
+         e.kind, e.payload FROM webhook_retries r \
+         JOIN webhooks w ON w.id = r.webhook_id JOIN events e ON e.id = r.event_id \
+         WHERE r.state = 'pending' AND r.next_attempt_at <= ?1 AND w.active = 1 \
+         ORDER BY r.next_attempt_at LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![now, in_flight, limit], |r| {
+    let rows = stmt.query_map(params![now, limit], |r| {
         Ok(Due {
-            id: r.get(0)?,
-            webhook_id: r.get(1)?,
-            event_id: r.get(2)?,
-            attempts: r.get(3)?,
-            url: r.get(4)?,
-            secret: r.get(5)?,
-            signature_version: r.get(6)?,
-            event: r.get(7)?,
-            payload: r.get(8)?,
+            webhook_id: r.get(0)?,
+            event_id: r.get(1)?,
+            attempts: r.get(2)?,
+            url: r.get(3)?,
+            secret: r.get(4)?,
+            signature_version: r.get(5)?,
+            event: r.get(6)?,
+            payload: r.get(7)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// When the next pending delivery of an active hook falls due.
+/// When the next retry of an active hook falls due.
 pub fn next_due_at(conn: &Connection) -> ApiResult<Option<String>> {
     Ok(conn
         .prepare_cached(
-            "SELECT MIN(d.next_attempt_at) FROM webhook_deliveries d \
-             JOIN webhooks w ON w.id = d.webhook_id WHERE d.state = 'pending' AND w.active = 1",
+            "SELECT MIN(r.next_attempt_at) FROM webhook_retries r \
+             JOIN webhooks w ON w.id = r.webhook_id WHERE r.state = 'pending' AND w.active = 1",
         )?
         .query_row([], |r| r.get(0))?)
+}
+
+/// Moves hook `hook`'s cursor forward to `through` (never back).
+pub fn advance(conn: &Connection, hook: i64, through: i64) -> ApiResult<()> {
+    conn.prepare_cached(
+        "UPDATE webhooks SET delivered_through = ?2 WHERE id = ?1 AND delivered_through < ?2",
+    )?
+    .execute([hook, through])?;
+    Ok(())
 }
 
 /// The outcome of one attempt.
@@ -353,9 +486,11 @@ pub struct RetryPolicy {
     pub disable_after_failures: u32,
 }
 
-/// Logs an attempt and moves the delivery on: delivered, retried at
-/// `retry_at`, or given up; keeps the hook's failure count, disabling it
-/// on 410 Gone or after too many consecutive failures.
+/// Logs an attempt and moves the delivery on: a first attempt that
+/// succeeded leaves nothing else behind; otherwise its retry row records
+/// it delivered, retried at `retry_at`, or given up. Keeps the hook's
+/// failure count, disabling it on 410 Gone or after too many consecutive
+/// failures.
 pub fn record_attempt(
     conn: &Connection,
     due: &Due,
@@ -367,12 +502,12 @@ pub fn record_attempt(
     let attempt = due.attempts + 1;
     let success = outcome.success();
     conn.prepare_cached(
-        "INSERT INTO webhook_attempts (delivery_id, webhook_id, attempt, status_code, success, \
+        "INSERT INTO webhook_attempts (webhook_id, event_id, attempt, status_code, success, \
          error, duration_ms, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
-        due.id,
         due.webhook_id,
+        due.event_id,
         attempt,
         outcome.status_code,
         success,
@@ -388,11 +523,23 @@ pub fn record_attempt(
     } else {
         "pending"
     };
-    conn.prepare_cached(
-        "UPDATE webhook_deliveries SET state = ?2, attempts = ?3, next_attempt_at = ?4, \
-         updated_at = ?5 WHERE id = ?1",
-    )?
-    .execute(params![due.id, state, attempt, retry_at, now])?;
+    if due.attempts > 0 || !success {
+        conn.prepare_cached(
+            "INSERT INTO webhook_retries (webhook_id, event_id, state, attempts, next_attempt_at, \
+             updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (webhook_id, event_id) DO UPDATE SET state = excluded.state, \
+             attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at, \
+             updated_at = excluded.updated_at",
+        )?
+        .execute(params![
+            due.webhook_id,
+            due.event_id,
+            state,
+            attempt,
+            retry_at,
+            now
+        ])?;
+    }
     if success {
         conn.prepare_cached(
             "UPDATE webhooks SET consecutive_failures = 0 WHERE id = ?1 AND consecutive_failures != 0",

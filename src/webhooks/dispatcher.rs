@@ -1,10 +1,14 @@
-//! The dispatcher: a feeder thread reads due deliveries from the outbox
-//! and hands them to a pool of worker threads, which POST them (ureq,
-//! bounded time and response size, no redirects) and record each attempt.
-//! Delivery is at-least-once: a delivery stays pending until an attempt's
-//! outcome is committed, so a crash or restart only repeats it.
+//! The dispatcher: a feeder thread reads the event log through each hook's
+//! cursor (and the retries that fell due) and hands deliveries to a pool
+//! of worker threads, which POST them (ureq, bounded time and response
+//! size, no redirects); a recorder thread logs each attempt.
+//!
+//! Delivery is at-least-once: a hook's cursor moves past an event only in
+//! the transaction that records its attempt (or once the event turned out
+//! not to be the hook's), and a failed attempt leaves a retry row in that
+//! same transaction; so a crash or restart only repeats deliveries.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -19,8 +23,11 @@ use super::sign::{self, SignatureVersion};
 use crate::config::WebhookConfig;
 use crate::domain::clock;
 use crate::events::Hub;
-use crate::store::webhooks::{self as hooks, Due, Outcome, RetryPolicy};
+use crate::store::webhooks::{self as hooks, Due, Feed, Outcome, RetryPolicy};
 use crate::store::Store;
+
+/// Nice value of the delivery threads.
+const DELIVERY_NICE: libc::c_int = 19;
 
 /// Longest the feeder sleeps without being woken.
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -30,8 +37,34 @@ struct Shared {
     hub: Arc<Hub>,
     config: WebhookConfig,
     allow_private: bool,
-    in_flight: Mutex<HashSet<i64>>,
+    progress: Mutex<Progress>,
     stopping: AtomicBool,
+}
+
+/// What the feeder handed out and the recorder has not yet committed.
+#[derive(Default)]
+struct Progress {
+    /// (hook, event) deliveries with the workers or the recorder; `true`
+    /// for a first delivery fed from the log (it holds the cursor back).
+    in_flight: HashMap<(i64, i64), bool>,
+    /// Per hook: the log has been fed (handed out or skipped) through here.
+    fed_through: HashMap<i64, i64>,
+}
+
+impl Progress {
+    /// How far hook `hook`'s cursor may go, counting the deliveries in
+    /// `done` as recorded: to just before its oldest first delivery still
+    /// in flight, or as far as the log was fed.
+    fn cursor(&self, hook: i64, done: &[(i64, i64)]) -> Option<i64> {
+        let fed = *self.fed_through.get(&hook)?;
+        let oldest = self
+            .in_flight
+            .iter()
+            .filter(|((h, e), first)| **first && *h == hook && !done.contains(&(*h, *e)))
+            .map(|((_, e), _)| *e)
+            .min();
+        Some(oldest.map_or(fed, |e| e - 1))
+    }
 }
 
 pub struct Dispatcher {
@@ -57,7 +90,7 @@ impl Dispatcher {
             store,
             config,
             allow_private,
-            in_flight: Mutex::new(HashSet::new()),
+            progress: Mutex::new(Progress::default()),
             stopping: AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::channel::<Due>();
@@ -116,42 +149,144 @@ fn feeder(shared: &Shared, tx: mpsc::Sender<Due>) {
     // Dropping `tx` ends the workers once the queue is drained.
 }
 
-/// Hands every due delivery not already in flight to the workers (up to
-/// what they can hold).
+/// Events read from the log per feeder round, beyond twice the room the
+/// workers have (hooks skip some).
+const LOG_SLACK: i64 = 32;
+
+/// Hands due retries and new events of the log to the workers (up to
+/// what they can hold); hooks skip events that are not theirs.
 fn feed_once(shared: &Shared, tx: &mpsc::Sender<Due>, capacity: usize) -> Fed {
-    let in_flight: Vec<i64> = match shared.in_flight.lock() {
-        Ok(set) => set.iter().copied().collect(),
-        Err(_) => return Fed::Idle,
+    // Deliveries in flight now are skipped even if the recorder commits
+    // them before the read below: the read may predate that commit.
+    let busy: Vec<(i64, i64)> = match shared.progress.lock() {
+        Ok(p) if p.in_flight.len() < capacity => p.in_flight.keys().copied().collect(),
+        _ => return Fed::Idle,
     };
-    let room = capacity.saturating_sub(in_flight.len());
-    if room == 0 {
-        return Fed::Idle;
-    }
-    let in_flight_json = serde_json::to_string(&in_flight).unwrap_or_else(|_| "[]".into());
     let now = clock::now_string();
-    let due = match shared
-        .store
-        .read_blocking(|c| hooks::due(c, &now, &in_flight_json, room as i64))
-    {
-        Ok(d) => d,
+    let read = shared.store.read_blocking(|c| {
+        let feeds = hooks::feeds(c)?;
+        let retries = hooks::due_retries(c, &now, capacity as i64 * 2)?;
+        Ok((feeds, retries))
+    });
+    let (feeds, retries) = match read {
+        Ok(r) => r,
         Err(e) => {
             log::warn!("webhook dispatcher cannot read the queue: {e}");
             return Fed::Idle;
         }
     };
-    if due.is_empty() {
-        return Fed::Idle;
-    }
-    let n = due.len();
-    for d in due {
-        if let Ok(mut set) = shared.in_flight.lock() {
-            set.insert(d.id);
+    let mut handed = Vec::new();
+    let from = {
+        let Ok(mut progress) = shared.progress.lock() else {
+            return Fed::Idle;
+        };
+        // A hook seen for the first time (or again, after it was off)
+        // starts from its stored cursor.
+        progress
+            .fed_through
+            .retain(|hook, _| feeds.iter().any(|f| f.id == *hook));
+        for f in &feeds {
+            let fed = progress
+                .fed_through
+                .entry(f.id)
+                .or_insert(f.delivered_through);
+            *fed = (*fed).max(f.delivered_through);
         }
-        if tx.send(d).is_err() {
+        for due in retries {
+            if progress.in_flight.len() >= capacity {
+                break;
+            }
+            if !progress.in_flight.contains_key(&due.key()) && !busy.contains(&due.key()) {
+                progress.in_flight.insert(due.key(), false);
+                handed.push(due);
+            }
+        }
+        let room = capacity.saturating_sub(progress.in_flight.len()) as i64;
+        progress
+            .fed_through
+            .values()
+            .min()
+            .map(|from| (*from, room * 2 + LOG_SLACK))
+    };
+    let mut more = false;
+    if let Some((from, page)) = from {
+        let log = match shared
+            .store
+            .read_blocking(|c| hooks::events_after(c, from, page))
+        {
+            Ok(l) => l,
+            Err(e) => {
+                log::warn!("webhook dispatcher cannot read the event log: {e}");
+                Vec::new()
+            }
+        };
+        more = log.len() as i64 == page;
+        let Ok(mut progress) = shared.progress.lock() else {
+            return Fed::Idle;
+        };
+        'log: for e in &log {
+            for f in &feeds {
+                let Some(fed) = progress.fed_through.get(&f.id).copied() else {
+                    continue;
+                };
+                if fed >= e.event.id {
+                    continue;
+                }
+                if f.wants(e) && !progress.in_flight.contains_key(&(f.id, e.event.id)) {
+                    if progress.in_flight.len() >= capacity {
+                        more = false;
+                        break 'log;
+                    }
+                    let due = f.due(e);
+                    progress.in_flight.insert(due.key(), true);
+                    handed.push(due);
+                }
+                progress.fed_through.insert(f.id, e.event.id);
+            }
+        }
+    }
+    if handed.is_empty() {
+        if !more {
+            save_skipped(shared, &feeds);
+        }
+        return if more { Fed::Handed(0) } else { Fed::Idle };
+    }
+    let n = handed.len();
+    for due in handed {
+        if tx.send(due).is_err() {
             return Fed::Idle;
         }
     }
     Fed::Handed(n)
+}
+
+/// When there is nothing to deliver, stores the cursors of hooks with
+/// nothing in flight that skipped events since (so a restart need not
+/// read those again).
+fn save_skipped(shared: &Shared, feeds: &[Feed]) {
+    let moves: Vec<(i64, i64)> = match shared.progress.lock() {
+        Ok(p) => feeds
+            .iter()
+            .filter(|f| !p.in_flight.keys().any(|(h, _)| *h == f.id))
+            .filter_map(|f| {
+                p.cursor(f.id, &[])
+                    .filter(|c| *c > f.delivered_through)
+                    .map(|c| (f.id, c))
+            })
+            .collect(),
+        Err(_) => return,
+    };
+    if moves.is_empty() {
+        return;
+    }
+    if let Err(e) = shared.store.write_blocking(move |tx| {
+        for (hook, through) in &moves {
+            hooks::advance(tx, *hook, *through)?;
+        }
+        Ok(())
+    }) {
+        log::warn!("cannot store webhook cursors: {e}");
+    }
 }
 
 fn time_to_next_due(shared: &Shared) -> Duration {
@@ -183,6 +318,7 @@ struct Attempted {
 }
 
 fn worker(shared: &Shared, rx: &Mutex<mpsc::Receiver<Due>>, done: &mpsc::Sender<Attempted>) {
+    yield_to_requests();
     let agent = http_agent(shared);
     loop {
         let next = match rx.lock() {
@@ -206,9 +342,10 @@ fn worker(shared: &Shared, rx: &Mutex<mpsc::Receiver<Due>>, done: &mpsc::Sender<
 }
 
 /// Records attempts in batches: one write (and one commit) for everything
-/// the workers finished meanwhile, instead of one per delivery. A delivery
+/// the workers finished meanwhile, instead of one per delivery, with the
+/// hooks' cursors moved as far as the recorded attempts allow. A delivery
 /// leaves the in-flight set only once its outcome is committed, so it is
-/// never fetched again before then (and after a crash it is retried).
+/// never handed out again before then (and after a crash it is repeated).
 fn recorder(shared: &Shared, done: &mpsc::Receiver<Attempted>) {
     let policy = RetryPolicy {
         max_attempts: shared.config.max_attempts,
@@ -217,22 +354,53 @@ fn recorder(shared: &Shared, done: &mpsc::Receiver<Attempted>) {
     while let Ok(first) = done.recv() {
         let mut batch = vec![first];
         batch.extend(done.try_iter().take(511));
-        let ids: Vec<i64> = batch.iter().map(|a| a.due.id).collect();
+        let keys: Vec<(i64, i64)> = batch.iter().map(|a| a.due.key()).collect();
+        let mut hooks_touched: Vec<i64> = keys.iter().map(|(h, _)| *h).collect();
+        hooks_touched.sort_unstable();
+        hooks_touched.dedup();
+        let cursors: Vec<(i64, i64)> = match shared.progress.lock() {
+            Ok(p) => hooks_touched
+                .iter()
+                .filter_map(|h| p.cursor(*h, &keys).map(|c| (*h, c)))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
         let policy = policy.clone();
-        if let Err(e) = shared.store.write_blocking(move |tx| {
+        let recorded = shared.store.write_blocking(move |tx| {
             for a in &batch {
                 hooks::record_attempt(tx, &a.due, &a.outcome, &a.retry_at, &policy)?;
             }
+            for (hook, through) in &cursors {
+                hooks::advance(tx, *hook, *through)?;
+            }
             Ok(())
-        }) {
-            log::warn!("cannot record {} webhook attempt(s): {e}", ids.len());
-        }
-        if let Ok(mut set) = shared.in_flight.lock() {
-            for id in &ids {
-                set.remove(id);
+        });
+        if let Ok(mut p) = shared.progress.lock() {
+            for key in &keys {
+                p.in_flight.remove(key);
+            }
+            if let Err(e) = &recorded {
+                log::warn!("cannot record {} webhook attempt(s): {e}", keys.len());
+                // Feed these hooks again from their stored cursors: the
+                // deliveries whose outcome was lost are repeated.
+                for hook in &hooks_touched {
+                    p.fed_through.remove(hook);
+                }
             }
         }
         shared.hub.wake_dispatcher();
+    }
+}
+
+/// Lowers the calling thread's CPU priority (Linux nice values are per
+/// thread): when the cores are busy, requests are served first and
+/// deliveries take the slack.
+fn yield_to_requests() {
+    // SAFETY: setpriority has no memory-safety preconditions; `who` 0 is
+    // the calling thread.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, DELIVERY_NICE) };
+    if rc != 0 {
+        log::debug!("cannot lower the webhook thread's priority");
     }
 }
 
@@ -266,7 +434,7 @@ fn deliver(agent: &ureq::Agent, shared: &Shared, due: &Due) -> Outcome {
         .post(&due.url)
         .set("Content-Type", "application/json")
         .set("X-Delega-Event", &due.event)
-        .set("X-Delega-Delivery", &due.id.to_string())
+        .set("X-Delega-Delivery", &due.event_id.to_string())
         .set("X-Delega-Timestamp", &timestamp)
         .set("X-Delega-Signature", &signature)
         .send_bytes(body);

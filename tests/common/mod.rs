@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -73,7 +73,14 @@ impl TestServer {
 
     /// Starts with extra environment variables (e.g. `DELEGA_REQUIRE_AUTH`).
     pub fn start_with(env: &[(&str, &str)]) -> TestServer {
+        Self::start_with_db(env, |_| {})
+    }
+
+    /// Like [`TestServer::start_with`], after `prepare` made the database
+    /// file (an older schema, say).
+    pub fn start_with_db(env: &[(&str, &str)], prepare: impl FnOnce(&Path)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
+        prepare(&dir.path().join("delega.db"));
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
