@@ -97,6 +97,8 @@ async fn create(state: State, caller: Caller, Json(body): Json) -> ApiResult<Htt
         .store
         .write(move |tx| hooks::insert(tx, &caller, new))
         .await?;
+    // The dispatcher may be asleep, with no hook to feed until now.
+    state.store.hub().wake_dispatcher();
     if generated {
         hook.secret = Some(secret);
     }

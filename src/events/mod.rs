@@ -1,6 +1,7 @@
 //! Events: the kinds, the stored form, and the hub that tells live
 //! subscribers (SSE streams, the webhook dispatcher) about committed events.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -59,6 +60,9 @@ pub struct Hub {
     identities: watch::Sender<u64>,
     dispatch: Mutex<u64>,
     dispatch_cv: Condvar,
+    /// Whether any webhook is active (as the dispatcher last saw): new
+    /// events wake the dispatcher only then.
+    hooks_active: AtomicBool,
 }
 
 impl Default for Hub {
@@ -72,21 +76,31 @@ impl Default for Hub {
             identities,
             dispatch: Mutex::new(0),
             dispatch_cv: Condvar::new(),
+            hooks_active: AtomicBool::new(true),
         }
     }
 }
 
 impl Hub {
     /// Called by the writer after a commit: streams get the events, and
-    /// the dispatcher is woken if the commit queued deliveries.
-    pub fn publish(&self, events: Vec<Arc<Event>>, wake_dispatcher: bool) {
+    /// the dispatcher is woken if some webhook may want them or the commit
+    /// addressed an event to one hook.
+    pub fn publish(&self, events: Vec<Arc<Event>>, addressed_hook: bool) {
+        let wake =
+            addressed_hook || (!events.is_empty() && self.hooks_active.load(Ordering::Relaxed));
         for event in events {
             // No receivers is fine: nobody is streaming.
             let _ = self.live.send(event);
         }
-        if wake_dispatcher {
+        if wake {
             self.wake_dispatcher();
         }
+    }
+
+    /// The dispatcher tells whether any webhook is active (a new or
+    /// re-enabled hook wakes it explicitly).
+    pub fn set_hooks_active(&self, active: bool) {
+        self.hooks_active.store(active, Ordering::Relaxed);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {

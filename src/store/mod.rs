@@ -367,7 +367,7 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
         let mut finishers = Vec::with_capacity(batch.len());
         let mut published = Vec::new();
         let mut index_changes = Vec::new();
-        let mut wake_dispatcher = false;
+        let mut addressed_hook = false;
         for job in batch {
             let savepoint = run_cached(conn, "SAVEPOINT w");
             if savepoint.is_err() {
@@ -378,7 +378,7 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
             let (ok, finish) = job(&tx);
             let kept = ok && run_cached(conn, "RELEASE w").is_ok();
             if kept {
-                wake_dispatcher |= tx.addressed_hook.get() || !tx.events.borrow().is_empty();
+                addressed_hook |= tx.addressed_hook.get();
                 published.extend(tx.events.into_inner());
                 index_changes.extend(tx.index_changes.into_inner());
             } else {
@@ -393,7 +393,7 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
         w.settle_cache();
         match committed {
             Ok(()) => {
-                hub.publish(published, wake_dispatcher);
+                hub.publish(published, addressed_hook);
                 for (finish, answerable) in finishers {
                     finish(if answerable {
                         Ok(())

@@ -389,11 +389,13 @@ pub struct LogEvent {
 
 /// Up to `limit` events after `after`, oldest first.
 pub fn events_after(conn: &Connection, after: i64, limit: i64) -> ApiResult<Vec<LogEvent>> {
-    let mut stmt = conn.prepare_cached(
+    // The limit is part of the statement's text: SQLite re-plans (parses
+    // again) a statement whose bound LIMIT value changed.
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT id, kind, task_id, audience, payload, webhook_id FROM events \
-         WHERE id > ?1 ORDER BY id LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![after, limit], |r| {
+         WHERE id > ?1 ORDER BY id LIMIT {limit}"
+    ))?;
+    let rows = stmt.query_map([after], |r| {
         Ok(LogEvent {
             event: super::events::from_row(r)?,
             webhook_id: r.get(5)?,
@@ -424,14 +426,15 @@ impl Due {
 
 /// Retries whose time has come, for active hooks, soonest first.
 pub fn due_retries(conn: &Connection, now: &str, limit: i64) -> ApiResult<Vec<Due>> {
-    let mut stmt = conn.prepare_cached(
+    // The limit is in the text, as in `events_after`.
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT r.webhook_id, r.event_id, r.attempts, w.url, w.secret, w.signature_version, \
          e.kind, e.payload FROM webhook_retries r \
          JOIN webhooks w ON w.id = r.webhook_id JOIN events e ON e.id = r.event_id \
          WHERE r.state = 'pending' AND r.next_attempt_at <= ?1 AND w.active = 1 \
-         ORDER BY r.next_attempt_at LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![now, limit], |r| {
+         ORDER BY r.next_attempt_at LIMIT {limit}"
+    ))?;
+    let rows = stmt.query_map([now], |r| {
         Ok(Due {
             webhook_id: r.get(0)?,
             event_id: r.get(1)?,
