@@ -332,14 +332,22 @@ impl Writer {
     /// it has not yet copied and waits (a millisecond or two) for readers
     /// of the old log to finish, so the next write transaction starts the
     /// log over from its beginning.
+    ///
+    /// A long reader (a `delega backup` of a large file, say) could hold
+    /// the log for seconds; the wait is capped at [`RESTART_WAIT`] so the
+    /// writes queued meanwhile are not held up, and the checkpointer asks
+    /// again on its next tick.
     fn finish_checkpoint(&self) {
-        if self.restart_log.swap(false, Ordering::Relaxed) {
-            if let Err(e) = self
-                .conn
+        if !self.restart_log.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let restarted = self.conn.busy_timeout(RESTART_WAIT).and_then(|()| {
+            self.conn
                 .query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
-            {
-                log::warn!("checkpoint failed: {e}");
-            }
+        });
+        let restored = self.conn.busy_timeout(BUSY_TIMEOUT);
+        if let Err(e) = restarted.and(restored) {
+            log::warn!("checkpoint failed: {e}");
         }
     }
 
@@ -433,6 +441,10 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 
 /// Frames (pages) in the write-ahead log past which it should start over.
 const RESTART_FRAMES: i64 = 16384;
+/// Longest the writer waits for readers of the old log when restarting it.
+const RESTART_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long a connection waits for a lock before giving up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Copies the write-ahead log into the database file without blocking
 /// readers or the writer; the scheduler runs it a few times a second.
