@@ -259,9 +259,21 @@ impl Config {
         {
             bail!("invalid webhook backoff in {origin}: first_retry_seconds >= 0 and backoff_factor >= 1");
         }
+        // Beyond a year of backoff the time arithmetic of retries overflows.
+        if !(0.0..=MAX_BACKOFF_SECONDS).contains(&w.max_backoff_seconds)
+            || !(0.0..=MAX_BACKOFF_SECONDS).contains(&w.first_retry_seconds)
+        {
+            bail!(
+                "invalid key 'webhooks.max_backoff_seconds' or 'webhooks.first_retry_seconds' \
+                 in {origin}: must be between 0 and {MAX_BACKOFF_SECONDS}"
+            );
+        }
         Ok(())
     }
 }
+
+/// The longest retry backoff accepted (a year).
+const MAX_BACKOFF_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 
 #[cfg(test)]
 mod tests {

@@ -537,8 +537,10 @@ fn many_events_to_several_hooks_arrive_exactly_once_each_in_a_burst() {
     assert!(done_ids.iter().all(|id| all_ids.contains(id)));
 }
 
-/// The version-1 schema's webhook tables, with a delivery still pending
-/// and one delivered, as a server of that version left them.
+/// The version-1 schema's webhook tables as a server of that version left
+/// them: event 1 pending after a failed attempt, event 2 delivered and then
+/// queued again by a redelivery (a second row), event 3 queued and never
+/// tried; attempt ids had reached 50 (some deleted since).
 fn version_one_database(path: &std::path::Path, receiver: &str) {
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.execute_batch(include_str!("../schema.sql")).unwrap();
@@ -550,7 +552,7 @@ fn version_one_database(path: &std::path::Path, receiver: &str) {
         rusqlite::params![receiver, at],
     )
     .unwrap();
-    for id in [1, 2] {
+    for id in [1, 2, 3] {
         conn.execute(
             "INSERT INTO events (id, kind, task_id, audience, payload, created_at) \
              VALUES (?1, 'task.created', NULL, ',', ?2, ?3)",
@@ -566,11 +568,14 @@ fn version_one_database(path: &std::path::Path, receiver: &str) {
         "INSERT INTO webhook_deliveries (id, webhook_id, event_id, state, attempts, \
            next_attempt_at, created_at, updated_at) VALUES \
            (7, 1, 1, 'pending', 1, '{at}', '{at}', '{at}'), \
-           (8, 1, 2, 'delivered', 1, '{at}', '{at}', '{at}'); \
-         INSERT INTO webhook_attempts (delivery_id, webhook_id, attempt, status_code, success, \
-           error, duration_ms, created_at) VALUES \
-           (7, 1, 1, 503, 0, 'receiver answered 503', 3, '{at}'), \
-           (8, 1, 1, 200, 1, NULL, 2, '{at}');"
+           (8, 1, 2, 'delivered', 1, '{at}', '{at}', '{at}'), \
+           (9, 1, 3, 'pending', 0, '{at}', '{at}', '{at}'), \
+           (10, 1, 2, 'pending', 0, '{at}', '{at}', '{at}'); \
+         INSERT INTO webhook_attempts (id, delivery_id, webhook_id, attempt, status_code, \
+           success, error, duration_ms, created_at) VALUES \
+           (10, 7, 1, 1, 503, 0, 'receiver answered 503', 3, '{at}'), \
+           (11, 8, 1, 1, 200, 1, NULL, 2, '{at}'); \
+         UPDATE sqlite_sequence SET seq = 50 WHERE name = 'webhook_attempts';"
     ))
     .unwrap();
 }
@@ -582,44 +587,121 @@ fn a_version_one_database_keeps_its_pending_deliveries_and_attempt_log() {
     let server = TestServer::start_with_db(&[("DELEGA_ALLOW_PRIVATE_WEBHOOKS", "true")], |p| {
         version_one_database(p, &url)
     });
-    // The pending delivery is retried; the delivered one is not repeated.
-    let got = rx.wait_for(1, WAIT);
-    assert_eq!(got[0].json()["event_id"], 1);
-    assert_eq!(got[0].header("X-Delega-Delivery"), Some("1"));
-    // New events flow through the hook's cursor.
+    // What was pending goes out, once each; what was delivered is not
+    // repeated unless a redelivery asked for it.
+    rx.wait_for(3, WAIT);
     let task = server
         .admin()
         .create_task(json!({"content": "after the upgrade"}));
-    rx.wait_for(2, WAIT);
-    std::thread::sleep(Duration::from_millis(300));
+    rx.wait_for(4, WAIT);
+    std::thread::sleep(Duration::from_millis(500));
     let received = rx.received();
-    assert_eq!(
-        received.len(),
-        2,
-        "event 2 was delivered before the upgrade"
-    );
-    assert_eq!(received[1].json()["task"]["id"], task["id"]);
+    let mut events: Vec<i64> = received
+        .iter()
+        .map(|d| d.json()["event_id"].as_i64().unwrap())
+        .collect();
+    events.sort_unstable();
+    let new_event = events[3];
+    assert_eq!(&events[..3], &[1, 2, 3], "{events:?}");
+    assert_eq!(events.len(), 4, "nothing is sent twice: {events:?}");
+    assert!(received
+        .iter()
+        .any(|d| d.json()["task"]["id"] == task["id"]));
 
     let log = attempts(&server, 1);
-    let summary: Vec<(i64, i64, bool, String)> = log
+    let ids: Vec<i64> = log.iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    assert_eq!(log.len(), 6, "two old attempts and four new: {log:?}");
+    assert_eq!(&ids[4..], &[11, 10], "the old attempts are kept");
+    assert!(
+        ids[..4].iter().all(|id| *id > 50),
+        "ids are not reused: {ids:?}"
+    );
+    let first = log.iter().find(|a| a["id"] == 10).unwrap();
+    assert_eq!(first["event_id"], 1);
+    assert_eq!(first["success"], false);
+    assert_eq!(first["state"], "delivered", "its retry succeeded");
+    let retry = log
         .iter()
-        .map(|a| {
-            (
-                a["event_id"].as_i64().unwrap(),
-                a["attempt"].as_i64().unwrap(),
-                a["success"].as_bool().unwrap(),
-                a["state"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    let new_event = received[1].json()["event_id"].as_i64().unwrap();
+        .find(|a| a["event_id"] == 1 && a["success"] == true)
+        .unwrap();
+    assert_eq!(retry["attempt"], 2);
+    assert!(log
+        .iter()
+        .any(|a| a["event_id"] == new_event && a["attempt"] == 1));
+}
+
+#[test]
+fn a_ping_to_a_disabled_hook_goes_out_once_it_is_enabled_again() {
+    let (server, _cfg) = fast_server();
+    let rx = Receiver::start();
+    let hook = id_of(&register(
+        &server,
+        json!({"url": rx.url, "events": ["task.created"]}),
+    ));
+    let admin = server.admin();
+    let off = admin.put(&format!("/api/webhooks/{hook}"), json!({"active": false}));
+    assert_eq!(off.status, 200, "{}", off.text);
+    let ping = admin.post(&format!("/api/webhooks/{hook}/test"), json!({}));
+    assert_eq!(ping.status, 200, "{}", ping.text);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(rx.received().is_empty(), "a disabled hook gets nothing");
+
+    let on = admin.put(&format!("/api/webhooks/{hook}"), json!({"active": true}));
+    assert_eq!(on.status, 200, "{}", on.text);
+    let got = rx.wait_for(1, WAIT);
+    assert_eq!(got[0].header("X-Delega-Event"), Some("webhook.test"));
     assert_eq!(
-        summary,
-        vec![
-            (new_event, 1, true, "delivered".to_string()),
-            (1, 2, true, "delivered".to_string()),
-            (2, 1, true, "delivered".to_string()),
-            (1, 1, false, "delivered".to_string()),
-        ]
+        got[0].header("X-Delega-Delivery").map(str::to_string),
+        Some(ping.body["delivery_id"].to_string())
+    );
+}
+
+#[test]
+fn deleting_a_hook_while_it_delivers_loses_nothing_for_the_others() {
+    let (server, _cfg) = fast_server();
+    // Both answer slowly, so attempts of the two hooks finish together and
+    // are recorded in the same batches.
+    let slow = Receiver::start();
+    slow.set_default(Reply::Hang(Duration::from_millis(400)));
+    let fast = Receiver::start();
+    fast.set_default(Reply::Hang(Duration::from_millis(400)));
+    let doomed = id_of(&register(
+        &server,
+        json!({"url": slow.url, "events": ["task.created"]}),
+    ));
+    let kept = id_of(&register(
+        &server,
+        json!({"url": fast.url, "events": ["task.created"]}),
+    ));
+    let admin = server.admin();
+    for i in 0..6 {
+        admin.create_task(json!({"content": format!("while deleting {i}")}));
+    }
+    // The slow hook's deliveries are in flight when it goes.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(admin.delete(&format!("/api/webhooks/{doomed}")).status, 200);
+    for i in 6..10 {
+        admin.create_task(json!({"content": format!("while deleting {i}")}));
+    }
+    fast.wait_for(10, WAIT);
+    std::thread::sleep(Duration::from_millis(2000));
+
+    let mut events: Vec<i64> = fast
+        .received()
+        .iter()
+        .map(|d| d.json()["event_id"].as_i64().unwrap())
+        .collect();
+    events.sort_unstable();
+    events.dedup();
+    assert_eq!(fast.received().len(), 10, "each event once: {events:?}");
+    assert_eq!(events.len(), 10);
+    let log = attempts(&server, kept);
+    assert_eq!(log.len(), 10, "every attempt of the kept hook is logged");
+    assert_eq!(
+        server
+            .admin()
+            .get(&format!("/api/webhooks/{doomed}/deliveries"))
+            .status,
+        404
     );
 }

@@ -1307,15 +1307,15 @@ struct Received {
     first_malformed: Option<String>,
 }
 
-/// Lowers the calling thread's CPU priority to the least. The receiver
+/// Moves the calling thread to the idle scheduling class. The receiver
 /// stands in for a service on another machine: at equal priority, its CPU
 /// (which a real deployment does not spend on the server's cores) would
 /// come out of the server's and the load generator's share.
 fn stand_aside() {
-    // SAFETY: setpriority has no memory-safety preconditions; `who` 0 is
-    // the calling thread.
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is valid for the call; pid 0 is the calling thread.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
     }
 }
 

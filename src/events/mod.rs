@@ -1,9 +1,11 @@
 //! Events: the kinds, the stored form, and the hub that tells live
 //! subscribers (SSE streams, the webhook dispatcher) about committed events.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::{self, Thread};
 use std::time::Duration;
+use std::time::Instant;
 
 use tokio::sync::{broadcast, watch};
 
@@ -58,8 +60,11 @@ pub struct Hub {
     /// Bumped when any agent changes (role, key, active): open streams end
     /// so their clients reconnect under their current rights.
     identities: watch::Sender<u64>,
-    dispatch: Mutex<u64>,
-    dispatch_cv: Condvar,
+    /// Bumped to wake the dispatcher's feeder, which parks in between
+    /// (no lock: the feeder runs in the idle scheduling class, and a lock
+    /// it held while preempted would hold up the writer).
+    dispatch: AtomicU64,
+    feeder: OnceLock<Thread>,
     /// Whether any webhook is active (as the dispatcher last saw): new
     /// events wake the dispatcher only then.
     hooks_active: AtomicBool,
@@ -74,8 +79,8 @@ impl Default for Hub {
             live,
             closing,
             identities,
-            dispatch: Mutex::new(0),
-            dispatch_cv: Condvar::new(),
+            dispatch: AtomicU64::new(0),
+            feeder: OnceLock::new(),
             hooks_active: AtomicBool::new(true),
         }
     }
@@ -129,24 +134,30 @@ impl Hub {
     }
 
     pub fn wake_dispatcher(&self) {
-        if let Ok(mut generation) = self.dispatch.lock() {
-            *generation += 1;
-            self.dispatch_cv.notify_all();
+        self.dispatch.fetch_add(1, Ordering::SeqCst);
+        if let Some(feeder) = self.feeder.get() {
+            feeder.unpark();
         }
     }
 
-    /// Blocks until woken after `seen`, or until `timeout`; returns the
-    /// generation to pass next time.
+    /// Makes the calling thread the one [`Hub::wait_dispatcher`] wakes.
+    pub fn register_feeder(&self) {
+        let _ = self.feeder.set(thread::current());
+    }
+
+    /// Parks the feeder until woken after `seen`, or until `timeout`;
+    /// returns the generation to pass next time.
     pub fn wait_dispatcher(&self, seen: u64, timeout: Duration) -> u64 {
-        let Ok(guard) = self.dispatch.lock() else {
-            return seen;
-        };
-        match self
-            .dispatch_cv
-            .wait_timeout_while(guard, timeout, |g| *g == seen)
-        {
-            Ok((g, _)) => *g,
-            Err(_) => seen,
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = self.dispatch.load(Ordering::SeqCst);
+            if now != seen {
+                return now;
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return now;
+            };
+            thread::park_timeout(left);
         }
     }
 }

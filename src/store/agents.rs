@@ -241,8 +241,14 @@ pub fn update(conn: &Connection, id: i64, changes: AgentChanges) -> ApiResult<Ag
     if let Some(v) = changes.permissions {
         agent.permissions = v;
     }
+    let reactivated = changes.active == Some(true) && !agent.active;
     if let Some(v) = changes.active {
         agent.active = v;
+    }
+    if reactivated {
+        // Its webhooks were not fed while it was inactive; like a hook
+        // turned back on, they receive what happens from now on.
+        super::webhooks::skip_to_now(conn, "owner_agent_id = ?1", id)?;
     }
     conn.prepare_cached(
         "UPDATE agents SET name = ?2, display_name = ?3, description = ?4, role = ?5, \

@@ -91,6 +91,7 @@ pub struct Store {
     cache: Arc<RenderCache>,
     /// Set by the [`Checkpointer`] when the log should start over.
     restart_log: Arc<AtomicBool>,
+    path: Arc<Path>,
 }
 
 /// `fold(text)`: Unicode lowercase, for case-insensitive search (SQLite's
@@ -139,6 +140,13 @@ fn configure_connection(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// Settings of a read-only connection.
+fn init_reader(c: &mut Connection) -> rusqlite::Result<()> {
+    register_functions(c)?;
+    c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -4000;")
+}
+
 /// The writer's own settings: no checkpoints inside commits (they stalled
 /// every write queued behind them); see [`Checkpointer`].
 fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
@@ -172,11 +180,7 @@ impl Store {
         configure_writer(&writer_conn)?;
         let manager = SqliteConnectionManager::file(path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .with_init(|c| {
-                register_functions(c)?;
-                c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-                c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -4000;")
-            });
+            .with_init(init_reader);
         // Connections to a local file do not go stale; skipping the
         // check-out test saves a parsed query per request.
         let readers = r2d2::Pool::builder()
@@ -214,7 +218,27 @@ impl Store {
             hub,
             cache,
             restart_log,
+            path: Arc::from(path),
         })
+    }
+
+    /// A read-only connection of its own, outside the pool, for a
+    /// background thread (see [`Store::read_on`]).
+    pub fn own_reader(&self) -> ApiResult<Connection> {
+        let mut conn = Connection::open_with_flags(
+            &*self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        init_reader(&mut conn)?;
+        Ok(conn)
+    }
+
+    /// Like [`Store::read_blocking`], on the caller's own connection.
+    pub fn read_on<T>(
+        conn: &Connection,
+        f: impl FnOnce(&Connection) -> ApiResult<T>,
+    ) -> ApiResult<T> {
+        snapshot(conn, f)
     }
 
     /// The background checkpointer of this store's database file.

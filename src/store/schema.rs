@@ -16,8 +16,8 @@ const MIGRATIONS: &[&str] = &[WEBHOOK_CURSORS];
 /// `events` is the outbox: every change writes its event in its own
 /// transaction either way. Each hook keeps `delivered_through`, the event
 /// id up to which everything has been offered to it. Rows in
-/// `webhook_deliveries` are only made for deliveries that need a retry
-/// (and keep their state afterwards), keyed by (hook, event); pings and
+/// `webhook_retries` are only made for deliveries that need a retry (and
+/// keep their state afterwards), keyed by (hook, event); pings and
 /// redeliveries are events addressed to one hook (`events.webhook_id`).
 /// With the old design every event wrote a delivery row per hook on the
 /// request path and every attempt rewrote it: the single writer's extra
@@ -38,9 +38,13 @@ CREATE TABLE webhook_retries (
     PRIMARY KEY (webhook_id, event_id)
 ) WITHOUT ROWID;
 CREATE INDEX webhook_retries_due ON webhook_retries(next_attempt_at) WHERE state = 'pending';
-INSERT OR IGNORE INTO webhook_retries (webhook_id, event_id, state, attempts, next_attempt_at, updated_at)
+-- A redelivery made a second row for the same (hook, event): a pending
+-- one wins (rows are inserted in this order, later ones replacing).
+INSERT OR REPLACE INTO webhook_retries (webhook_id, event_id, state, attempts, next_attempt_at,
+                                       updated_at)
     SELECT webhook_id, event_id, state, attempts, next_attempt_at, updated_at
-    FROM webhook_deliveries WHERE state != 'delivered' OR attempts > 1;
+    FROM webhook_deliveries WHERE state != 'delivered' OR attempts > 1
+    ORDER BY state = 'pending', id;
 
 CREATE TABLE webhook_attempts_v2 (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -58,6 +62,13 @@ INSERT INTO webhook_attempts_v2 (id, webhook_id, event_id, attempt, status_code,
     SELECT a.id, a.webhook_id, d.event_id, a.attempt, a.status_code, a.success, a.error,
            a.duration_ms, a.created_at
     FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id;
+-- Attempt ids keep counting from where they were (never reused).
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'webhook_attempts_v2', 0 WHERE NOT EXISTS
+        (SELECT 1 FROM sqlite_sequence WHERE name = 'webhook_attempts_v2');
+UPDATE sqlite_sequence SET seq = MAX(seq, COALESCE(
+        (SELECT seq FROM sqlite_sequence WHERE name = 'webhook_attempts'), 0))
+    WHERE name = 'webhook_attempts_v2';
 DROP TABLE webhook_attempts;
 DROP TABLE webhook_deliveries;
 ALTER TABLE webhook_attempts_v2 RENAME TO webhook_attempts;

@@ -174,11 +174,15 @@ pub fn update(
         ],
     )?;
     if switched_on {
+        // Pings and redeliveries asked for while it was off still go out.
         conn.execute(
-            "UPDATE webhooks SET delivered_through = (SELECT COALESCE(MAX(id), 0) FROM events) \
-             WHERE id = ?1",
-            [id],
+            "INSERT OR IGNORE INTO webhook_retries (webhook_id, event_id, state, attempts, \
+             next_attempt_at, updated_at) SELECT ?1, e.id, 'pending', 0, ?2, ?2 FROM events e \
+             WHERE e.webhook_id = ?1 \
+             AND e.id > (SELECT delivered_through FROM webhooks WHERE id = ?1)",
+            params![id, now],
         )?;
+        skip_to_now(conn, "id = ?1", id)?;
     }
     require(conn, caller, id)
 }
@@ -347,6 +351,7 @@ impl Feed {
             webhook_id: self.id,
             event_id: e.event.id,
             attempts: 0,
+            retry: false,
             url: self.url.clone(),
             secret: self.secret.clone(),
             signature_version: self.signature_version.clone(),
@@ -411,6 +416,8 @@ pub struct Due {
     pub webhook_id: i64,
     pub event_id: i64,
     pub attempts: i64,
+    /// Taken from `webhook_retries` (its row records the outcome).
+    pub retry: bool,
     pub url: String,
     pub secret: String,
     pub signature_version: String,
@@ -431,7 +438,9 @@ pub fn due_retries(conn: &Connection, now: &str, limit: i64) -> ApiResult<Vec<Du
         "SELECT r.webhook_id, r.event_id, r.attempts, w.url, w.secret, w.signature_version, \
          e.kind, e.payload FROM webhook_retries r \
          JOIN webhooks w ON w.id = r.webhook_id JOIN events e ON e.id = r.event_id \
+         LEFT JOIN agents a ON a.id = w.owner_agent_id \
          WHERE r.state = 'pending' AND r.next_attempt_at <= ?1 AND w.active = 1 \
+         AND (w.owner_agent_id IS NULL OR a.active = 1) \
          ORDER BY r.next_attempt_at LIMIT {limit}"
     ))?;
     let rows = stmt.query_map([now], |r| {
@@ -439,6 +448,7 @@ pub fn due_retries(conn: &Connection, now: &str, limit: i64) -> ApiResult<Vec<Du
             webhook_id: r.get(0)?,
             event_id: r.get(1)?,
             attempts: r.get(2)?,
+            retry: true,
             url: r.get(3)?,
             secret: r.get(4)?,
             signature_version: r.get(5)?,
@@ -454,9 +464,24 @@ pub fn next_due_at(conn: &Connection) -> ApiResult<Option<String>> {
     Ok(conn
         .prepare_cached(
             "SELECT MIN(r.next_attempt_at) FROM webhook_retries r \
-             JOIN webhooks w ON w.id = r.webhook_id WHERE r.state = 'pending' AND w.active = 1",
+             JOIN webhooks w ON w.id = r.webhook_id LEFT JOIN agents a ON a.id = w.owner_agent_id \
+             WHERE r.state = 'pending' AND w.active = 1 \
+             AND (w.owner_agent_id IS NULL OR a.active = 1)",
         )?
         .query_row([], |r| r.get(0))?)
+}
+
+/// Moves the cursors of the hooks matching `which` (with `?1` = `arg`) to
+/// the newest event: they receive what happens from now on.
+pub fn skip_to_now(conn: &Connection, which: &str, arg: i64) -> ApiResult<()> {
+    conn.execute(
+        &format!(
+            "UPDATE webhooks SET delivered_through = \
+             MAX(delivered_through, (SELECT COALESCE(MAX(id), 0) FROM events)) WHERE {which}"
+        ),
+        [arg],
+    )?;
+    Ok(())
 }
 
 /// Moves hook `hook`'s cursor forward to `through` (never back).
@@ -493,7 +518,7 @@ pub struct RetryPolicy {
 /// succeeded leaves nothing else behind; otherwise its retry row records
 /// it delivered, retried at `retry_at`, or given up. Keeps the hook's
 /// failure count, disabling it on 410 Gone or after too many consecutive
-/// failures.
+/// failures. An attempt for a hook deleted meanwhile is dropped with it.
 pub fn record_attempt(
     conn: &Connection,
     due: &Due,
@@ -504,20 +529,25 @@ pub fn record_attempt(
     let now = clock::now_string();
     let attempt = due.attempts + 1;
     let success = outcome.success();
-    conn.prepare_cached(
-        "INSERT INTO webhook_attempts (webhook_id, event_id, attempt, status_code, success, \
-         error, duration_ms, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        due.webhook_id,
-        due.event_id,
-        attempt,
-        outcome.status_code,
-        success,
-        outcome.error,
-        outcome.duration_ms,
-        now
-    ])?;
+    let logged = conn
+        .prepare_cached(
+            "INSERT INTO webhook_attempts (webhook_id, event_id, attempt, status_code, success, \
+             error, duration_ms, created_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
+             WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = ?1)",
+        )?
+        .execute(params![
+            due.webhook_id,
+            due.event_id,
+            attempt,
+            outcome.status_code,
+            success,
+            outcome.error,
+            outcome.duration_ms,
+            now
+        ])?;
+    if logged == 0 {
+        return Ok(());
+    }
     let gone = outcome.status_code == Some(410);
     let state = if success {
         "delivered"
@@ -526,13 +556,21 @@ pub fn record_attempt(
     } else {
         "pending"
     };
-    if due.attempts > 0 || !success {
+    if success && !due.retry {
+        // Usually no row; there is one if this event was fed again after
+        // its outcome was lost (the delivery is done either way).
+        conn.prepare_cached(
+            "UPDATE webhook_retries SET state = 'delivered', updated_at = ?3 \
+             WHERE webhook_id = ?1 AND event_id = ?2 AND state = 'pending'",
+        )?
+        .execute(params![due.webhook_id, due.event_id, now])?;
+    } else {
         conn.prepare_cached(
             "INSERT INTO webhook_retries (webhook_id, event_id, state, attempts, next_attempt_at, \
              updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
              ON CONFLICT (webhook_id, event_id) DO UPDATE SET state = excluded.state, \
-             attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at, \
-             updated_at = excluded.updated_at",
+             attempts = MAX(attempts, excluded.attempts), \
+             next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at",
         )?
         .execute(params![
             due.webhook_id,

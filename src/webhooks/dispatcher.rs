@@ -25,6 +25,7 @@ use crate::domain::clock;
 use crate::events::Hub;
 use crate::store::webhooks::{self as hooks, Due, Feed, Outcome, RetryPolicy};
 use crate::store::Store;
+use rusqlite::Connection;
 
 /// Longest the feeder sleeps without being woken.
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -60,7 +61,9 @@ impl Progress {
             .filter(|((h, e), first)| **first && *h == hook && !done.contains(&(*h, *e)))
             .map(|((_, e), _)| *e)
             .min();
-        Some(oldest.map_or(fed, |e| e - 1))
+        // Never past `fed`: after a failed record the log is fed again
+        // from the stored cursor, below deliveries still in flight.
+        Some(oldest.map_or(fed, |e| (e - 1).min(fed)))
     }
 }
 
@@ -132,13 +135,23 @@ impl Dispatcher {
 }
 
 fn feeder(shared: &Shared, tx: mpsc::Sender<Due>) {
+    shared.hub.register_feeder();
     yield_to_requests();
+    // A connection of its own: the pool's lock is shared with request
+    // threads, and this thread runs in the idle scheduling class.
+    let conn = match shared.store.own_reader() {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("webhook dispatcher cannot open the database: {e}");
+            return;
+        }
+    };
     let mut generation = 0;
     let capacity = shared.config.dispatcher_threads * 4;
     while !shared.stopping.load(Ordering::SeqCst) {
-        let wait = match feed_once(shared, &tx, capacity) {
+        let wait = match feed_once(shared, &conn, &tx, capacity) {
             Fed::Handed(_) => Duration::ZERO,
-            Fed::Idle => time_to_next_due(shared),
+            Fed::Idle => time_to_next_due(&conn),
         };
         if !wait.is_zero() {
             generation = shared.hub.wait_dispatcher(generation, wait);
@@ -153,7 +166,7 @@ const LOG_SLACK: i64 = 32;
 
 /// Hands due retries and new events of the log to the workers (up to
 /// what they can hold); hooks skip events that are not theirs.
-fn feed_once(shared: &Shared, tx: &mpsc::Sender<Due>, capacity: usize) -> Fed {
+fn feed_once(shared: &Shared, conn: &Connection, tx: &mpsc::Sender<Due>, capacity: usize) -> Fed {
     // Deliveries in flight now are skipped even if the recorder commits
     // them before the read below: the read may predate that commit.
     let busy: Vec<(i64, i64)> = match shared.progress.lock() {
@@ -161,7 +174,7 @@ fn feed_once(shared: &Shared, tx: &mpsc::Sender<Due>, capacity: usize) -> Fed {
         _ => return Fed::Idle,
     };
     let now = clock::now_string();
-    let read = shared.store.read_blocking(|c| {
+    let read = Store::read_on(conn, |c| {
         let feeds = hooks::feeds(c)?;
         let retries = hooks::due_retries(c, &now, capacity as i64 * 2)?;
         Ok((feeds, retries))
@@ -209,10 +222,7 @@ fn feed_once(shared: &Shared, tx: &mpsc::Sender<Due>, capacity: usize) -> Fed {
     };
     let mut more = false;
     if let Some((from, page)) = from {
-        let log = match shared
-            .store
-            .read_blocking(|c| hooks::events_after(c, from, page))
-        {
+        let log = match Store::read_on(conn, |c| hooks::events_after(c, from, page)) {
             Ok(l) => l,
             Err(e) => {
                 log::warn!("webhook dispatcher cannot read the event log: {e}");
@@ -288,10 +298,8 @@ fn save_skipped(shared: &Shared, feeds: &[Feed]) {
     }
 }
 
-fn time_to_next_due(shared: &Shared) -> Duration {
-    let next = shared
-        .store
-        .read_blocking(hooks::next_due_at)
+fn time_to_next_due(conn: &Connection) -> Duration {
+    let next = Store::read_on(conn, hooks::next_due_at)
         .ok()
         .flatten()
         .and_then(|t| clock::parse_timestamp(&t));
@@ -325,7 +333,16 @@ fn worker(shared: &Shared, rx: &Mutex<mpsc::Receiver<Due>>, done: &mpsc::Sender<
             Err(_) => return,
         };
         let Ok(due) = next else { return };
-        let outcome = deliver(&agent, shared, &due);
+        // A panic must not strand the delivery in flight (it would hold
+        // the hook's cursor back for good): it counts as a failed attempt.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            deliver(&agent, shared, &due)
+        }))
+        .unwrap_or_else(|_| Outcome {
+            status_code: None,
+            error: Some("the delivery failed inside the server".into()),
+            duration_ms: 0,
+        });
         let retry_at = clock::format(clock::now() + backoff(&shared.config, due.attempts + 1));
         if done
             .send(Attempted {
@@ -392,13 +409,17 @@ fn recorder(shared: &Shared, done: &mpsc::Receiver<Attempted>) {
     }
 }
 
-/// Puts the calling (dispatcher) thread in the idle scheduling class
-/// (Linux policies are per thread): it runs when a core would otherwise idle, and any
-/// request-serving thread that wakes up takes the core back at once. On a
-/// saturated machine requests come first and deliveries use the slack;
-/// they are never lost, only later. (At nice 19 the delivery threads still
-/// delayed the writer thread's wake-ups: create throughput with a webhook
-/// registered fell 18-25 % in a 10 s burst instead of under 10 %.)
+/// Puts the calling dispatcher thread in the idle scheduling class (Linux
+/// policies are per thread): it runs when a core would otherwise idle, and
+/// any request-serving thread that wakes up takes the core back at once.
+/// On a saturated machine requests come first and deliveries use the
+/// slack; they are never lost, only later. (At nice 19 the delivery
+/// threads still delayed the writer thread's wake-ups: create throughput
+/// with a webhook registered fell 18-25 % in a 10 s burst instead of under
+/// 10 %.) These threads take no lock a request thread takes, or a
+/// preempted one could hold the writer up: the feeder reads on its own
+/// connection and is woken without a lock, and attempts reach the writer
+/// through its queue.
 fn yield_to_requests() {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: `param` is a valid sched_param for the call's duration; pid
