@@ -75,7 +75,10 @@ pub struct Dispatcher {
 /// What one step of the feeder found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Fed {
+    /// Handed this many deliveries out (0: skipped a full page of the log
+    /// that none of the hooks wanted); look again at once.
     Handed(usize),
+    /// Nothing to do until woken or a retry falls due.
     Idle,
 }
 
