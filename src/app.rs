@@ -101,7 +101,7 @@ impl Application {
             config.webhooks.clone(),
             config.allow_private_webhooks,
         )?;
-        let scheduler = Scheduler::start(store.clone(), &config.db_path)?;
+        let scheduler = Scheduler::start(store.clone())?;
         let config = Arc::new(config);
         let state = web::Data::new(AppState {
             store: store.clone(),

@@ -7,8 +7,6 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use std::path::Path;
-
 use crate::store::{claims, Store};
 
 const TICK: Duration = Duration::from_millis(250);
@@ -21,8 +19,8 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn start(store: Store, db: &Path) -> anyhow::Result<Scheduler> {
-        let checkpointer = store.checkpointer(db)?;
+    pub fn start(store: Store) -> anyhow::Result<Scheduler> {
+        let checkpointer = store.checkpointer()?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = thread::Builder::new()

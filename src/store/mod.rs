@@ -131,9 +131,9 @@ const STATEMENT_CACHE: usize = 256;
 fn configure_connection(conn: &Connection) -> rusqlite::Result<()> {
     register_functions(conn)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.execute_batch(
         "PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 5000;
          PRAGMA synchronous = NORMAL;
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -16000;",
@@ -144,7 +144,8 @@ fn configure_connection(conn: &Connection) -> rusqlite::Result<()> {
 fn init_reader(c: &mut Connection) -> rusqlite::Result<()> {
     register_functions(c)?;
     c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -4000;")
+    c.busy_timeout(BUSY_TIMEOUT)?;
+    c.execute_batch("PRAGMA cache_size = -4000;")
 }
 
 /// The writer's own settings: no checkpoints inside commits (they stalled
@@ -242,9 +243,9 @@ impl Store {
     }
 
     /// The background checkpointer of this store's database file.
-    pub fn checkpointer(&self, path: &Path) -> anyhow::Result<Checkpointer> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    pub fn checkpointer(&self) -> anyhow::Result<Checkpointer> {
+        let conn = Connection::open(&*self.path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         Ok(Checkpointer {
             conn,
             restart_log: self.restart_log.clone(),

@@ -87,6 +87,10 @@ pub fn require(conn: &Connection, caller: &Caller, id: i64) -> ApiResult<Webhook
     Ok(hook)
 }
 
+/// The newest event's id: where a hook starts (or restarts) reading the
+/// log, so it receives what happens from then on.
+const LATEST_EVENT: &str = "(SELECT COALESCE(MAX(id), 0) FROM events)";
+
 pub struct NewWebhook {
     pub url: String,
     pub events: Vec<String>,
@@ -98,9 +102,11 @@ pub struct NewWebhook {
 pub fn insert(conn: &Connection, caller: &Caller, new: NewWebhook) -> ApiResult<Webhook> {
     let now = clock::now_string();
     conn.execute(
-        "INSERT INTO webhooks (url, events, secret, signature_version, description, \
-         owner_agent_id, created_at, updated_at, delivered_through) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, (SELECT COALESCE(MAX(id), 0) FROM events))",
+        &format!(
+            "INSERT INTO webhooks (url, events, secret, signature_version, description, \
+             owner_agent_id, created_at, updated_at, delivered_through) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, {LATEST_EVENT})"
+        ),
         params![
             new.url,
             serde_json::to_string(&new.events)?,
@@ -272,7 +278,8 @@ pub fn redeliver(tx: &Tx, caller: &Caller, hook: i64, did: i64) -> ApiResult<Val
         [delivered],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let delivery = address(tx, caller, hook, &kind, &payload)?;
+    let delivery = super::events::next_id(tx)?;
+    address(tx, caller, hook, delivery, &kind, &payload)?;
     let event_id = serde_json::from_str::<Value>(&payload)
         .ok()
         .and_then(|p| p.get("event_id").and_then(Value::as_i64))
@@ -280,10 +287,16 @@ pub fn redeliver(tx: &Tx, caller: &Caller, hook: i64, did: i64) -> ApiResult<Val
     Ok(json!({ "delivery_id": delivery, "event_id": event_id, "state": "pending" }))
 }
 
-/// Appends an event for `hook` alone (no task, so no reader is shown it)
-/// and returns its id, which is the delivery's.
-fn address(tx: &Tx, caller: &Caller, hook: i64, kind: &str, payload: &str) -> ApiResult<i64> {
-    let id = super::events::next_id(tx)?;
+/// Appends event `id` (the next one) for `hook` alone: no task, so no
+/// reader is shown it. Its id is the delivery's.
+fn address(
+    tx: &Tx,
+    caller: &Caller,
+    hook: i64,
+    id: i64,
+    kind: &str,
+    payload: &str,
+) -> ApiResult<()> {
     tx.prepare_cached(
         "INSERT INTO events (id, kind, task_id, agent_id, audience, payload, created_at, \
          webhook_id) VALUES (?1, ?2, NULL, ?3, ',', ?4, ?5, ?6)",
@@ -297,7 +310,7 @@ fn address(tx: &Tx, caller: &Caller, hook: i64, kind: &str, payload: &str) -> Ap
         hook
     ])?;
     tx.wake_dispatcher();
-    Ok(id)
+    Ok(())
 }
 
 /// Queues a ping (`webhook.test`) for one hook.
@@ -311,8 +324,8 @@ pub fn ping(tx: &Tx, caller: &Caller, hook: &Webhook) -> ApiResult<Value> {
         "agent": caller.agent().map(|a| json!({"id": a.id, "name": a.name, "display_name": a.display_name})),
         "webhook_id": hook.id,
     });
-    let id = address(tx, caller, hook.id, PING, &payload.to_string())?;
-    Ok(json!({ "delivery_id": id, "event_id": id, "state": "pending" }))
+    address(tx, caller, hook.id, event_id, PING, &payload.to_string())?;
+    Ok(json!({ "delivery_id": event_id, "event_id": event_id, "state": "pending" }))
 }
 
 // ---------------------------------------------------------------- dispatcher side
@@ -477,7 +490,7 @@ pub fn skip_to_now(conn: &Connection, which: &str, arg: i64) -> ApiResult<()> {
     conn.execute(
         &format!(
             "UPDATE webhooks SET delivered_through = \
-             MAX(delivered_through, (SELECT COALESCE(MAX(id), 0) FROM events)) WHERE {which}"
+             MAX(delivered_through, {LATEST_EVENT}) WHERE {which}"
         ),
         [arg],
     )?;
