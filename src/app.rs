@@ -15,8 +15,8 @@ use crate::api::auth::Authenticator;
 use crate::api::{self, AppState, Dialect};
 use crate::config::Config;
 use crate::domain::keys;
-use crate::error::ApiError;
-use crate::events::Hub;
+use crate::error::Error;
+use crate::hub::Hub;
 use crate::scheduler::Scheduler;
 use crate::store::{self, settings, Store};
 use crate::webhooks::dispatcher::Dispatcher;
@@ -65,20 +65,19 @@ pub fn rotate_project_token(db: &std::path::Path) -> anyhow::Result<String> {
     Ok(token)
 }
 
-async fn not_found(req: HttpRequest) -> ApiError {
-    ApiError::not_found(format!("no route for {} {}", req.method(), req.path()))
+async fn not_found(req: HttpRequest) -> Error {
+    Error::not_found(format!("no route for {} {}", req.method(), req.path()))
 }
 
 /// Replaces actix's empty 405 answers with the JSON error body.
 fn method_not_allowed<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let (req, _) = res.into_parts();
-    let body = serde_json::json!({
-        "error": format!("method {} is not allowed on {}", req.method(), req.path()),
-        "code": "method_not_allowed",
-        "status": 405,
-        "detail": "the README lists the routes and their methods",
-    });
-    let resp = actix_web::HttpResponse::MethodNotAllowed().json(body);
+    let resp = Error::MethodNotAllowed(format!(
+        "method {} is not allowed on {}",
+        req.method(),
+        req.path()
+    ))
+    .error_response();
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, resp).map_into_right_body(),
     ))
@@ -198,14 +197,6 @@ impl Application {
         })
         .await;
         served
-    }
-}
-
-// Make `ApiError` usable as a plain handler result.
-impl actix_web::Responder for ApiError {
-    type Body = actix_web::body::BoxBody;
-    fn respond_to(self, _req: &HttpRequest) -> actix_web::HttpResponse {
-        self.error_response()
     }
 }
 

@@ -1,15 +1,15 @@
-//! The one error type of the HTTP API.
+//! The one error type of every operation, whatever the way in.
 //!
-//! Every handler and every store function returns `ApiError`; it renders as
-//! `{"error", "code", "status", "detail"}` with the status the spec asks for.
-//! Internal errors log their cause and answer with an opaque message.
+//! Operations, the store and the domain return [`Error`]; it knows its
+//! HTTP status, its `code` and its JSON body (`{"error", "code", "status",
+//! "detail"}`, SPEC §2) but nothing about any transport: `api::error` turns
+//! it into an HTTP response, and the MCP tools into an `isError` result.
+//! Internal errors log their cause and show an opaque message.
 
-use actix_web::http::{header, StatusCode};
-use actix_web::{HttpResponse, ResponseError};
 use serde_json::{json, Map, Value};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub enum Error {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -18,15 +18,22 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
-    /// `extra` keys are merged into the top level of the body (the dedup
-    /// check's `matches`, the context conflict's `version`).
+    /// `code` refines the generic `conflict` (`stale_claim`,
+    /// `blocked_by_dependencies`, …); `extra` keys are merged into the top
+    /// level of the body (the dedup check's `matches`, the context
+    /// conflict's `version`).
     #[error("{message}")]
     Conflict {
         message: String,
+        code: &'static str,
         extra: Option<Map<String, Value>>,
     },
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("{field}: {reason}")]
     Validation { field: String, reason: String },
     #[error("rate limit exceeded; retry in {retry_after} s")]
@@ -37,121 +44,126 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
-pub type ApiResult<T> = Result<T, ApiError>;
+/// `Result` with [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-impl ApiError {
+impl Error {
     pub fn bad_request(msg: impl Into<String>) -> Self {
-        ApiError::BadRequest(msg.into())
+        Error::BadRequest(msg.into())
     }
     pub fn unauthorized(msg: impl Into<String>) -> Self {
-        ApiError::Unauthorized(msg.into())
+        Error::Unauthorized(msg.into())
     }
     pub fn forbidden(msg: impl Into<String>) -> Self {
-        ApiError::Forbidden(msg.into())
+        Error::Forbidden(msg.into())
     }
     pub fn not_found(msg: impl Into<String>) -> Self {
-        ApiError::NotFound(msg.into())
+        Error::NotFound(msg.into())
     }
     pub fn conflict(msg: impl Into<String>) -> Self {
-        ApiError::Conflict {
+        Error::Conflict {
             message: msg.into(),
+            code: "conflict",
             extra: None,
         }
     }
+    /// A conflict whose body carries the keys of `extra` (an object).
     pub fn conflict_with(msg: impl Into<String>, extra: Value) -> Self {
         let extra = match extra {
             Value::Object(map) => Some(map),
             _ => None,
         };
-        ApiError::Conflict {
+        Error::Conflict {
             message: msg.into(),
+            code: "conflict",
             extra,
         }
     }
+    /// The same conflict with a more precise `code`; other errors unchanged.
+    pub fn coded(self, code: &'static str) -> Self {
+        match self {
+            Error::Conflict { message, extra, .. } => Error::Conflict {
+                message,
+                code,
+                extra,
+            },
+            other => other,
+        }
+    }
     pub fn validation(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        ApiError::Validation {
+        Error::Validation {
             field: field.into(),
             reason: reason.into(),
         }
     }
     pub fn internal(msg: impl Into<String>) -> Self {
-        ApiError::Internal(anyhow::anyhow!(msg.into()))
+        Error::Internal(anyhow::anyhow!(msg.into()))
     }
 
+    /// The snake_case `code` of the body.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest(_) => "bad_request",
-            ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::Conflict { .. } => "conflict",
-            ApiError::TooLarge(_) => "payload_too_large",
-            ApiError::Validation { .. } => "validation_error",
-            ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Unavailable(_) => "unavailable",
-            ApiError::Internal(_) => "internal_error",
+            Error::BadRequest(_) => "bad_request",
+            Error::Unauthorized(_) => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotFound(_) => "not_found",
+            Error::Conflict { code, .. } => code,
+            Error::TooLarge(_) => "payload_too_large",
+            Error::UnsupportedMediaType(_) => "unsupported_media_type",
+            Error::MethodNotAllowed(_) => "method_not_allowed",
+            Error::Validation { .. } => "validation_error",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Unavailable(_) => "unavailable",
+            Error::Internal(_) => "internal_error",
         }
     }
-}
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> Self {
-        ApiError::Internal(anyhow::Error::new(e).context("database error"))
-    }
-}
-
-impl From<r2d2::Error> for ApiError {
-    fn from(e: r2d2::Error) -> Self {
-        ApiError::Unavailable(format!("database pool: {e}"))
-    }
-}
-
-impl From<serde_json::Error> for ApiError {
-    fn from(e: serde_json::Error) -> Self {
-        ApiError::Internal(anyhow::Error::new(e).context("json encoding"))
-    }
-}
-
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
+    /// The HTTP status SPEC §2 gives this error.
+    pub fn status(&self) -> u16 {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::BadRequest(_) => 400,
+            Error::Unauthorized(_) => 401,
+            Error::Forbidden(_) => 403,
+            Error::NotFound(_) => 404,
+            Error::MethodNotAllowed(_) => 405,
+            Error::Conflict { .. } => 409,
+            Error::TooLarge(_) => 413,
+            Error::UnsupportedMediaType(_) => 415,
+            Error::Validation { .. } => 422,
+            Error::RateLimited { .. } => 429,
+            Error::Unavailable(_) => 503,
+            Error::Internal(_) => 500,
         }
     }
 
-    fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        let (message, detail) = match self {
-            ApiError::Internal(cause) => {
+    /// The human sentence of the body (internal causes are logged here,
+    /// never shown).
+    pub fn message(&self) -> String {
+        match self {
+            Error::Internal(cause) => {
                 log::error!("internal error: {cause:#}");
-                (
-                    "internal server error".to_string(),
-                    json!("the server failed; the error was logged"),
-                )
+                "internal server error".to_string()
             }
-            ApiError::Validation { field, reason } => (
-                format!("invalid field '{field}': {reason}"),
-                json!({ "field": field, "reason": reason }),
-            ),
-            other => (other.to_string(), json!(other.to_string())),
+            Error::Validation { field, reason } => format!("invalid field '{field}': {reason}"),
+            other => other.to_string(),
+        }
+    }
+
+    /// `{"error", "code", "status", "detail"}` plus a conflict's extra keys.
+    pub fn body(&self) -> Value {
+        let detail = match self {
+            Error::Internal(_) => json!("the server failed; the error was logged"),
+            Error::Validation { field, reason } => json!({ "field": field, "reason": reason }),
+            other => json!(other.to_string()),
         };
         let mut body = json!({
-            "error": message,
+            "error": self.message(),
             "code": self.code(),
-            "status": status.as_u16(),
+            "status": self.status(),
             "detail": detail,
         });
         if let (
-            ApiError::Conflict {
+            Error::Conflict {
                 extra: Some(extra), ..
             },
             Value::Object(map),
@@ -161,10 +173,24 @@ impl ResponseError for ApiError {
                 map.insert(k.clone(), v.clone());
             }
         }
-        let mut resp = HttpResponse::build(status);
-        if let ApiError::RateLimited { retry_after } = self {
-            resp.insert_header((header::RETRY_AFTER, retry_after.to_string()));
-        }
-        resp.json(body)
+        body
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Internal(anyhow::Error::new(e).context("database error"))
+    }
+}
+
+impl From<r2d2::Error> for Error {
+    fn from(e: r2d2::Error) -> Self {
+        Error::Unavailable(format!("database pool: {e}"))
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Internal(anyhow::Error::new(e).context("json encoding"))
     }
 }

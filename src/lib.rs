@@ -2,7 +2,7 @@
 //!
 //! - [`api`]: HTTP resources, mounted under `/api` and `/v1`
 //! - [`store`]: SQLite storage (one writer thread, pooled readers)
-//! - [`events`]: the event hub; [`webhooks`]: signed delivery
+//! - [`hub`]: tells streams and the dispatcher about commits; [`webhooks`]: signed delivery
 //! - [`domain`]: roles, keys, input rules; [`config`]: configuration
 //! - [`cli`]: the `delega` command
 
@@ -12,7 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
-pub mod events;
+pub mod hub;
 pub mod scheduler;
 pub mod store;
 pub mod webhooks;

@@ -8,7 +8,7 @@ use super::auth::{is_local_bootstrap, MaybeCaller, MISSING_CREDENTIALS};
 use super::{created, ok, page_response, query, Json, State};
 use crate::domain::access::{Caller, Role};
 use crate::domain::input::{self, check_len, double_option, AgentRef, Page};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::store::agents::{self, Agent, AgentChanges, NewAgent};
 
 #[derive(Deserialize, Default)]
@@ -27,7 +27,7 @@ struct AgentInput {
 }
 
 /// Names are slugs: they appear in URLs and may be used wherever an id is.
-fn check_name(name: &str) -> ApiResult<()> {
+fn check_name(name: &str) -> Result<()> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name
@@ -38,13 +38,13 @@ fn check_name(name: &str) -> ApiResult<()> {
             .next()
             .is_some_and(|c| c.is_ascii_alphanumeric());
     if !valid {
-        return Err(ApiError::validation(
+        return Err(Error::validation(
             "name",
             "must be 1-64 characters of letters, digits, '-', '_' or '.', starting with a letter or digit",
         ));
     }
     if name.chars().all(|c| c.is_ascii_digit()) {
-        return Err(ApiError::validation(
+        return Err(Error::validation(
             "name",
             "must not be all digits (numbers are read as agent ids)",
         ));
@@ -53,7 +53,7 @@ fn check_name(name: &str) -> ApiResult<()> {
 }
 
 impl AgentInput {
-    fn parse(body: Value) -> ApiResult<AgentInput> {
+    fn parse(body: Value) -> Result<AgentInput> {
         let input: AgentInput = input::object(body)?;
         if let Some(name) = &input.name {
             check_name(name)?;
@@ -71,7 +71,7 @@ impl AgentInput {
         }
         if let Some(perms) = &input.permissions {
             if perms.len() > 20 {
-                return Err(ApiError::validation("permissions", "at most 20 entries"));
+                return Err(Error::validation("permissions", "at most 20 entries"));
             }
             for p in perms {
                 check_len("permissions", p, 100)?;
@@ -85,18 +85,18 @@ impl AgentInput {
     }
 
     /// The role asked for through `role` and/or the compatible `is_admin`.
-    fn role(&self, current: Role) -> ApiResult<Option<Role>> {
+    fn role(&self, current: Role) -> Result<Option<Role>> {
         let role = self
             .role
             .as_deref()
             .map(|r| {
                 Role::parse(r).ok_or_else(|| {
-                    ApiError::validation("role", "must be one of worker, coordinator, admin")
+                    Error::validation("role", "must be one of worker, coordinator, admin")
                 })
             })
             .transpose()?;
         match (role, self.is_admin) {
-            (Some(r), Some(a)) if (r == Role::Admin) != a => Err(ApiError::validation(
+            (Some(r), Some(a)) if (r == Role::Admin) != a => Err(Error::validation(
                 "is_admin",
                 "contradicts role (is_admin: true means role admin)",
             )),
@@ -121,17 +121,17 @@ async fn create(
     req: HttpRequest,
     caller: MaybeCaller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let input = AgentInput::parse(body)?;
     let name = input
         .name
         .clone()
-        .ok_or_else(|| ApiError::validation("name", "is required"))?;
+        .ok_or_else(|| Error::validation("name", "is required"))?;
     let bootstrap = match &caller.0 {
         Some(c) if c.is_admin() => false,
-        Some(_) => return Err(ApiError::forbidden("only admins create agents")),
+        Some(_) => return Err(Error::forbidden("only admins create agents")),
         None if is_local_bootstrap(&req) => true,
-        None => return Err(ApiError::unauthorized(MISSING_CREDENTIALS)),
+        None => return Err(Error::unauthorized(MISSING_CREDENTIALS)),
     };
     let new = NewAgent {
         name,
@@ -150,7 +150,7 @@ async fn create(
             // The writer runs one write at a time, so of concurrent
             // bootstrap requests exactly one sees an empty table.
             if bootstrap && agents::count(tx)? > 0 {
-                return Err(ApiError::unauthorized(
+                return Err(Error::unauthorized(
                     "agents already exist: authenticate with an admin key or the project token",
                 ));
             }
@@ -160,9 +160,9 @@ async fn create(
     created(&agent)
 }
 
-async fn list(state: State, req: HttpRequest, caller: Caller) -> ApiResult<HttpResponse> {
+async fn list(state: State, req: HttpRequest, caller: Caller) -> Result<HttpResponse> {
     if !caller.coordinates() {
-        return Err(ApiError::forbidden(
+        return Err(Error::forbidden(
             "only admins and coordinators list agents",
         ));
     }
@@ -179,7 +179,7 @@ fn may_view(caller: &Caller, agent: &Agent) -> bool {
     caller.coordinates() || caller.is_agent(agent.id)
 }
 
-async fn get(state: State, path: web::Path<String>, caller: Caller) -> ApiResult<HttpResponse> {
+async fn get(state: State, path: web::Path<String>, caller: Caller) -> Result<HttpResponse> {
     let target = AgentRef::parse(&path);
     let agent = state
         .store
@@ -190,7 +190,7 @@ async fn get(state: State, path: web::Path<String>, caller: Caller) -> ApiResult
         })
         .await?;
     if !may_view(&caller, &agent) {
-        return Err(ApiError::forbidden("workers may only view their own agent"));
+        return Err(Error::forbidden("workers may only view their own agent"));
     }
     ok(&agent)
 }
@@ -200,7 +200,7 @@ async fn update(
     path: web::Path<String>,
     caller: Caller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let input = AgentInput::parse(body)?;
     let target = AgentRef::parse(&path);
     let agent = state
@@ -209,16 +209,16 @@ async fn update(
             let current = agents::require(tx, &target)?;
             if !caller.is_admin() {
                 if !caller.is_agent(current.id) {
-                    return Err(ApiError::forbidden("only admins update other agents"));
+                    return Err(Error::forbidden("only admins update other agents"));
                 }
                 if input.touches_privileges() {
-                    return Err(ApiError::forbidden(
+                    return Err(Error::forbidden(
                         "only admins change name, role, is_admin, permissions or active",
                     ));
                 }
             }
             if input.active == Some(false) && caller.is_agent(current.id) {
-                return Err(ApiError::conflict("you cannot deactivate yourself"));
+                return Err(Error::conflict("you cannot deactivate yourself"));
             }
             let changes = AgentChanges {
                 name: input.name.clone(),
@@ -235,9 +235,9 @@ async fn update(
     ok(&agent)
 }
 
-async fn delete(state: State, path: web::Path<String>, caller: Caller) -> ApiResult<HttpResponse> {
+async fn delete(state: State, path: web::Path<String>, caller: Caller) -> Result<HttpResponse> {
     if !caller.is_admin() {
-        return Err(ApiError::forbidden("only admins delete agents"));
+        return Err(Error::forbidden("only admins delete agents"));
     }
     let target = AgentRef::parse(&path);
     let id = state
@@ -245,7 +245,7 @@ async fn delete(state: State, path: web::Path<String>, caller: Caller) -> ApiRes
         .write(move |tx| {
             let agent = agents::require(tx, &target)?;
             if caller.is_agent(agent.id) {
-                return Err(ApiError::conflict(
+                return Err(Error::conflict(
                     "you cannot delete the agent you are using",
                 ));
             }
@@ -261,14 +261,14 @@ async fn rotate_key(
     state: State,
     path: web::Path<String>,
     caller: Caller,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let target = AgentRef::parse(&path);
     let agent = state
         .store
         .write(move |tx| {
             let agent = agents::require(tx, &target)?;
             if !caller.is_admin() && !caller.is_agent(agent.id) {
-                return Err(ApiError::forbidden("only admins rotate other agents' keys"));
+                return Err(Error::forbidden("only admins rotate other agents' keys"));
             }
             agents::rotate_key(tx, agent.id)
         })
@@ -277,7 +277,7 @@ async fn rotate_key(
     ok(&agent)
 }
 
-async fn me(state: State, caller: Caller) -> ApiResult<HttpResponse> {
+async fn me(state: State, caller: Caller) -> Result<HttpResponse> {
     let account = json!({ "plan": "self-hosted" });
     let Some(id) = caller.agent_id() else {
         return ok(&json!({

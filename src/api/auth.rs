@@ -15,7 +15,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use super::AppState;
 use crate::domain::access::{AgentIdentity, Caller};
 use crate::domain::keys;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::store::agents;
 
 /// Resolves credentials to callers. Agent keys are hashed once per request
@@ -103,10 +103,10 @@ fn proxy_user(req: &HttpRequest) -> Option<String> {
 
 /// Authenticates a request: `Ok(None)` when it carries no credentials (and
 /// open mode is off); invalid credentials are a 401.
-async fn authenticate(req: &HttpRequest) -> ApiResult<Option<Caller>> {
+async fn authenticate(req: &HttpRequest) -> Result<Option<Caller>> {
     let state = req
         .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal("application state missing"))?;
+        .ok_or_else(|| Error::internal("application state missing"))?;
     let auth = &state.auth;
     let caller = if let Some(secret) = credential(req) {
         let hash = keys::hash(&secret);
@@ -120,7 +120,7 @@ async fn authenticate(req: &HttpRequest) -> ApiResult<Option<Caller>> {
                 .store
                 .read(move |conn| agents::authenticate(conn, &secret))
                 .await?
-                .ok_or_else(|| ApiError::unauthorized("invalid or deactivated API key"))?;
+                .ok_or_else(|| Error::unauthorized("invalid or deactivated API key"))?;
             auth.remember(generation, hash, identity.clone());
             Caller::Agent(identity)
         }
@@ -132,7 +132,7 @@ async fn authenticate(req: &HttpRequest) -> ApiResult<Option<Caller>> {
             .store
             .read(move |conn| agents::by_name_active(conn, &name))
             .await?
-            .ok_or_else(|| ApiError::unauthorized("the proxy's user is not an active agent"))?;
+            .ok_or_else(|| Error::unauthorized("the proxy's user is not an active agent"))?;
         Caller::Agent(identity)
     } else if !auth.require_auth {
         Caller::Project
@@ -149,15 +149,15 @@ pub const MISSING_CREDENTIALS: &str =
     "missing credentials: send X-Agent-Key: dlg_… or Authorization: Bearer <key or project token>";
 
 impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Caller, Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
             authenticate(&req)
                 .await?
-                .ok_or_else(|| ApiError::unauthorized(MISSING_CREDENTIALS))
+                .ok_or_else(|| Error::unauthorized(MISSING_CREDENTIALS))
         })
     }
 }
@@ -166,8 +166,8 @@ impl FromRequest for Caller {
 pub struct MaybeCaller(pub Option<Caller>);
 
 impl FromRequest for MaybeCaller {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<MaybeCaller, ApiError>>>>;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<MaybeCaller, Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
@@ -212,20 +212,20 @@ impl RateLimiter {
         }
     }
 
-    pub fn check(&self, agent: i64) -> ApiResult<()> {
+    pub fn check(&self, agent: i64) -> Result<()> {
         let window = Duration::from_secs(60);
         let now = Instant::now();
         let mut map = self
             .windows
             .lock()
-            .map_err(|_| ApiError::internal("rate limiter poisoned"))?;
+            .map_err(|_| Error::internal("rate limiter poisoned"))?;
         let entry = map.entry(agent).or_insert((now, 0));
         if now.duration_since(entry.0) >= window {
             *entry = (now, 0);
         }
         if entry.1 >= self.per_minute {
             let left = window.saturating_sub(now.duration_since(entry.0));
-            return Err(ApiError::RateLimited {
+            return Err(Error::RateLimited {
                 retry_after: left.as_secs().max(1),
             });
         }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{ok, path_id, Json, State};
 use crate::domain::access::Caller;
 use crate::domain::input::{self, check_len, Id};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::store::claims::{self, DEFAULT_LEASE, SESSION_STATES};
 use crate::store::tasks::TaskJson;
 
@@ -25,11 +25,11 @@ struct ClaimInput {
 }
 
 impl ClaimInput {
-    fn parse(body: Value) -> ApiResult<ClaimInput> {
+    fn parse(body: Value) -> Result<ClaimInput> {
         let c: ClaimInput = input::object(body)?;
         if let Some(l) = c.lease_seconds {
             if !(30..=3600).contains(&l) {
-                return Err(ApiError::validation(
+                return Err(Error::validation(
                     "lease_seconds",
                     "must be between 30 and 3600",
                 ));
@@ -37,7 +37,7 @@ impl ClaimInput {
         }
         if let Some(w) = c.wait_seconds {
             if !(0..=60).contains(&w) {
-                return Err(ApiError::validation(
+                return Err(Error::validation(
                     "wait_seconds",
                     "must be between 0 and 60",
                 ));
@@ -45,7 +45,7 @@ impl ClaimInput {
         }
         if let Some(s) = &c.state {
             if !SESSION_STATES.contains(&s.as_str()) {
-                return Err(ApiError::validation(
+                return Err(Error::validation(
                     "state",
                     "must be working, waiting_input or errored",
                 ));
@@ -69,13 +69,13 @@ struct Claimed {
     task: Option<TaskJson>,
 }
 
-fn task_body(task: Option<TaskJson>) -> ApiResult<HttpResponse> {
+fn task_body(task: Option<TaskJson>) -> Result<HttpResponse> {
     ok(&Claimed { task })
 }
 
 /// Claims the next task; with `wait_seconds`, waits for one to appear,
 /// retrying whenever something is committed.
-async fn claim_next(state: State, caller: Caller, Json(body): Json) -> ApiResult<HttpResponse> {
+async fn claim_next(state: State, caller: Caller, Json(body): Json) -> Result<HttpResponse> {
     let c = ClaimInput::parse(body)?;
     let deadline = Instant::now() + Duration::from_secs(c.wait_seconds.unwrap_or(0) as u64);
     let mut changes = state.store.hub().subscribe();
@@ -101,7 +101,7 @@ async fn claim(
     path: web::Path<String>,
     caller: Caller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let c = ClaimInput::parse(body)?;
     let view = state
@@ -116,7 +116,7 @@ async fn heartbeat(
     path: web::Path<String>,
     caller: Caller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let c = ClaimInput::parse(body)?;
     let lease = c.lease();
@@ -133,11 +133,11 @@ async fn set_state(
     path: web::Path<String>,
     caller: Caller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let c = ClaimInput::parse(body)?;
     let new_state = c.state.ok_or_else(|| {
-        ApiError::validation("state", "is required: working, waiting_input or errored")
+        Error::validation("state", "is required: working, waiting_input or errored")
     })?;
     let view = state
         .store
@@ -151,7 +151,7 @@ async fn release(
     path: web::Path<String>,
     caller: Caller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let c = ClaimInput::parse(body)?;
     let view = state

@@ -7,15 +7,15 @@ use serde_json::{json, Value};
 use super::{ok, path_id, query, Json, State};
 use crate::domain::access::Caller;
 use crate::domain::input;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::store::context::{self, RecallQuery, Source};
 use crate::store::tasks::{self, Need};
 
-fn source_param(q: &input::Query) -> ApiResult<Option<Source>> {
+fn source_param(q: &input::Query) -> Result<Option<Source>> {
     q.get("source")
         .map(|s| {
             Source::parse(s).ok_or_else(|| {
-                ApiError::validation(
+                Error::validation(
                     "source",
                     "must be human_stated, agent_inferred, agent_observed or imported",
                 )
@@ -29,7 +29,7 @@ async fn get(
     req: HttpRequest,
     path: web::Path<String>,
     caller: Caller,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let with_provenance = query(&req)
         .get("include")
@@ -55,19 +55,19 @@ async fn patch(
     path: web::Path<String>,
     caller: Caller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let q = query(&req);
     let expected = q.int("expected_version")?;
     let source = source_param(&q)?.unwrap_or(Source::AgentInferred);
     if source.needs_admin() && !caller.is_admin() {
-        return Err(ApiError::forbidden(format!(
+        return Err(Error::forbidden(format!(
             "source {} is reserved to admins",
             source.as_str()
         )));
     }
     let Value::Object(patch) = body else {
-        return Err(ApiError::validation(
+        return Err(Error::validation(
             "body",
             "context must be a JSON object",
         ));
@@ -89,18 +89,18 @@ async fn history(
     req: HttpRequest,
     path: web::Path<String>,
     caller: Caller,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let q = query(&req);
     let limit = q.int("limit")?.unwrap_or(100);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::validation("limit", "must be between 1 and 100"));
+        return Err(Error::validation("limit", "must be between 1 and 100"));
     }
     let cursor = q
         .get("cursor")
         .map(|c| {
             c.parse::<i64>()
-                .map_err(|_| ApiError::validation("cursor", "is not a cursor this server issued"))
+                .map_err(|_| Error::validation("cursor", "is not a cursor this server issued"))
         })
         .transpose()?;
     let key = q.get("key").map(String::from);
@@ -124,7 +124,7 @@ async fn supersede(
     path: web::Path<String>,
     caller: Caller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let s: SupersedeInput = input::object(body)?;
     let entry = state
@@ -137,16 +137,16 @@ async fn supersede(
     ok(&json!({ "superseded": entry }))
 }
 
-async fn search(state: State, req: HttpRequest, caller: Caller) -> ApiResult<HttpResponse> {
+async fn search(state: State, req: HttpRequest, caller: Caller) -> Result<HttpResponse> {
     let q = query(&req);
     let text = q
         .get("q")
         .map(String::from)
-        .ok_or_else(|| ApiError::validation("q", "is required"))?;
+        .ok_or_else(|| Error::validation("q", "is required"))?;
     input::check_len("q", &text, 500)?;
     let limit = q.int("limit")?.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::validation("limit", "must be between 1 and 100"));
+        return Err(Error::validation("limit", "must be between 1 and 100"));
     }
     let rq = RecallQuery {
         q: text.clone(),

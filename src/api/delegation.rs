@@ -11,7 +11,7 @@ use super::{created, ok, path_id, Dialect, Json, State};
 use crate::domain::access::Caller;
 use crate::domain::clock;
 use crate::domain::input::{self, check_len, forbid, AgentRef};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::store::cache::Rendered;
 use crate::store::delegation::{self, DelegationKind, Hop};
 use crate::store::tasks::{self, Need};
@@ -33,10 +33,10 @@ fn hand_off(
     id: i64,
     to: &AgentRef,
     note: Option<String>,
-) -> ApiResult<tasks::TaskJson> {
+) -> Result<tasks::TaskJson> {
     let task = tasks::require(tx, caller, id, Need::Delegate)?;
     if tasks::is_finished(&task.status) {
-        return Err(ApiError::conflict(format!(
+        return Err(Error::conflict(format!(
             "task {id} is {}; reopen it before handing it off",
             task.status
         )));
@@ -68,7 +68,7 @@ async fn delegate(
     path: web::Path<String>,
     caller: Caller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     input::require_object(&body)?;
     if body.get("content").is_some() {
@@ -95,7 +95,7 @@ async fn delegate(
         .or(h.assigned_to_agent_id)
         .or(h.to_agent_id)
         .ok_or_else(|| {
-            ApiError::validation(
+            Error::validation(
                 "agent_id",
                 "is required to hand off the task (or send content to delegate a child task)",
             )
@@ -163,7 +163,7 @@ async fn chain(
     req: HttpRequest,
     path: web::Path<String>,
     caller: Caller,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let dialect = Dialect::of(&req);
     let cache = state.store.cache().clone();
@@ -212,7 +212,7 @@ async fn children(
     state: State,
     path: web::Path<String>,
     caller: Caller,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let cache = state.store.cache().clone();
     let views = state

@@ -17,21 +17,21 @@ use tokio::sync::{broadcast, watch};
 
 use super::{query, State};
 use crate::domain::access::Caller;
-use crate::error::{ApiError, ApiResult};
-use crate::events::{is_known_kind, Event};
-use crate::store::events::{self as event_log, EventFilter};
+use crate::error::{Error, Result};
+use crate::hub::{is_known_kind, Event};
+use crate::store::event_log::{self, EventFilter};
 use crate::store::Store;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const PAGE: i64 = 500;
 
-fn parse_filter(req: &HttpRequest) -> ApiResult<(EventFilter, Option<i64>, i64)> {
+fn parse_filter(req: &HttpRequest) -> Result<(EventFilter, Option<i64>, i64)> {
     let q = query(req);
     let mut filter = EventFilter::default();
     if let Some(types) = q.get("types") {
         for t in types.split(',').map(str::trim).filter(|t| !t.is_empty()) {
             if !is_known_kind(t) {
-                return Err(ApiError::validation(
+                return Err(Error::validation(
                     "types",
                     format!("unknown event {t:?}"),
                 ));
@@ -48,12 +48,12 @@ fn parse_filter(req: &HttpRequest) -> ApiResult<(EventFilter, Option<i64>, i64)>
     let since = q.int("since")?.or(last_event_id);
     let limit = q.int("limit")?.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::validation("limit", "must be between 1 and 1000"));
+        return Err(Error::validation("limit", "must be between 1 and 1000"));
     }
     Ok((filter, since, limit))
 }
 
-async fn index(state: State, req: HttpRequest, caller: Caller) -> ApiResult<HttpResponse> {
+async fn index(state: State, req: HttpRequest, caller: Caller) -> Result<HttpResponse> {
     let (filter, since, limit) = parse_filter(&req)?;
     let wants_stream = req
         .headers()
@@ -105,7 +105,7 @@ struct Follow {
 
 impl Follow {
     /// Reads committed events after `last` from the database.
-    async fn catch_up(&mut self) -> ApiResult<()> {
+    async fn catch_up(&mut self) -> Result<()> {
         let caller = self.caller.clone();
         let filter = self.filter.clone();
         let since = self.last;
@@ -176,7 +176,7 @@ async fn stream_events(
     caller: Caller,
     filter: EventFilter,
     since: Option<i64>,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let store = state.store.clone();
     // Subscribe first: anything committed after this is in the channel.
     let live = store.hub().subscribe();

@@ -5,10 +5,10 @@ use actix_web::{web, HttpResponse};
 use super::tasks::MAX_CONTENT_CHARS;
 use super::{ok, State};
 use crate::domain::access::Caller;
-use crate::error::ApiResult;
+use crate::error::Result;
 use crate::store::stats::{self, UsageLimits};
 
-async fn get_stats(state: State, caller: Caller) -> ApiResult<HttpResponse> {
+async fn get_stats(state: State, caller: Caller) -> Result<HttpResponse> {
     let body = state
         .store
         .read(move |conn| stats::stats(conn, &caller))
@@ -16,7 +16,7 @@ async fn get_stats(state: State, caller: Caller) -> ApiResult<HttpResponse> {
     ok(&body)
 }
 
-async fn get_usage(state: State, _caller: Caller) -> ApiResult<HttpResponse> {
+async fn get_usage(state: State, _caller: Caller) -> Result<HttpResponse> {
     let limits = UsageLimits {
         rate_limit_rpm: state.config.rate_limit_per_minute,
         max_content_chars: MAX_CONTENT_CHARS,

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod claims;
 pub mod context;
 pub mod delegation;
+pub mod error;
 pub mod events;
 pub mod health;
 pub mod misc;
@@ -28,7 +29,7 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::domain::input::{Page, Query};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::store::cache::Rendered;
 use crate::store::tasks::Limits;
 use crate::store::Store;
@@ -90,8 +91,8 @@ fn depth(v: &Value) -> usize {
 pub struct Json(pub Value);
 
 impl FromRequest for Json {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Json, ApiError>>>>;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Json, Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req
@@ -105,14 +106,14 @@ impl FromRequest for Json {
         let mut payload = payload.take();
         Box::pin(async move {
             let too_large =
-                || ApiError::TooLarge(format!("request body exceeds the limit of {limit} bytes"));
+                || Error::TooLarge(format!("request body exceeds the limit of {limit} bytes"));
             if declared.is_some_and(|n| n > limit) {
                 return Err(too_large());
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
                 let chunk =
-                    chunk.map_err(|e| ApiError::bad_request(format!("cannot read body: {e}")))?;
+                    chunk.map_err(|e| Error::bad_request(format!("cannot read body: {e}")))?;
                 if body.len() + chunk.len() > limit {
                     return Err(too_large());
                 }
@@ -122,9 +123,9 @@ impl FromRequest for Json {
                 return Ok(Json(Value::Object(Default::default())));
             }
             let value: Value = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+                .map_err(|e| Error::bad_request(format!("malformed JSON: {e}")))?;
             if depth(&value) > MAX_DEPTH {
-                return Err(ApiError::bad_request(format!(
+                return Err(Error::bad_request(format!(
                     "JSON nested deeper than {MAX_DEPTH} levels"
                 )));
             }
@@ -138,16 +139,16 @@ pub fn query(req: &HttpRequest) -> Query {
 }
 
 /// A numeric id from the path; anything else names no resource (404).
-pub fn path_id(what: &str, raw: &str) -> ApiResult<i64> {
+pub fn path_id(what: &str, raw: &str) -> Result<i64> {
     raw.parse()
-        .map_err(|_| ApiError::not_found(format!("{what} {raw:?} not found: ids are integers")))
+        .map_err(|_| Error::not_found(format!("{what} {raw:?} not found: ids are integers")))
 }
 
-pub fn ok<T: Serialize>(value: &T) -> ApiResult<HttpResponse> {
+pub fn ok<T: Serialize>(value: &T) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(value))
 }
 
-pub fn created<T: Serialize>(value: &T) -> ApiResult<HttpResponse> {
+pub fn created<T: Serialize>(value: &T) -> Result<HttpResponse> {
     Ok(HttpResponse::Created().json(value))
 }
 
@@ -160,7 +161,7 @@ pub struct PageBody {
 }
 
 impl PageBody {
-    pub fn new<T: Serialize>(page: Page, mut items: Vec<T>) -> ApiResult<PageBody> {
+    pub fn new<T: Serialize>(page: Page, mut items: Vec<T>) -> Result<PageBody> {
         let more = items.len() as i64 > page.limit;
         items.truncate(page.limit as usize);
         Ok(PageBody {
@@ -195,7 +196,7 @@ pub fn respond_page(
     q: &Query,
     page: Page,
     body: PageBody,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let mut resp = HttpResponse::Ok();
     if body.more {
         let next = format!(
@@ -213,7 +214,7 @@ pub fn page_response<T: Serialize>(
     q: &Query,
     page: Page,
     items: Vec<T>,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     respond_page(req, q, page, PageBody::new(page, items)?)
 }
 

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::{created, ok, page_response, path_id, query, Json, State};
 use crate::domain::access::Caller;
 use crate::domain::input::{self, check_len, check_non_blank, double_option, Page};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::store::projects::{self, ProjectFields};
 
 #[derive(Deserialize)]
@@ -20,7 +20,7 @@ struct ProjectInput {
     sort_order: Option<i64>,
 }
 
-fn parse(body: Value) -> ApiResult<ProjectFields> {
+fn parse(body: Value) -> Result<ProjectFields> {
     let p: ProjectInput = input::object(body)?;
     if let Some(n) = &p.name {
         check_non_blank("name", n, 200)?;
@@ -39,17 +39,17 @@ fn parse(body: Value) -> ApiResult<ProjectFields> {
     })
 }
 
-fn require_admin(caller: &Caller) -> ApiResult<()> {
+fn require_admin(caller: &Caller) -> Result<()> {
     if caller.is_admin() {
         Ok(())
     } else {
-        Err(ApiError::forbidden(
+        Err(Error::forbidden(
             "only admins create, change or delete projects",
         ))
     }
 }
 
-async fn list(state: State, req: HttpRequest, _caller: Caller) -> ApiResult<HttpResponse> {
+async fn list(state: State, req: HttpRequest, _caller: Caller) -> Result<HttpResponse> {
     let q = query(&req);
     let page = Page::from_query(&q)?;
     let list = state
@@ -59,11 +59,11 @@ async fn list(state: State, req: HttpRequest, _caller: Caller) -> ApiResult<Http
     page_response(&req, &q, page, list)
 }
 
-async fn create(state: State, caller: Caller, Json(body): Json) -> ApiResult<HttpResponse> {
+async fn create(state: State, caller: Caller, Json(body): Json) -> Result<HttpResponse> {
     require_admin(&caller)?;
     let fields = parse(body)?;
     if fields.name.is_none() {
-        return Err(ApiError::validation("name", "is required"));
+        return Err(Error::validation("name", "is required"));
     }
     let project = state
         .store
@@ -72,7 +72,7 @@ async fn create(state: State, caller: Caller, Json(body): Json) -> ApiResult<Htt
     created(&project)
 }
 
-async fn get(state: State, path: web::Path<String>, _caller: Caller) -> ApiResult<HttpResponse> {
+async fn get(state: State, path: web::Path<String>, _caller: Caller) -> Result<HttpResponse> {
     let id = path_id("project", &path)?;
     let project = state
         .store
@@ -86,7 +86,7 @@ async fn update(
     path: web::Path<String>,
     caller: Caller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     require_admin(&caller)?;
     let id = path_id("project", &path)?;
     let fields = parse(body)?;
@@ -97,7 +97,7 @@ async fn update(
     ok(&project)
 }
 
-async fn delete(state: State, path: web::Path<String>, caller: Caller) -> ApiResult<HttpResponse> {
+async fn delete(state: State, path: web::Path<String>, caller: Caller) -> Result<HttpResponse> {
     require_admin(&caller)?;
     let id = path_id("project", &path)?;
     state

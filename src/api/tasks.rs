@@ -11,7 +11,7 @@ use crate::domain::clock;
 use crate::domain::input::{
     self, check_len, check_non_blank, double_option, forbid, AgentRef, Id, Page, Query,
 };
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::store::agents;
 use crate::store::comments::{self, LINK_KINDS};
 use crate::store::tasks::{
@@ -67,10 +67,10 @@ pub struct TaskInput {
 pub fn context_of(
     context: Option<Value>,
     metadata: Option<Value>,
-) -> ApiResult<Option<Map<String, Value>>> {
+) -> Result<Option<Map<String, Value>>> {
     let (field, value) = match (context, metadata) {
         (Some(c), Some(m)) if c != m => {
-            return Err(ApiError::validation(
+            return Err(Error::validation(
                 "metadata",
                 "is an alias of context; send one of them",
             ))
@@ -82,17 +82,17 @@ pub fn context_of(
     match value {
         Value::Object(map) => Ok(Some(map)),
         Value::Null => Ok(None),
-        _ => Err(ApiError::validation(field, "must be a JSON object")),
+        _ => Err(Error::validation(field, "must be a JSON object")),
     }
 }
 
-fn check_date(field: &str, value: &str) -> ApiResult<()> {
+fn check_date(field: &str, value: &str) -> Result<()> {
     clock::parse_date(value)
         .map(|_| ())
-        .ok_or_else(|| ApiError::validation(field, "must be a date YYYY-MM-DD"))
+        .ok_or_else(|| Error::validation(field, "must be a date YYYY-MM-DD"))
 }
 
-fn check_time(value: &str) -> ApiResult<()> {
+fn check_time(value: &str) -> Result<()> {
     let parts: Vec<&str> = value.split(':').collect();
     let ok = (2..=3).contains(&parts.len())
         && parts
@@ -104,7 +104,7 @@ fn check_time(value: &str) -> ApiResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::validation(
+        Err(Error::validation(
             "due_time",
             "must be a time HH:MM or HH:MM:SS",
         ))
@@ -112,7 +112,7 @@ fn check_time(value: &str) -> ApiResult<()> {
 }
 
 impl TaskInput {
-    pub fn parse(body: Value) -> ApiResult<TaskInput> {
+    pub fn parse(body: Value) -> Result<TaskInput> {
         let t: TaskInput = input::object(body)?;
         if let Some(c) = &t.content {
             check_non_blank("content", c, MAX_CONTENT_CHARS)?;
@@ -122,7 +122,7 @@ impl TaskInput {
         }
         if let Some(p) = t.priority {
             if !(1..=4).contains(&p) {
-                return Err(ApiError::validation(
+                return Err(Error::validation(
                     "priority",
                     "must be 1, 2, 3 or 4 (1 = most urgent)",
                 ));
@@ -130,7 +130,7 @@ impl TaskInput {
         }
         if let Some(Some(labels)) = &t.labels {
             if labels.len() > MAX_LABELS {
-                return Err(ApiError::validation("labels", "at most 50 labels"));
+                return Err(Error::validation("labels", "at most 50 labels"));
             }
             for l in labels {
                 check_non_blank("labels", l, MAX_LABEL_CHARS)?;
@@ -149,12 +149,12 @@ impl TaskInput {
                 } else {
                     "must be one of open, in_progress, blocked".to_string()
                 };
-                return Err(ApiError::validation("status", why));
+                return Err(Error::validation("status", why));
             }
         }
         if let Some(Some(p)) = &t.evidence_policy {
             if p != "required" {
-                return Err(ApiError::validation(
+                return Err(Error::validation(
                     "evidence_policy",
                     "must be \"required\" or null",
                 ));
@@ -162,7 +162,7 @@ impl TaskInput {
         }
         if let Some(Some(r)) = &t.recurring_type {
             if !["daily", "weekly", "monthly", "yearly"].contains(&r.as_str()) {
-                return Err(ApiError::validation(
+                return Err(Error::validation(
                     "recurring_type",
                     "must be daily, weekly, monthly or yearly",
                 ));
@@ -170,7 +170,7 @@ impl TaskInput {
         }
         if let Some(Some(n)) = t.recurring_interval {
             if !(1..=1000).contains(&n) {
-                return Err(ApiError::validation(
+                return Err(Error::validation(
                     "recurring_interval",
                     "must be 1..=1000",
                 ));
@@ -178,7 +178,7 @@ impl TaskInput {
         }
         if let Some(deps) = &t.depends_on {
             if deps.len() > 100 {
-                return Err(ApiError::validation(
+                return Err(Error::validation(
                     "depends_on",
                     "at most 100 dependencies",
                 ));
@@ -194,11 +194,11 @@ impl TaskInput {
     }
 
     /// A new task from a create (or delegate) body.
-    pub fn into_new_task(self) -> ApiResult<NewTask> {
+    pub fn into_new_task(self) -> Result<NewTask> {
         let content = self
             .content
             .clone()
-            .ok_or_else(|| ApiError::validation("content", "is required"))?;
+            .ok_or_else(|| Error::validation("content", "is required"))?;
         let assignee = self.assignee().flatten();
         Ok(NewTask {
             content,
@@ -228,7 +228,7 @@ impl TaskInput {
         })
     }
 
-    fn into_changes(self) -> ApiResult<Changes> {
+    fn into_changes(self) -> Result<Changes> {
         Ok(Changes {
             assignee: self.assignee(),
             content: self.content,
@@ -263,12 +263,12 @@ struct ListQuery {
     created_by: Option<AgentRef>,
 }
 
-fn parse_list_query(q: &Query) -> ApiResult<ListQuery> {
+fn parse_list_query(q: &Query) -> Result<ListQuery> {
     let mut f = Filter::default();
     if let Some(s) = q.get("status") {
         for status in s.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             if !STATUSES.contains(&status) {
-                return Err(ApiError::validation(
+                return Err(Error::validation(
                     "status",
                     format!("unknown status {status:?}; one of {}", STATUSES.join(", ")),
                 ));
@@ -301,7 +301,7 @@ fn parse_list_query(q: &Query) -> ApiResult<ListQuery> {
         }
         Some(d) => {
             clock::parse_date(d).ok_or_else(|| {
-                ApiError::validation(
+                Error::validation(
                     "due",
                     "must be today, upcoming, overdue or a date YYYY-MM-DD",
                 )
@@ -329,7 +329,7 @@ fn parse_list_query(q: &Query) -> ApiResult<ListQuery> {
     })
 }
 
-async fn list(state: State, req: HttpRequest, caller: Caller) -> ApiResult<HttpResponse> {
+async fn list(state: State, req: HttpRequest, caller: Caller) -> Result<HttpResponse> {
     let q = query(&req);
     let page = Page::from_query(&q)?;
     let ListQuery {
@@ -365,7 +365,7 @@ async fn create(
     req: HttpRequest,
     caller: Caller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     forbid(
         &body,
         &["root_task_id"],
@@ -375,7 +375,7 @@ async fn create(
         .get("delegation_depth")
         .is_some_and(|d| d.as_i64() != Some(0) && !d.is_null())
     {
-        return Err(ApiError::bad_request(
+        return Err(Error::bad_request(
             "field 'delegation_depth' cannot be set: it is derived from parent_task_id",
         ));
     }
@@ -392,7 +392,7 @@ async fn create(
             if dedup_check {
                 let matches = tasks::duplicates(tx, &caller, &new.content, 0.6)?;
                 if !matches.is_empty() {
-                    return Err(ApiError::conflict_with(
+                    return Err(Error::conflict_with(
                         "a similar open task already exists",
                         json!({
                             "matches": matches,
@@ -405,8 +405,8 @@ async fn create(
             // Here the parent is a body field: one you cannot read is a 422
             // naming it (under /delegate it is the path, and a 404).
             tasks::create(tx, &caller, new, &limits).map_err(|e| match (e, parent) {
-                (ApiError::NotFound(_), Some(pid)) => {
-                    ApiError::validation("parent_task_id", format!("no task {pid} you can read"))
+                (Error::NotFound(_), Some(pid)) => {
+                    Error::validation("parent_task_id", format!("no task {pid} you can read"))
                 }
                 (e, _) => e,
             })
@@ -417,7 +417,7 @@ async fn create(
 
 /// One task with its comments and links: the cached rendering with the two
 /// lists appended.
-async fn get(state: State, path: web::Path<String>, caller: Caller) -> ApiResult<HttpResponse> {
+async fn get(state: State, path: web::Path<String>, caller: Caller) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let cache = state.store.cache();
     let body = state.store.read_blocking(|conn| {
@@ -442,7 +442,7 @@ async fn update(
     path: web::Path<String>,
     caller: Caller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     forbid(
         &body,
@@ -458,7 +458,7 @@ async fn update(
     ok(&view)
 }
 
-async fn delete(state: State, path: web::Path<String>, caller: Caller) -> ApiResult<HttpResponse> {
+async fn delete(state: State, path: web::Path<String>, caller: Caller) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     state
         .store
@@ -474,14 +474,14 @@ struct CompleteInput {
     evidence: Option<Vec<Value>>,
 }
 
-fn check_evidence(evidence: &[Value]) -> ApiResult<()> {
+fn check_evidence(evidence: &[Value]) -> Result<()> {
     if evidence.len() > 50 {
-        return Err(ApiError::validation("evidence", "at most 50 items"));
+        return Err(Error::validation("evidence", "at most 50 items"));
     }
     for (i, e) in evidence.iter().enumerate() {
         let field = |f: &str| format!("evidence[{i}].{f}");
         let Value::Object(map) = e else {
-            return Err(ApiError::validation(
+            return Err(Error::validation(
                 format!("evidence[{i}]"),
                 "must be an object {kind, ref, summary?}",
             ));
@@ -489,7 +489,7 @@ fn check_evidence(evidence: &[Value]) -> ApiResult<()> {
         match map.get("kind").and_then(Value::as_str) {
             Some(k) if EVIDENCE_KINDS.contains(&k) => {}
             _ => {
-                return Err(ApiError::validation(
+                return Err(Error::validation(
                     field("kind"),
                     format!("must be one of {}", EVIDENCE_KINDS.join(", ")),
                 ))
@@ -497,12 +497,12 @@ fn check_evidence(evidence: &[Value]) -> ApiResult<()> {
         }
         match map.get("ref").and_then(Value::as_str) {
             Some(r) => check_non_blank(&field("ref"), r, 2000)?,
-            None => return Err(ApiError::validation(field("ref"), "is required (a string)")),
+            None => return Err(Error::validation(field("ref"), "is required (a string)")),
         }
         match map.get("summary") {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) => check_len(&field("summary"), s, 2000)?,
-            Some(_) => return Err(ApiError::validation(field("summary"), "must be a string")),
+            Some(_) => return Err(Error::validation(field("summary"), "must be a string")),
         }
     }
     Ok(())
@@ -513,7 +513,7 @@ async fn complete(
     path: web::Path<String>,
     caller: Caller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let input: CompleteInput = input::object(body)?;
     if let Some(e) = &input.evidence {
@@ -535,7 +535,7 @@ async fn uncomplete(
     state: State,
     path: web::Path<String>,
     caller: Caller,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let view = state
         .store
@@ -556,7 +556,7 @@ async fn fail(
     path: web::Path<String>,
     caller: Caller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let input: FailInput = input::object(body)?;
     if let Some(r) = &input.reason {
@@ -577,12 +577,12 @@ struct DedupInput {
     threshold: Option<f64>,
 }
 
-async fn dedup(state: State, caller: Caller, Json(body): Json) -> ApiResult<HttpResponse> {
+async fn dedup(state: State, caller: Caller, Json(body): Json) -> Result<HttpResponse> {
     let input: DedupInput = input::object(body)?;
     check_non_blank("content", &input.content, MAX_CONTENT_CHARS)?;
     let threshold = input.threshold.unwrap_or(0.6);
     if !(0.0..=1.0).contains(&threshold) {
-        return Err(ApiError::validation("threshold", "must be between 0 and 1"));
+        return Err(Error::validation("threshold", "must be between 0 and 1"));
     }
     let matches = state
         .store
@@ -596,8 +596,8 @@ async fn task_part<T: serde::Serialize + Send + 'static>(
     state: &State,
     raw_id: &str,
     caller: Caller,
-    fetch: fn(&rusqlite::Connection, i64) -> ApiResult<T>,
-) -> ApiResult<HttpResponse> {
+    fetch: fn(&rusqlite::Connection, i64) -> Result<T>,
+) -> Result<HttpResponse> {
     let id = path_id("task", raw_id)?;
     let part = state
         .store
@@ -620,7 +620,7 @@ async fn list_comments(
     state: State,
     path: web::Path<String>,
     caller: Caller,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     task_part(&state, &path, caller, comments::list).await
 }
 
@@ -629,7 +629,7 @@ async fn add_comment(
     path: web::Path<String>,
     caller: Caller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let input: CommentInput = input::object(body)?;
     check_non_blank("content", &input.content, 10_000)?;
@@ -649,7 +649,7 @@ async fn delete_comment(
     state: State,
     path: web::Path<(String, String)>,
     caller: Caller,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path.0)?;
     let cid = path_id("comment", &path.1)?;
     state
@@ -660,7 +660,7 @@ async fn delete_comment(
             if !caller.is_admin()
                 && (c.author_agent_id.is_none() || c.author_agent_id != caller.agent_id())
             {
-                return Err(ApiError::forbidden(
+                return Err(Error::forbidden(
                     "only the author or an admin deletes a comment",
                 ));
             }
@@ -680,7 +680,7 @@ struct SubtaskInput {
 }
 
 impl SubtaskInput {
-    fn parse(body: Value) -> ApiResult<SubtaskInput> {
+    fn parse(body: Value) -> Result<SubtaskInput> {
         let s: SubtaskInput = input::object(body)?;
         if let Some(c) = &s.content {
             check_non_blank("content", c, MAX_CONTENT_CHARS)?;
@@ -693,7 +693,7 @@ async fn list_subtasks(
     state: State,
     path: web::Path<String>,
     caller: Caller,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     task_part(&state, &path, caller, comments::subtasks).await
 }
 
@@ -702,12 +702,12 @@ async fn add_subtask(
     path: web::Path<String>,
     caller: Caller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let s = SubtaskInput::parse(body)?;
     let content = s
         .content
-        .ok_or_else(|| ApiError::validation("content", "is required"))?;
+        .ok_or_else(|| Error::validation("content", "is required"))?;
     let sub = state
         .store
         .write(move |tx| {
@@ -733,7 +733,7 @@ async fn change_subtask(
     caller: Caller,
     body: Option<Json>,
     toggle: bool,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path.0)?;
     let sid = path_id("subtask", &path.1)?;
     let s = match body {
@@ -773,7 +773,7 @@ async fn update_subtask(
     path: web::Path<(String, String)>,
     caller: Caller,
     body: Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     change_subtask(state, path, caller, Some(body), false).await
 }
 
@@ -781,7 +781,7 @@ async fn toggle_subtask(
     state: State,
     path: web::Path<(String, String)>,
     caller: Caller,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     change_subtask(state, path, caller, None, true).await
 }
 
@@ -789,7 +789,7 @@ async fn delete_subtask(
     state: State,
     path: web::Path<(String, String)>,
     caller: Caller,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path.0)?;
     let sid = path_id("subtask", &path.1)?;
     state
@@ -819,7 +819,7 @@ async fn list_links(
     state: State,
     path: web::Path<String>,
     caller: Caller,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     task_part(&state, &path, caller, comments::links).await
 }
 
@@ -828,11 +828,11 @@ async fn add_link(
     path: web::Path<String>,
     caller: Caller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let l: LinkInput = input::object(body)?;
     if !LINK_KINDS.contains(&l.kind.as_str()) {
-        return Err(ApiError::validation(
+        return Err(Error::validation(
             "kind",
             "must be one of branch, commit, pr, url",
         ));
@@ -841,7 +841,7 @@ async fn add_link(
         .reference
         .clone()
         .or_else(|| (l.kind == "url").then(|| l.url.clone()).flatten())
-        .ok_or_else(|| ApiError::validation("ref", "is required"))?;
+        .ok_or_else(|| Error::validation("ref", "is required"))?;
     check_non_blank("ref", &reference, 2000)?;
     for (field, v) in [("repo", &l.repo), ("url", &l.url)] {
         if let Some(v) = v {
@@ -878,7 +878,7 @@ async fn delete_link(
     state: State,
     path: web::Path<(String, String)>,
     caller: Caller,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path.0)?;
     let lid = path_id("link", &path.1)?;
     state
@@ -903,12 +903,12 @@ async fn add_dependencies(
     path: web::Path<String>,
     caller: Caller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let input: DependencyInput = input::object(body)?;
     let deps: Vec<i64> = input.depends_on.into_iter().map(|i| i.0).collect();
     if deps.is_empty() || deps.len() > 100 {
-        return Err(ApiError::validation("depends_on", "send 1 to 100 task ids"));
+        return Err(Error::validation("depends_on", "send 1 to 100 task ids"));
     }
     let view = state
         .store
@@ -925,7 +925,7 @@ async fn remove_dependency(
     state: State,
     path: web::Path<(String, String)>,
     caller: Caller,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("task", &path.0)?;
     let dep = path_id("task", &path.1)?;
     let view = state
@@ -939,7 +939,7 @@ async fn remove_dependency(
     ok(&view)
 }
 
-async fn inputs(state: State, path: web::Path<String>, caller: Caller) -> ApiResult<HttpResponse> {
+async fn inputs(state: State, path: web::Path<String>, caller: Caller) -> Result<HttpResponse> {
     task_part(&state, &path, caller, tasks::inputs).await
 }
 

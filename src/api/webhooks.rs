@@ -8,8 +8,8 @@ use super::{created, ok, page_response, path_id, query, Json, State};
 use crate::domain::access::Caller;
 use crate::domain::input::{self, check_len, double_option, Page};
 use crate::domain::keys;
-use crate::error::{ApiError, ApiResult};
-use crate::events::is_known_kind;
+use crate::error::{Error, Result};
+use crate::hub::is_known_kind;
 use crate::store::webhooks::{self as hooks, NewWebhook, WebhookChanges};
 use crate::webhooks::guard;
 use crate::webhooks::sign::SignatureVersion;
@@ -26,34 +26,34 @@ struct WebhookInput {
 }
 
 impl WebhookInput {
-    fn parse(body: Value) -> ApiResult<WebhookInput> {
+    fn parse(body: Value) -> Result<WebhookInput> {
         let w: WebhookInput = input::object(body)?;
         if let Some(events) = &w.events {
             if events.is_empty() {
-                return Err(ApiError::validation(
+                return Err(Error::validation(
                     "events",
                     "must list at least one event (or \"*\")",
                 ));
             }
             if let Some(bad) = events.iter().find(|e| *e != "*" && !is_known_kind(e)) {
-                return Err(ApiError::validation(
+                return Err(Error::validation(
                     "events",
                     format!(
                         "unknown event {bad:?}; known: {}",
-                        crate::events::KINDS.join(", ")
+                        crate::hub::KINDS.join(", ")
                     ),
                 ));
             }
         }
         if let Some(s) = &w.secret {
             if s.is_empty() {
-                return Err(ApiError::validation("secret", "must not be empty"));
+                return Err(Error::validation("secret", "must not be empty"));
             }
             check_len("secret", s, 256)?;
         }
         if let Some(v) = &w.signature_version {
             SignatureVersion::parse(v)
-                .ok_or_else(|| ApiError::validation("signature_version", "must be v1 or v2"))?;
+                .ok_or_else(|| Error::validation("signature_version", "must be v1 or v2"))?;
         }
         if let Some(Some(d)) = &w.description {
             check_len("description", d, 500)?;
@@ -66,23 +66,23 @@ impl WebhookInput {
 }
 
 /// Checks the target's shape and where it resolves (DNS, off the workers).
-async fn check_url(state: &State, url: String) -> ApiResult<String> {
+async fn check_url(state: &State, url: String) -> Result<String> {
     let allow_private = state.config.allow_private_webhooks;
     web::block(move || guard::check_target(&url, allow_private).map(|u| u.to_string()))
         .await
-        .map_err(|e| ApiError::internal(format!("url check failed: {e}")))?
-        .map_err(|reason| ApiError::validation("url", reason))
+        .map_err(|e| Error::internal(format!("url check failed: {e}")))?
+        .map_err(|reason| Error::validation("url", reason))
 }
 
-async fn create(state: State, caller: Caller, Json(body): Json) -> ApiResult<HttpResponse> {
+async fn create(state: State, caller: Caller, Json(body): Json) -> Result<HttpResponse> {
     let w = WebhookInput::parse(body)?;
     let url = w
         .url
         .clone()
-        .ok_or_else(|| ApiError::validation("url", "is required"))?;
+        .ok_or_else(|| Error::validation("url", "is required"))?;
     let url = check_url(&state, url).await?;
     let events = w.events.clone().ok_or_else(|| {
-        ApiError::validation("events", "is required: a list of events or [\"*\"]")
+        Error::validation("events", "is required: a list of events or [\"*\"]")
     })?;
     let generated = w.secret.is_none();
     let secret = w.secret.clone().unwrap_or_else(keys::new_webhook_secret);
@@ -105,7 +105,7 @@ async fn create(state: State, caller: Caller, Json(body): Json) -> ApiResult<Htt
     created(&hook)
 }
 
-async fn list(state: State, req: HttpRequest, caller: Caller) -> ApiResult<HttpResponse> {
+async fn list(state: State, req: HttpRequest, caller: Caller) -> Result<HttpResponse> {
     let list = state
         .store
         .read(move |conn| hooks::list(conn, &caller))
@@ -120,7 +120,7 @@ async fn list(state: State, req: HttpRequest, caller: Caller) -> ApiResult<HttpR
     page_response(&req, &q, page, items)
 }
 
-async fn get(state: State, path: web::Path<String>, caller: Caller) -> ApiResult<HttpResponse> {
+async fn get(state: State, path: web::Path<String>, caller: Caller) -> Result<HttpResponse> {
     let id = path_id("webhook", &path)?;
     let hook = state
         .store
@@ -134,7 +134,7 @@ async fn update(
     path: web::Path<String>,
     caller: Caller,
     Json(body): Json,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("webhook", &path)?;
     let w = WebhookInput::parse(body)?;
     let url = match w.url.clone() {
@@ -158,7 +158,7 @@ async fn update(
     ok(&hook)
 }
 
-async fn delete(state: State, path: web::Path<String>, caller: Caller) -> ApiResult<HttpResponse> {
+async fn delete(state: State, path: web::Path<String>, caller: Caller) -> Result<HttpResponse> {
     let id = path_id("webhook", &path)?;
     state
         .store
@@ -172,7 +172,7 @@ async fn deliveries(
     req: HttpRequest,
     path: web::Path<String>,
     caller: Caller,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("webhook", &path)?;
     let q = query(&req);
     let page = Page::from_query(&q)?;
@@ -190,7 +190,7 @@ async fn redeliver(
     state: State,
     path: web::Path<(String, String)>,
     caller: Caller,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let id = path_id("webhook", &path.0)?;
     let did = path_id("delivery", &path.1)?;
     let queued = state
@@ -204,7 +204,7 @@ async fn redeliver(
     created(&queued)
 }
 
-async fn test(state: State, path: web::Path<String>, caller: Caller) -> ApiResult<HttpResponse> {
+async fn test(state: State, path: web::Path<String>, caller: Caller) -> Result<HttpResponse> {
     let id = path_id("webhook", &path)?;
     let queued = state
         .store

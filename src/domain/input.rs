@@ -7,7 +7,7 @@ use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 
 /// An integer id, sent as a number or a numeric string (the SDK sends both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +110,7 @@ where
 }
 
 /// Converts a parsed body into `T`, naming the field that did not fit.
-pub fn parse<T: DeserializeOwned>(value: Value) -> ApiResult<T> {
+pub fn parse<T: DeserializeOwned>(value: Value) -> Result<T> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." {
@@ -119,22 +119,22 @@ pub fn parse<T: DeserializeOwned>(value: Value) -> ApiResult<T> {
             path
         };
         let reason = e.into_inner().to_string();
-        ApiError::validation(field, reason)
+        Error::validation(field, reason)
     })
 }
 
 /// Parses a body that must be a JSON object into `T`.
-pub fn object<T: DeserializeOwned>(body: Value) -> ApiResult<T> {
+pub fn object<T: DeserializeOwned>(body: Value) -> Result<T> {
     require_object(&body)?;
     parse(body)
 }
 
 /// Fields that must not appear in a body.
-pub fn forbid(body: &Value, fields: &[&str], why: &str) -> ApiResult<()> {
+pub fn forbid(body: &Value, fields: &[&str], why: &str) -> Result<()> {
     if let Value::Object(map) = body {
         for f in fields {
             if map.contains_key(*f) {
-                return Err(ApiError::bad_request(format!(
+                return Err(Error::bad_request(format!(
                     "field '{f}' cannot be set here: {why}"
                 )));
             }
@@ -143,18 +143,18 @@ pub fn forbid(body: &Value, fields: &[&str], why: &str) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn require_object(body: &Value) -> ApiResult<()> {
+pub fn require_object(body: &Value) -> Result<()> {
     if body.is_object() {
         Ok(())
     } else {
-        Err(ApiError::validation("body", "expected a JSON object"))
+        Err(Error::validation("body", "expected a JSON object"))
     }
 }
 
 /// Trims nothing: strings are stored verbatim. Checks length in characters.
-pub fn check_len(field: &str, value: &str, max: usize) -> ApiResult<()> {
+pub fn check_len(field: &str, value: &str, max: usize) -> Result<()> {
     if value.chars().count() > max {
-        return Err(ApiError::validation(
+        return Err(Error::validation(
             field,
             format!("must be at most {max} characters"),
         ));
@@ -162,9 +162,9 @@ pub fn check_len(field: &str, value: &str, max: usize) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn check_non_blank(field: &str, value: &str, max: usize) -> ApiResult<()> {
+pub fn check_non_blank(field: &str, value: &str, max: usize) -> Result<()> {
     if value.trim().is_empty() {
-        return Err(ApiError::validation(field, "must not be blank"));
+        return Err(Error::validation(field, "must not be blank"));
     }
     check_len(field, value, max)
 }
@@ -200,32 +200,32 @@ impl Query {
             .collect()
     }
 
-    pub fn int(&self, key: &str) -> ApiResult<Option<i64>> {
+    pub fn int(&self, key: &str) -> Result<Option<i64>> {
         self.get(key)
             .map(|v| {
                 v.trim().parse().map_err(|_| {
-                    ApiError::validation(key, format!("expected an integer, got {v:?}"))
+                    Error::validation(key, format!("expected an integer, got {v:?}"))
                 })
             })
             .transpose()
     }
 
-    pub fn float(&self, key: &str) -> ApiResult<Option<f64>> {
+    pub fn float(&self, key: &str) -> Result<Option<f64>> {
         self.get(key)
             .map(|v| {
                 v.trim()
                     .parse()
-                    .map_err(|_| ApiError::validation(key, format!("expected a number, got {v:?}")))
+                    .map_err(|_| Error::validation(key, format!("expected a number, got {v:?}")))
             })
             .transpose()
     }
 
-    pub fn bool(&self, key: &str) -> ApiResult<Option<bool>> {
+    pub fn bool(&self, key: &str) -> Result<Option<bool>> {
         self.get(key)
             .map(|v| match v.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" => Ok(true),
                 "false" | "0" | "no" => Ok(false),
-                _ => Err(ApiError::validation(
+                _ => Err(Error::validation(
                     key,
                     format!("expected true or false, got {v:?}"),
                 )),
@@ -254,14 +254,14 @@ pub struct Page {
 impl Page {
     pub const MAX: i64 = 1000;
 
-    pub fn from_query(q: &Query) -> ApiResult<Page> {
+    pub fn from_query(q: &Query) -> Result<Page> {
         let limit = q.int("limit")?.unwrap_or(Self::MAX);
         if !(1..=Self::MAX).contains(&limit) {
-            return Err(ApiError::validation("limit", "must be between 1 and 1000"));
+            return Err(Error::validation("limit", "must be between 1 and 1000"));
         }
         let offset = q.int("offset")?.unwrap_or(0);
         if offset < 0 {
-            return Err(ApiError::validation("offset", "must not be negative"));
+            return Err(Error::validation("offset", "must not be negative"));
         }
         Ok(Page { limit, offset })
     }
@@ -292,7 +292,7 @@ mod tests {
     #[test]
     fn a_wrong_type_names_the_field() {
         match parse::<T>(json!({"priority": "high"})) {
-            Err(ApiError::Validation { field, .. }) => assert_eq!(field, "priority"),
+            Err(Error::Validation { field, .. }) => assert_eq!(field, "priority"),
             other => panic!("{other:?}"),
         }
     }

@@ -9,7 +9,7 @@ use crate::domain::access::{AgentIdentity, Role, READ_ALL};
 use crate::domain::clock;
 use crate::domain::input::AgentRef;
 use crate::domain::keys;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Agent {
@@ -85,18 +85,18 @@ impl Agent {
     }
 }
 
-pub fn count(conn: &Connection) -> ApiResult<i64> {
+pub fn count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT count(*) FROM agents", [], |r| r.get(0))?)
 }
 
-pub fn get(conn: &Connection, id: i64) -> ApiResult<Option<Agent>> {
+pub fn get(conn: &Connection, id: i64) -> Result<Option<Agent>> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM agents WHERE id = ?1"))?
         .query_row([id], from_row)
         .optional()?)
 }
 
-pub fn find(conn: &Connection, agent: &AgentRef) -> ApiResult<Option<Agent>> {
+pub fn find(conn: &Connection, agent: &AgentRef) -> Result<Option<Agent>> {
     match agent {
         AgentRef::Id(id) => get(conn, *id),
         AgentRef::Name(name) => Ok(conn
@@ -107,15 +107,15 @@ pub fn find(conn: &Connection, agent: &AgentRef) -> ApiResult<Option<Agent>> {
 }
 
 /// An agent named in a request body: unknown → 422 naming the field.
-pub fn resolve(conn: &Connection, field: &str, agent: &AgentRef) -> ApiResult<Agent> {
-    find(conn, agent)?.ok_or_else(|| ApiError::validation(field, format!("no agent {agent}")))
+pub fn resolve(conn: &Connection, field: &str, agent: &AgentRef) -> Result<Agent> {
+    find(conn, agent)?.ok_or_else(|| Error::validation(field, format!("no agent {agent}")))
 }
 
 /// Like [`resolve`], for assignment targets, which must be active.
-pub fn resolve_active(conn: &Connection, field: &str, agent: &AgentRef) -> ApiResult<Agent> {
+pub fn resolve_active(conn: &Connection, field: &str, agent: &AgentRef) -> Result<Agent> {
     let a = resolve(conn, field, agent)?;
     if !a.active {
-        return Err(ApiError::validation(
+        return Err(Error::validation(
             field,
             format!("agent {:?} is deactivated", a.name),
         ));
@@ -124,11 +124,11 @@ pub fn resolve_active(conn: &Connection, field: &str, agent: &AgentRef) -> ApiRe
 }
 
 /// An agent named in the path: unknown → 404.
-pub fn require(conn: &Connection, agent: &AgentRef) -> ApiResult<Agent> {
-    find(conn, agent)?.ok_or_else(|| ApiError::not_found(format!("no agent {agent}")))
+pub fn require(conn: &Connection, agent: &AgentRef) -> Result<Agent> {
+    find(conn, agent)?.ok_or_else(|| Error::not_found(format!("no agent {agent}")))
 }
 
-pub fn brief(conn: &Connection, id: i64) -> ApiResult<Option<AgentBrief>> {
+pub fn brief(conn: &Connection, id: i64) -> Result<Option<AgentBrief>> {
     Ok(conn
         .prepare_cached("SELECT id, name, display_name FROM agents WHERE id = ?1")?
         .query_row([id], |r| {
@@ -141,7 +141,7 @@ pub fn brief(conn: &Connection, id: i64) -> ApiResult<Option<AgentBrief>> {
         .optional()?)
 }
 
-pub fn open_task_count(conn: &Connection, id: i64) -> ApiResult<i64> {
+pub fn open_task_count(conn: &Connection, id: i64) -> Result<i64> {
     Ok(conn
         .prepare_cached(
             "SELECT count(*) FROM tasks WHERE assigned_to_agent_id = ?1 \
@@ -150,7 +150,7 @@ pub fn open_task_count(conn: &Connection, id: i64) -> ApiResult<i64> {
         .query_row([id], |r| r.get(0))?)
 }
 
-pub fn list(conn: &Connection, limit: i64, offset: i64) -> ApiResult<Vec<Agent>> {
+pub fn list(conn: &Connection, limit: i64, offset: i64) -> Result<Vec<Agent>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS}, (SELECT count(*) FROM tasks t WHERE t.assigned_to_agent_id = agents.id \
          AND t.status NOT IN ('completed', 'failed')) FROM agents ORDER BY id LIMIT ?1 OFFSET ?2"
@@ -171,7 +171,7 @@ pub struct NewAgent {
     pub permissions: Vec<String>,
 }
 
-fn name_taken(conn: &Connection, name: &str, except: Option<i64>) -> ApiResult<bool> {
+fn name_taken(conn: &Connection, name: &str, except: Option<i64>) -> Result<bool> {
     Ok(conn
         .prepare_cached("SELECT id FROM agents WHERE name = ?1")?
         .query_row([name], |r| r.get::<_, i64>(0))
@@ -180,9 +180,9 @@ fn name_taken(conn: &Connection, name: &str, except: Option<i64>) -> ApiResult<b
 }
 
 /// Creates an agent; the answer carries its key, the only time it is shown.
-pub fn insert(conn: &Connection, new: NewAgent) -> ApiResult<Agent> {
+pub fn insert(conn: &Connection, new: NewAgent) -> Result<Agent> {
     if name_taken(conn, &new.name, None)? {
-        return Err(ApiError::conflict(format!(
+        return Err(Error::conflict(format!(
             "an agent named {:?} already exists",
             new.name
         )));
@@ -204,7 +204,7 @@ pub fn insert(conn: &Connection, new: NewAgent) -> ApiResult<Agent> {
         now
     ])?;
     let mut agent = get(conn, conn.last_insert_rowid())?
-        .ok_or_else(|| ApiError::internal("agent vanished after insert"))?;
+        .ok_or_else(|| Error::internal("agent vanished after insert"))?;
     agent.api_key = Some(key);
     Ok(agent)
 }
@@ -219,11 +219,11 @@ pub struct AgentChanges {
     pub active: Option<bool>,
 }
 
-pub fn update(conn: &Connection, id: i64, changes: AgentChanges) -> ApiResult<Agent> {
-    let mut agent = get(conn, id)?.ok_or_else(|| ApiError::not_found(format!("no agent {id}")))?;
+pub fn update(conn: &Connection, id: i64, changes: AgentChanges) -> Result<Agent> {
+    let mut agent = get(conn, id)?.ok_or_else(|| Error::not_found(format!("no agent {id}")))?;
     if let Some(name) = changes.name {
         if name_taken(conn, &name, Some(id))? {
-            return Err(ApiError::conflict(format!(
+            return Err(Error::conflict(format!(
                 "an agent named {name:?} already exists"
             )));
         }
@@ -264,10 +264,10 @@ pub fn update(conn: &Connection, id: i64, changes: AgentChanges) -> ApiResult<Ag
         agent.active,
         clock::now_string()
     ])?;
-    get(conn, id)?.ok_or_else(|| ApiError::internal("agent vanished after update"))
+    get(conn, id)?.ok_or_else(|| Error::internal("agent vanished after update"))
 }
 
-pub fn rotate_key(conn: &Connection, id: i64) -> ApiResult<Agent> {
+pub fn rotate_key(conn: &Connection, id: i64) -> Result<Agent> {
     let key = keys::new_agent_key();
     conn.execute(
         "UPDATE agents SET key_hash = ?2, key_prefix = ?3, updated_at = ?4 WHERE id = ?1",
@@ -278,16 +278,16 @@ pub fn rotate_key(conn: &Connection, id: i64) -> ApiResult<Agent> {
             clock::now_string()
         ],
     )?;
-    let mut agent = get(conn, id)?.ok_or_else(|| ApiError::not_found(format!("no agent {id}")))?;
+    let mut agent = get(conn, id)?.ok_or_else(|| Error::not_found(format!("no agent {id}")))?;
     agent.api_key = Some(key);
     Ok(agent)
 }
 
 /// Deletes an agent that has no open assigned tasks and holds no claims.
-pub fn delete(conn: &Connection, id: i64) -> ApiResult<()> {
+pub fn delete(conn: &Connection, id: i64) -> Result<()> {
     let open = open_task_count(conn, id)?;
     if open > 0 {
-        return Err(ApiError::conflict(format!(
+        return Err(Error::conflict(format!(
             "agent {id} still has {open} open assigned task(s); reassign or finish them first"
         )));
     }
@@ -297,7 +297,7 @@ pub fn delete(conn: &Connection, id: i64) -> ApiResult<()> {
         |r| r.get(0),
     )?;
     if claims > 0 {
-        return Err(ApiError::conflict(format!(
+        return Err(Error::conflict(format!(
             "agent {id} holds {claims} claim(s); release them first"
         )));
     }
@@ -307,7 +307,7 @@ pub fn delete(conn: &Connection, id: i64) -> ApiResult<()> {
 
 /// Finds the active agent holding `key`. The lookup uses the clear display
 /// prefix; the hash comparison is constant-time.
-pub fn authenticate(conn: &Connection, key: &str) -> ApiResult<Option<Arc<AgentIdentity>>> {
+pub fn authenticate(conn: &Connection, key: &str) -> Result<Option<Arc<AgentIdentity>>> {
     if !key.starts_with(keys::AGENT_KEY_PREFIX) || key.len() < keys::DISPLAY_PREFIX_LEN {
         return Ok(None);
     }
@@ -328,7 +328,7 @@ pub fn authenticate(conn: &Connection, key: &str) -> ApiResult<Option<Arc<AgentI
 }
 
 /// Finds an active agent by name, for trusted-proxy authentication.
-pub fn by_name_active(conn: &Connection, name: &str) -> ApiResult<Option<Arc<AgentIdentity>>> {
+pub fn by_name_active(conn: &Connection, name: &str) -> Result<Option<Arc<AgentIdentity>>> {
     Ok(find(conn, &AgentRef::Name(name.to_string()))?
         .filter(|a| a.active)
         .map(|a| Arc::new(a.identity())))

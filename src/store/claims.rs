@@ -8,7 +8,7 @@ use super::tasks::{self, TaskJson, TaskRow, Where};
 use super::Tx;
 use crate::domain::access::Caller;
 use crate::domain::clock;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 
 pub const DEFAULT_LEASE: i64 = 300;
 pub const SESSION_STATES: &[&str] = &["working", "waiting_input", "errored"];
@@ -17,13 +17,13 @@ fn lease_end(seconds: i64) -> String {
     clock::format(clock::now() + time::Duration::seconds(seconds))
 }
 
-fn agent_of(caller: &Caller) -> ApiResult<i64> {
+fn agent_of(caller: &Caller) -> Result<i64> {
     caller
         .agent_id()
-        .ok_or_else(|| ApiError::forbidden("claims need an agent identity; use an agent key"))
+        .ok_or_else(|| Error::forbidden("claims need an agent identity; use an agent key"))
 }
 
-fn take(tx: &Tx, caller: &Caller, id: i64, agent: i64, lease: i64) -> ApiResult<TaskJson> {
+fn take(tx: &Tx, caller: &Caller, id: i64, agent: i64, lease: i64) -> Result<TaskJson> {
     let now = clock::now_string();
     tx.prepare_cached(
         "UPDATE tasks SET status = 'claimed', claimed_by_agent_id = ?2, claimed_at = ?3, \
@@ -41,7 +41,7 @@ pub fn claim_next(
     project_id: Option<i64>,
     labels: &[String],
     lease: i64,
-) -> ApiResult<Option<TaskJson>> {
+) -> Result<Option<TaskJson>> {
     let agent = agent_of(caller)?;
     let mut w = Where::default();
     let me = w.bind(SqlValue::Integer(agent));
@@ -76,8 +76,8 @@ pub fn claim_next(
 /// A task for a queue operation: one the caller reads, or a queue item
 /// (unassigned or assigned to it) that another agent's claim hides. For
 /// those the answer is "claimed by someone else" (409/403), not a 404.
-fn queue_task(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<TaskRow> {
-    let not_found = || ApiError::not_found(format!("task {id} not found"));
+fn queue_task(tx: &Tx, caller: &Caller, id: i64) -> Result<TaskRow> {
+    let not_found = || Error::not_found(format!("task {id} not found"));
     let task = tasks::get(tx, id)?.ok_or_else(not_found)?;
     let in_queue = (task.assigned_to_agent_id.is_none()
         || task.assigned_to_agent_id == caller.agent_id())
@@ -91,7 +91,7 @@ fn queue_task(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<TaskRow> {
 }
 
 /// Claims one task by id; 409 when it is not in the caller's queue.
-pub fn claim(tx: &Tx, caller: &Caller, id: i64, lease: i64) -> ApiResult<TaskJson> {
+pub fn claim(tx: &Tx, caller: &Caller, id: i64, lease: i64) -> Result<TaskJson> {
     let agent = agent_of(caller)?;
     let task = queue_task(tx, caller, id)?;
     let now = clock::now_string();
@@ -107,7 +107,7 @@ pub fn claim(tx: &Tx, caller: &Caller, id: i64, lease: i64) -> ApiResult<TaskJso
         } else {
             format!("it is {}", task.status)
         };
-        return Err(ApiError::conflict(format!(
+        return Err(Error::conflict(format!(
             "task {id} is not claimable: {why}"
         )));
     }
@@ -115,11 +115,11 @@ pub fn claim(tx: &Tx, caller: &Caller, id: i64, lease: i64) -> ApiResult<TaskJso
 }
 
 /// The task whose live claim the caller holds (409 otherwise).
-fn held(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<TaskRow> {
+fn held(tx: &Tx, caller: &Caller, id: i64) -> Result<TaskRow> {
     let agent = agent_of(caller)?;
     let task = queue_task(tx, caller, id)?;
     if task.claimed_by_agent_id != Some(agent) || !task.has_live_claim(&clock::now_string()) {
-        return Err(ApiError::conflict(format!(
+        return Err(Error::conflict(format!(
             "you hold no live claim on task {id}; claim it first"
         )));
     }
@@ -132,7 +132,7 @@ pub fn heartbeat(
     id: i64,
     lease: i64,
     state: Option<(String, Option<String>)>,
-) -> ApiResult<TaskJson> {
+) -> Result<TaskJson> {
     let task = held(tx, caller, id)?;
     let now = clock::now_string();
     tx.prepare_cached(
@@ -151,7 +151,7 @@ fn set_state_row(
     task: &TaskRow,
     state: &str,
     detail: Option<String>,
-) -> ApiResult<()> {
+) -> Result<()> {
     if task.session_state.as_deref() == Some(state) && task.session_state_detail == detail {
         return Ok(());
     }
@@ -170,13 +170,13 @@ pub fn set_state(
     id: i64,
     state: &str,
     detail: Option<String>,
-) -> ApiResult<TaskJson> {
+) -> Result<TaskJson> {
     let task = held(tx, caller, id)?;
     set_state_row(tx, caller, &task, state, detail)?;
     tasks::json(tx, id)
 }
 
-fn free(tx: &Tx, id: i64, handoff: Option<String>) -> ApiResult<()> {
+fn free(tx: &Tx, id: i64, handoff: Option<String>) -> Result<()> {
     tx.prepare_cached(
         "UPDATE tasks SET status = 'open', claimed_by_agent_id = NULL, claimed_at = NULL, \
          lease_expires_at = NULL, session_state = NULL, session_state_detail = NULL, \
@@ -187,13 +187,13 @@ fn free(tx: &Tx, id: i64, handoff: Option<String>) -> ApiResult<()> {
 }
 
 /// Gives a claimed task back to the queue, keeping the hand-off note.
-pub fn release(tx: &Tx, caller: &Caller, id: i64, handoff: Option<String>) -> ApiResult<TaskJson> {
+pub fn release(tx: &Tx, caller: &Caller, id: i64, handoff: Option<String>) -> Result<TaskJson> {
     let task = queue_task(tx, caller, id)?;
     if !task.has_live_claim(&clock::now_string()) {
-        return Err(ApiError::conflict(format!("task {id} is not claimed")));
+        return Err(Error::conflict(format!("task {id} is not claimed")));
     }
     if task.claimed_by_agent_id != caller.agent_id() && !caller.is_admin() {
-        return Err(ApiError::forbidden(format!(
+        return Err(Error::forbidden(format!(
             "another agent holds the claim on task {id}"
         )));
     }
@@ -203,7 +203,7 @@ pub fn release(tx: &Tx, caller: &Caller, id: i64, handoff: Option<String>) -> Ap
 
 /// Frees every claim whose lease ran out (`task.released`, reason
 /// `lease_expired`). Returns how many.
-pub fn expire(tx: &Tx) -> ApiResult<usize> {
+pub fn expire(tx: &Tx) -> Result<usize> {
     let now = clock::now_string();
     let ids: Vec<i64> = tx
         .prepare_cached(

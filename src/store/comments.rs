@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use crate::domain::clock;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Comment {
@@ -35,7 +35,7 @@ fn comment_from_row(r: &Row) -> rusqlite::Result<Comment> {
 const COMMENT_SELECT: &str = "SELECT c.id, c.task_id, c.content, c.author_agent_id, a.name, \
      c.created_at FROM comments c LEFT JOIN agents a ON a.id = c.author_agent_id";
 
-pub fn list(conn: &Connection, task_id: i64) -> ApiResult<Vec<Comment>> {
+pub fn list(conn: &Connection, task_id: i64) -> Result<Vec<Comment>> {
     let mut stmt = conn.prepare_cached(&format!(
         "{COMMENT_SELECT} WHERE c.task_id = ?1 ORDER BY c.id"
     ))?;
@@ -43,13 +43,13 @@ pub fn list(conn: &Connection, task_id: i64) -> ApiResult<Vec<Comment>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn get(conn: &Connection, task_id: i64, id: i64) -> ApiResult<Comment> {
+pub fn get(conn: &Connection, task_id: i64, id: i64) -> Result<Comment> {
     conn.prepare_cached(&format!(
         "{COMMENT_SELECT} WHERE c.id = ?1 AND c.task_id = ?2"
     ))?
     .query_row([id, task_id], comment_from_row)
     .optional()?
-    .ok_or_else(|| ApiError::not_found(format!("comment {id} not found on task {task_id}")))
+    .ok_or_else(|| Error::not_found(format!("comment {id} not found on task {task_id}")))
 }
 
 pub fn insert(
@@ -57,7 +57,7 @@ pub fn insert(
     task_id: i64,
     author: Option<i64>,
     content: &str,
-) -> ApiResult<Comment> {
+) -> Result<Comment> {
     conn.prepare_cached(
         "INSERT INTO comments (task_id, author_agent_id, content, created_at) VALUES (?1, ?2, ?3, ?4)",
     )?
@@ -65,7 +65,7 @@ pub fn insert(
     get(conn, task_id, conn.last_insert_rowid())
 }
 
-pub fn delete(conn: &Connection, task_id: i64, id: i64) -> ApiResult<()> {
+pub fn delete(conn: &Connection, task_id: i64, id: i64) -> Result<()> {
     conn.execute(
         "DELETE FROM comments WHERE id = ?1 AND task_id = ?2",
         params![id, task_id],
@@ -99,7 +99,7 @@ fn subtask_from_row(r: &Row) -> rusqlite::Result<Subtask> {
 }
 
 /// Subtasks of many tasks at once.
-pub fn subtasks_of(conn: &Connection, ids: &[i64]) -> ApiResult<HashMap<i64, Vec<Subtask>>> {
+pub fn subtasks_of(conn: &Connection, ids: &[i64]) -> Result<HashMap<i64, Vec<Subtask>>> {
     let (matching, value) = super::id_set(ids);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {SUBTASK_COLUMNS} FROM subtasks WHERE task_id {matching} \
@@ -113,16 +113,16 @@ pub fn subtasks_of(conn: &Connection, ids: &[i64]) -> ApiResult<HashMap<i64, Vec
     Ok(out)
 }
 
-pub fn subtask(conn: &Connection, task_id: i64, id: i64) -> ApiResult<Subtask> {
+pub fn subtask(conn: &Connection, task_id: i64, id: i64) -> Result<Subtask> {
     conn.prepare_cached(&format!(
         "SELECT {SUBTASK_COLUMNS} FROM subtasks WHERE id = ?1 AND task_id = ?2"
     ))?
     .query_row([id, task_id], subtask_from_row)
     .optional()?
-    .ok_or_else(|| ApiError::not_found(format!("subtask {id} not found on task {task_id}")))
+    .ok_or_else(|| Error::not_found(format!("subtask {id} not found on task {task_id}")))
 }
 
-pub fn subtasks(conn: &Connection, task_id: i64) -> ApiResult<Vec<Subtask>> {
+pub fn subtasks(conn: &Connection, task_id: i64) -> Result<Vec<Subtask>> {
     Ok(subtasks_of(conn, &[task_id])?
         .remove(&task_id)
         .unwrap_or_default())
@@ -134,7 +134,7 @@ pub fn insert_subtask(
     content: &str,
     completed: bool,
     sort_order: Option<i64>,
-) -> ApiResult<Subtask> {
+) -> Result<Subtask> {
     let order = match sort_order {
         Some(o) => o,
         None => conn.query_row(
@@ -160,7 +160,7 @@ pub fn update_subtask(
     content: Option<&str>,
     completed: Option<bool>,
     sort_order: Option<i64>,
-) -> ApiResult<Subtask> {
+) -> Result<Subtask> {
     let s = subtask(conn, task_id, id)?;
     conn.execute(
         "UPDATE subtasks SET content = ?2, completed = ?3, sort_order = ?4, updated_at = ?5 \
@@ -177,7 +177,7 @@ pub fn update_subtask(
     subtask(conn, task_id, id)
 }
 
-pub fn delete_subtask(conn: &Connection, task_id: i64, id: i64) -> ApiResult<()> {
+pub fn delete_subtask(conn: &Connection, task_id: i64, id: i64) -> Result<()> {
     subtask(conn, task_id, id)?;
     conn.execute("DELETE FROM subtasks WHERE id = ?1", [id])?;
     super::tasks::touch(conn, task_id)
@@ -213,7 +213,7 @@ fn link_from_row(r: &Row) -> rusqlite::Result<Link> {
     })
 }
 
-pub fn links(conn: &Connection, task_id: i64) -> ApiResult<Vec<Link>> {
+pub fn links(conn: &Connection, task_id: i64) -> Result<Vec<Link>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {LINK_COLUMNS} FROM task_links WHERE task_id = ?1 ORDER BY id"
     ))?;
@@ -231,7 +231,7 @@ pub fn insert_link(
     reference: &str,
     url: Option<&str>,
     author: Option<i64>,
-) -> ApiResult<(Link, bool)> {
+) -> Result<(Link, bool)> {
     let existing = conn
         .prepare_cached(&format!(
             "SELECT {LINK_COLUMNS} FROM task_links WHERE task_id = ?1 AND kind = ?2 \
@@ -264,13 +264,13 @@ pub fn insert_link(
     Ok((link, true))
 }
 
-pub fn delete_link(conn: &Connection, task_id: i64, id: i64) -> ApiResult<()> {
+pub fn delete_link(conn: &Connection, task_id: i64, id: i64) -> Result<()> {
     let n = conn.execute(
         "DELETE FROM task_links WHERE id = ?1 AND task_id = ?2",
         params![id, task_id],
     )?;
     if n == 0 {
-        return Err(ApiError::not_found(format!(
+        return Err(Error::not_found(format!(
             "link {id} not found on task {task_id}"
         )));
     }

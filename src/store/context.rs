@@ -10,7 +10,7 @@ use super::tasks::{Limits, VISIBLE_CTE};
 use super::Tx;
 use crate::domain::access::Caller;
 use crate::domain::clock;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -121,16 +121,16 @@ pub fn write(
     source: Source,
     expected_version: Option<i64>,
     limits: &Limits,
-) -> ApiResult<i64> {
+) -> Result<i64> {
     let (current, version): (String, i64) = tx
         .prepare_cached("SELECT context, context_version FROM tasks WHERE id = ?1")?
         .query_row([task_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
-        .ok_or_else(|| ApiError::not_found(format!("task {task_id} not found")))?;
+        .ok_or_else(|| Error::not_found(format!("task {task_id} not found")))?;
     let mut context: Value = serde_json::from_str(&current).unwrap_or_else(|_| json!({}));
     if let Some(expected) = expected_version {
         if expected != version {
-            return Err(ApiError::conflict_with(
+            return Err(Error::conflict_with(
                 format!(
                     "context version mismatch: expected {expected}, current version is {version}"
                 ),
@@ -141,7 +141,7 @@ pub fn write(
     merge_patch(&mut context, &Value::Object(patch.clone()));
     let serialized = serde_json::to_string(&context)?;
     if serialized.len() > limits.max_context_bytes {
-        return Err(ApiError::TooLarge(format!(
+        return Err(Error::TooLarge(format!(
             "context would be {} bytes; the limit is {}",
             serialized.len(),
             limits.max_context_bytes
@@ -185,7 +185,7 @@ pub fn write(
 
 /// Marks the live entries for `key` (other than `by`) superseded and drops
 /// them from the recall index.
-fn supersede_live(tx: &Tx, task_id: i64, key: &str, by: Option<i64>, now: &str) -> ApiResult<()> {
+fn supersede_live(tx: &Tx, task_id: i64, key: &str, by: Option<i64>, now: &str) -> Result<()> {
     let mut stmt = tx.prepare_cached(
         "SELECT id FROM context_entries WHERE task_id = ?1 AND key = ?2 \
          AND superseded_at IS NULL AND id IS NOT ?3",
@@ -240,7 +240,7 @@ fn entry_from_row(r: &Row) -> rusqlite::Result<Entry> {
 
 /// `POST /tasks/{id}/context/supersede`: the live entry for `key` becomes
 /// stale; the context value is left as it is.
-pub fn supersede(tx: &Tx, task_id: i64, key: &str) -> ApiResult<Entry> {
+pub fn supersede(tx: &Tx, task_id: i64, key: &str) -> Result<Entry> {
     let id: i64 = tx
         .prepare_cached(
             "SELECT id FROM context_entries WHERE task_id = ?1 AND key = ?2 \
@@ -248,7 +248,7 @@ pub fn supersede(tx: &Tx, task_id: i64, key: &str) -> ApiResult<Entry> {
         )?
         .query_row(params![task_id, key], |r| r.get(0))
         .optional()?
-        .ok_or_else(|| ApiError::not_found(format!("no live context entry for key {key:?}")))?;
+        .ok_or_else(|| Error::not_found(format!("no live context entry for key {key:?}")))?;
     let now = clock::now_string();
     tx.prepare_cached("UPDATE context_entries SET superseded_at = ?2 WHERE id = ?1")?
         .execute(params![id, now])?;
@@ -267,7 +267,7 @@ pub fn history(
     key: Option<&str>,
     limit: i64,
     cursor: Option<i64>,
-) -> ApiResult<(Vec<Entry>, Option<String>)> {
+) -> Result<(Vec<Entry>, Option<String>)> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ENTRY_COLUMNS} FROM context_entries WHERE task_id = ?1 \
          AND (?2 IS NULL OR key = ?2) AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4"
@@ -286,7 +286,7 @@ pub fn history(
 
 /// Who wrote each live key: `{key: {author_agent_id, author_name, source,
 /// version, created_at}}`.
-pub fn provenance(conn: &Connection, task_id: i64, context: &Value) -> ApiResult<Value> {
+pub fn provenance(conn: &Connection, task_id: i64, context: &Value) -> Result<Value> {
     let mut out = Map::new();
     let Value::Object(map) = context else {
         return Ok(Value::Object(out));
@@ -348,7 +348,7 @@ fn fts_expression(q: &str) -> Option<String> {
 /// Recall: ranked live context entries across every task the caller reads.
 /// Live entries are in the full-text index; superseded ones, when asked
 /// for, are matched by substring.
-pub fn recall(conn: &Connection, caller: &Caller, rq: &RecallQuery) -> ApiResult<Vec<RecallHit>> {
+pub fn recall(conn: &Connection, caller: &Caller, rq: &RecallQuery) -> Result<Vec<RecallHit>> {
     let Some(expr) = fts_expression(&rq.q) else {
         return Ok(Vec::new());
     };

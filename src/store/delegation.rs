@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::Tx;
 use crate::domain::clock;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DelegationKind {
@@ -37,7 +37,7 @@ pub struct NewEvent {
 }
 
 /// Appends one row; root and parent are copied from the task.
-pub fn append(tx: &Tx, e: &NewEvent) -> ApiResult<()> {
+pub fn append(tx: &Tx, e: &NewEvent) -> Result<()> {
     let n = tx
         .prepare_cached(
             "INSERT INTO delegation_events (task_id, root_task_id, parent_task_id, kind, \
@@ -54,7 +54,7 @@ pub fn append(tx: &Tx, e: &NewEvent) -> ApiResult<()> {
             clock::now_string()
         ])?;
     if n != 1 {
-        return Err(ApiError::internal("delegation event for a missing task"));
+        return Err(Error::internal("delegation event for a missing task"));
     }
     Ok(())
 }
@@ -77,7 +77,7 @@ pub struct Hop {
 
 /// Every hop recorded for tasks of the tree rooted at `root`, in order.
 /// Agent names come from the agents table (null once an agent is deleted).
-pub fn hops(conn: &Connection, root: i64) -> ApiResult<Vec<Hop>> {
+pub fn hops(conn: &Connection, root: i64) -> Result<Vec<Hop>> {
     let mut stmt = conn.prepare_cached(
         "SELECT d.id, d.task_id, d.kind, fa.name, ta.name, d.from_agent_id, d.to_agent_id, \
          aa.name, d.actor_agent_id, d.created_at, d.note FROM delegation_events d \

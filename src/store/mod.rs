@@ -12,7 +12,7 @@ pub mod claims;
 pub mod comments;
 pub mod context;
 pub mod delegation;
-pub mod events;
+pub mod event_log;
 pub mod projects;
 pub mod schema;
 pub mod settings;
@@ -31,14 +31,14 @@ use std::thread;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::error::{ApiError, ApiResult};
-use crate::events::{Event, Hub};
+use crate::error::{Error, Result};
+use crate::hub::{Event, Hub};
 use cache::{Dirty, RenderCache};
 
 /// Most writes one commit carries.
 const MAX_BATCH: usize = 256;
 
-type Finisher = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
+type Finisher = Box<dyn FnOnce(Result<(), Error>) + Send>;
 type Job = Box<dyn FnOnce(&Tx) -> (bool, Finisher) + Send>;
 
 /// A write in progress: the connection inside the group transaction, plus
@@ -225,7 +225,7 @@ impl Store {
 
     /// A read-only connection of its own, outside the pool, for a
     /// background thread (see [`Store::read_on`]).
-    pub fn own_reader(&self) -> ApiResult<Connection> {
+    pub fn own_reader(&self) -> Result<Connection> {
         let mut conn = Connection::open_with_flags(
             &*self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -237,8 +237,8 @@ impl Store {
     /// Like [`Store::read_blocking`], on the caller's own connection.
     pub fn read_on<T>(
         conn: &Connection,
-        f: impl FnOnce(&Connection) -> ApiResult<T>,
-    ) -> ApiResult<T> {
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
         snapshot(conn, f)
     }
 
@@ -263,35 +263,35 @@ impl Store {
     /// Runs `f` on a pooled read-only connection, off the async workers,
     /// inside one read transaction: every query sees the same snapshot,
     /// and the file locks are taken once rather than per statement.
-    pub async fn read<T, F>(&self, f: F) -> ApiResult<T>
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.readers.clone();
-        actix_web::web::block(move || snapshot(&*pool.get()?, f))
+        tokio::task::spawn_blocking(move || snapshot(&*pool.get()?, f))
             .await
-            .map_err(|e| ApiError::internal(format!("blocking read failed: {e}")))?
+            .map_err(|e| Error::internal(format!("blocking read failed: {e}")))?
     }
 
     /// Same as [`Store::read`], on the calling thread: for background
     /// threads, and for point reads (one task, one agent) on the async
     /// workers, where a few index lookups cost less than the hop to the
     /// blocking pool and back.
-    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> ApiResult<T>) -> ApiResult<T> {
+    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         snapshot(&*self.readers.get()?, f)
     }
 
-    fn submit<T, F>(&self, f: F, reply: impl FnOnce(ApiResult<T>) + Send + 'static)
+    fn submit<T, F>(&self, f: F, reply: impl FnOnce(Result<T>) + Send + 'static)
     where
-        F: FnOnce(&Tx) -> ApiResult<T> + Send + 'static,
+        F: FnOnce(&Tx) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let job: Job = Box::new(move |tx: &Tx| {
             let result = catch_unwind(AssertUnwindSafe(|| f(tx)))
-                .unwrap_or_else(|_| Err(ApiError::internal("a write panicked")));
+                .unwrap_or_else(|_| Err(Error::internal("a write panicked")));
             let ok = result.is_ok();
-            let finish: Finisher = Box::new(move |commit: Result<(), ApiError>| {
+            let finish: Finisher = Box::new(move |commit: Result<(), Error>| {
                 reply(commit.and(result));
             });
             (ok, finish)
@@ -302,9 +302,9 @@ impl Store {
     }
 
     /// Runs `f` inside a write transaction and returns once it committed.
-    pub async fn write<T, F>(&self, f: F) -> ApiResult<T>
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&Tx) -> ApiResult<T> + Send + 'static,
+        F: FnOnce(&Tx) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -312,13 +312,13 @@ impl Store {
             let _ = tx.send(r);
         });
         rx.await
-            .map_err(|_| ApiError::Unavailable("the database could not take the write".into()))?
+            .map_err(|_| Error::Unavailable("the database could not take the write".into()))?
     }
 
     /// Same as [`Store::write`], for background threads.
-    pub fn write_blocking<T, F>(&self, f: F) -> ApiResult<T>
+    pub fn write_blocking<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&Tx) -> ApiResult<T> + Send + 'static,
+        F: FnOnce(&Tx) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let (tx, rx) = mpsc::sync_channel(1);
@@ -326,7 +326,7 @@ impl Store {
             let _ = tx.send(r);
         });
         rx.recv()
-            .map_err(|_| ApiError::Unavailable("the database could not take the write".into()))?
+            .map_err(|_| Error::Unavailable("the database could not take the write".into()))?
     }
 }
 
@@ -431,7 +431,7 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
                     finish(if answerable {
                         Ok(())
                     } else {
-                        Err(ApiError::Unavailable(
+                        Err(Error::Unavailable(
                             "the write could not be applied".into(),
                         ))
                     });
@@ -441,7 +441,7 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
                 log::error!("commit failed: {e}");
                 let _ = conn.execute_batch("ROLLBACK");
                 for (finish, _) in finishers {
-                    finish(Err(ApiError::internal(format!("commit failed: {e}"))));
+                    finish(Err(Error::internal(format!("commit failed: {e}"))));
                 }
             }
         }
@@ -450,7 +450,7 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
     log::info!("database writer stopped");
 }
 
-fn snapshot<T>(conn: &Connection, f: impl FnOnce(&Connection) -> ApiResult<T>) -> ApiResult<T> {
+fn snapshot<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
     run_cached(conn, "BEGIN")?;
     let result = f(conn);
     // Ending a read-only transaction cannot lose anything.

@@ -4,7 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use crate::domain::clock;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Project {
@@ -43,7 +43,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Project> {
     })
 }
 
-pub fn brief(conn: &Connection, id: i64) -> ApiResult<Option<ProjectBrief>> {
+pub fn brief(conn: &Connection, id: i64) -> Result<Option<ProjectBrief>> {
     Ok(conn
         .prepare_cached("SELECT id, name, emoji, color FROM projects WHERE id = ?1")?
         .query_row([id], |r| {
@@ -57,7 +57,7 @@ pub fn brief(conn: &Connection, id: i64) -> ApiResult<Option<ProjectBrief>> {
         .optional()?)
 }
 
-pub fn list(conn: &Connection, limit: i64, offset: i64) -> ApiResult<Vec<Project>> {
+pub fn list(conn: &Connection, limit: i64, offset: i64) -> Result<Vec<Project>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM projects p ORDER BY p.sort_order, p.id LIMIT ?1 OFFSET ?2"
     ))?;
@@ -65,11 +65,11 @@ pub fn list(conn: &Connection, limit: i64, offset: i64) -> ApiResult<Vec<Project
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn get(conn: &Connection, id: i64) -> ApiResult<Project> {
+pub fn get(conn: &Connection, id: i64) -> Result<Project> {
     conn.prepare_cached(&format!("SELECT {COLUMNS} FROM projects p WHERE p.id = ?1"))?
         .query_row([id], from_row)
         .optional()?
-        .ok_or_else(|| ApiError::not_found(format!("project {id} not found")))
+        .ok_or_else(|| Error::not_found(format!("project {id} not found")))
 }
 
 #[derive(Debug, Default)]
@@ -80,7 +80,7 @@ pub struct ProjectFields {
     pub sort_order: Option<i64>,
 }
 
-pub fn insert(conn: &Connection, f: ProjectFields) -> ApiResult<Project> {
+pub fn insert(conn: &Connection, f: ProjectFields) -> Result<Project> {
     let now = clock::now_string();
     conn.execute(
         "INSERT INTO projects (name, emoji, color, sort_order, created_at, updated_at) \
@@ -96,7 +96,7 @@ pub fn insert(conn: &Connection, f: ProjectFields) -> ApiResult<Project> {
     get(conn, conn.last_insert_rowid())
 }
 
-pub fn update(conn: &Connection, id: i64, f: ProjectFields) -> ApiResult<Project> {
+pub fn update(conn: &Connection, id: i64, f: ProjectFields) -> Result<Project> {
     let mut p = get(conn, id)?;
     if let Some(v) = f.name {
         p.name = v;
@@ -126,7 +126,7 @@ pub fn update(conn: &Connection, id: i64, f: ProjectFields) -> ApiResult<Project
 }
 
 /// Deletes a project; its tasks stay, without a project.
-pub fn delete(conn: &Connection, id: i64) -> ApiResult<()> {
+pub fn delete(conn: &Connection, id: i64) -> Result<()> {
     get(conn, id)?;
     conn.execute(
         "UPDATE tasks SET project_id = NULL, updated_at = ?2 WHERE project_id = ?1",

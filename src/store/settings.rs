@@ -2,11 +2,11 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::error::ApiResult;
+use crate::error::Result;
 
 pub const PROJECT_TOKEN_HASH: &str = "project_token_hash";
 
-pub fn get(conn: &Connection, key: &str) -> ApiResult<Option<String>> {
+pub fn get(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
             r.get(0)
@@ -14,7 +14,7 @@ pub fn get(conn: &Connection, key: &str) -> ApiResult<Option<String>> {
         .optional()?)
 }
 
-pub fn set(conn: &Connection, key: &str, value: &str) -> ApiResult<()> {
+pub fn set(conn: &Connection, key: &str, value: &str) -> Result<()> {
     conn.execute(
         "INSERT INTO settings (key, value) VALUES (?1, ?2) \
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",

@@ -7,10 +7,10 @@ use serde_json::{json, Map, Value};
 use super::tasks::VISIBLE_CTE;
 use crate::domain::access::Caller;
 use crate::domain::clock;
-use crate::error::ApiResult;
+use crate::error::Result;
 
 /// Counts over the tasks the caller can read.
-pub fn stats(conn: &Connection, caller: &Caller) -> ApiResult<Value> {
+pub fn stats(conn: &Connection, caller: &Caller) -> Result<Value> {
     let (cte, scope) = if caller.reads_all() {
         ("", "(?1 = ?1)")
     } else {
@@ -118,9 +118,9 @@ pub struct UsageLimits {
 }
 
 /// What the hosted service reported as quota; self-hosted has no limits.
-pub fn usage(conn: &Connection, limits: &UsageLimits) -> ApiResult<Value> {
+pub fn usage(conn: &Connection, limits: &UsageLimits) -> Result<Value> {
     let month_start = format!("{}-01", &clock::format_date(clock::today())[..7]);
-    let count = |sql: &str| -> ApiResult<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
+    let count = |sql: &str| -> Result<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
     let task_count_month: i64 = conn.query_row(
         "SELECT count(*) FROM tasks WHERE created_at >= ?1",
         [&month_start],

@@ -15,13 +15,13 @@ use super::cache::{RenderCache, Rendered};
 use super::comments::{self, Subtask};
 use super::context::{self, Source};
 use super::delegation::{self, DelegationKind};
-use super::events as event_log;
+use super::event_log;
 use super::projects::{self, ProjectBrief};
 use super::Tx;
 use crate::domain::access::Caller;
 use crate::domain::clock;
 use crate::domain::input::AgentRef;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 
 pub const STATUSES: &[&str] = &[
     "open",
@@ -148,7 +148,7 @@ impl TaskRow {
     }
 }
 
-pub fn get(conn: &Connection, id: i64) -> ApiResult<Option<TaskRow>> {
+pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM tasks t WHERE t.id = ?1"))?
         .query_row([id], from_row)
@@ -177,7 +177,7 @@ pub enum Need {
 
 /// Does `agent` reach the task through the task itself or anything upstream
 /// of it (created, assigned, completed, claimed, or handed it on)?
-fn reaches_upstream(conn: &Connection, task_id: i64, agent: i64) -> ApiResult<bool> {
+fn reaches_upstream(conn: &Connection, task_id: i64, agent: i64) -> Result<bool> {
     let sql = "WITH RECURSIVE up(id) AS (
           SELECT ?1
           UNION SELECT t.parent_task_id FROM tasks t JOIN up ON t.id = up.id
@@ -192,7 +192,7 @@ fn reaches_upstream(conn: &Connection, task_id: i64, agent: i64) -> ApiResult<bo
         .query_row(params![task_id, agent], |r| r.get(0))?)
 }
 
-pub fn access(conn: &Connection, caller: &Caller, task: &TaskRow) -> ApiResult<Option<Access>> {
+pub fn access(conn: &Connection, caller: &Caller, task: &TaskRow) -> Result<Option<Access>> {
     let Some(agent) = caller.agent() else {
         return Ok(Some(Access::Mutate));
     };
@@ -220,8 +220,8 @@ pub fn access(conn: &Connection, caller: &Caller, task: &TaskRow) -> ApiResult<O
 
 /// Loads a task the caller may use as `need` says: a task it cannot read is
 /// a 404, one it can read but not change a 403.
-pub fn require(conn: &Connection, caller: &Caller, id: i64, need: Need) -> ApiResult<TaskRow> {
-    let not_found = || ApiError::not_found(format!("task {id} not found"));
+pub fn require(conn: &Connection, caller: &Caller, id: i64, need: Need) -> Result<TaskRow> {
+    let not_found = || Error::not_found(format!("task {id} not found"));
     let task = get(conn, id)?.ok_or_else(not_found)?;
     let access = access(conn, caller, &task)?.ok_or_else(not_found)?;
     let allowed = match need {
@@ -236,7 +236,7 @@ pub fn require(conn: &Connection, caller: &Caller, id: i64, need: Need) -> ApiRe
             Need::Delegate => "assign or delegate",
             _ => "modify",
         };
-        return Err(ApiError::forbidden(format!(
+        return Err(Error::forbidden(format!(
             "you may read task {id} but not {what} it"
         )));
     }
@@ -258,7 +258,7 @@ pub const VISIBLE_CTE: &str = "WITH RECURSIVE seed(id) AS (
 
 /// Agents who can read the task through their own work (not through a
 /// role), as `",3,7,"`: the audience of an event about it.
-pub fn audience(conn: &Connection, task_id: i64) -> ApiResult<String> {
+pub fn audience(conn: &Connection, task_id: i64) -> Result<String> {
     // One indexed lookup per level, walking up the parents: the recursive
     // form (a materialized CTE and two IN-subqueries) cost several times
     // more, and this runs for every event.
@@ -352,7 +352,7 @@ pub struct TaskView {
     pub reminder_time: Option<String>,
 }
 
-fn dependencies_of(conn: &Connection, ids: &[i64]) -> ApiResult<HashMap<i64, Vec<i64>>> {
+fn dependencies_of(conn: &Connection, ids: &[i64]) -> Result<HashMap<i64, Vec<i64>>> {
     let (matching, value) = super::id_set(ids);
     let mut out: HashMap<i64, Vec<i64>> = HashMap::new();
     let mut stmt = conn.prepare_cached(&format!(
@@ -369,10 +369,10 @@ fn dependencies_of(conn: &Connection, ids: &[i64]) -> ApiResult<HashMap<i64, Vec
 
 /// Renders rows with their nested agents, project, subtasks and
 /// dependencies, loading each kind of relation once for the whole list.
-pub fn render(conn: &Connection, rows: Vec<TaskRow>) -> ApiResult<Vec<TaskView>> {
+pub fn render(conn: &Connection, rows: Vec<TaskRow>) -> Result<Vec<TaskView>> {
     let mut agent_cache: HashMap<i64, Option<AgentBrief>> = HashMap::new();
     let mut project_cache: HashMap<i64, Option<ProjectBrief>> = HashMap::new();
-    let mut agent = |id: Option<i64>| -> ApiResult<Option<AgentBrief>> {
+    let mut agent = |id: Option<i64>| -> Result<Option<AgentBrief>> {
         let Some(id) = id else { return Ok(None) };
         if let Some(b) = agent_cache.get(&id) {
             return Ok(b.clone());
@@ -471,7 +471,7 @@ pub fn render_cached(
     cache: &RenderCache,
     generation: u64,
     rows: Vec<TaskRow>,
-) -> ApiResult<Vec<Rendered>> {
+) -> Result<Vec<Rendered>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut out = cache.get_many(&ids);
     let missing: Vec<TaskRow> = rows
@@ -490,7 +490,7 @@ pub fn render_ids(
     cache: &RenderCache,
     generation: u64,
     ids: &[i64],
-) -> ApiResult<Vec<Rendered>> {
+) -> Result<Vec<Rendered>> {
     let mut out = cache.get_many(ids);
     let mut missing = Vec::new();
     for (id, hit) in ids.iter().zip(&out) {
@@ -510,7 +510,7 @@ fn fill(
     generation: u64,
     out: &mut [Option<Rendered>],
     missing: Vec<TaskRow>,
-) -> ApiResult<()> {
+) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
@@ -528,18 +528,18 @@ fn fill(
 }
 
 /// Loads and renders a task by id (after a write, for the answer).
-pub fn view(conn: &Connection, id: i64) -> ApiResult<TaskView> {
-    let row = get(conn, id)?.ok_or_else(|| ApiError::not_found(format!("task {id} not found")))?;
+pub fn view(conn: &Connection, id: i64) -> Result<TaskView> {
+    let row = get(conn, id)?.ok_or_else(|| Error::not_found(format!("task {id} not found")))?;
     render(conn, vec![row])?
         .pop()
-        .ok_or_else(|| ApiError::internal("rendering lost the task"))
+        .ok_or_else(|| Error::internal("rendering lost the task"))
 }
 
 /// A task serialized once, for both an event payload and the response.
 pub type TaskJson = Box<RawValue>;
 
 /// Renders task `id` as it is now, as JSON.
-pub fn json(conn: &Connection, id: i64) -> ApiResult<TaskJson> {
+pub fn json(conn: &Connection, id: i64) -> Result<TaskJson> {
     Ok(serde_json::value::to_raw_value(&view(conn, id)?)?)
 }
 
@@ -551,7 +551,7 @@ pub fn emit(
     id: i64,
     kind: &str,
     reason: Option<&str>,
-) -> ApiResult<TaskJson> {
+) -> Result<TaskJson> {
     let task = json(tx, id)?;
     event_log::record(tx, kind, id, &task, caller, reason)?;
     Ok(task)
@@ -627,7 +627,7 @@ pub fn list(
     f: &Filter,
     limit: i64,
     offset: i64,
-) -> ApiResult<Vec<i64>> {
+) -> Result<Vec<i64>> {
     let now = clock::now_string();
     let mut w = Where::default();
     let mut cte = "";
@@ -803,10 +803,10 @@ pub struct Limits {
     pub max_context_bytes: usize,
 }
 
-fn check_project(conn: &Connection, project_id: Option<i64>) -> ApiResult<()> {
+fn check_project(conn: &Connection, project_id: Option<i64>) -> Result<()> {
     if let Some(pid) = project_id {
         if projects::brief(conn, pid)?.is_none() {
-            return Err(ApiError::validation(
+            return Err(Error::validation(
                 "project_id",
                 format!("no project {pid}"),
             ));
@@ -818,7 +818,7 @@ fn check_project(conn: &Connection, project_id: Option<i64>) -> ApiResult<()> {
 /// Creates a task (a root, or a delegated child when `parent_task_id` is
 /// set) with its dependencies, initial context, delegation record and
 /// `task.created` event. The caller has checked its right on the parent.
-pub fn create(tx: &Tx, caller: &Caller, new: NewTask, limits: &Limits) -> ApiResult<TaskJson> {
+pub fn create(tx: &Tx, caller: &Caller, new: NewTask, limits: &Limits) -> Result<TaskJson> {
     check_project(tx, new.project_id)?;
     let assignee = new
         .assignee
@@ -832,7 +832,7 @@ pub fn create(tx: &Tx, caller: &Caller, new: NewTask, limits: &Limits) -> ApiRes
         .transpose()?;
     if let Some(p) = &parent {
         if is_finished(&p.status) {
-            return Err(ApiError::conflict(format!(
+            return Err(Error::conflict(format!(
                 "task {} is {}; reopen it before delegating from it",
                 p.id, p.status
             )));
@@ -840,7 +840,7 @@ pub fn create(tx: &Tx, caller: &Caller, new: NewTask, limits: &Limits) -> ApiRes
     }
     for dep in &new.depends_on {
         require(tx, caller, *dep, Need::Read).map_err(|_| {
-            ApiError::validation("depends_on", format!("no task {dep} you can read"))
+            Error::validation("depends_on", format!("no task {dep} you can read"))
         })?;
     }
     let now = clock::now_string();
@@ -1013,7 +1013,7 @@ pub fn update(
     id: i64,
     ch: Changes,
     limits: &Limits,
-) -> ApiResult<TaskJson> {
+) -> Result<TaskJson> {
     let need = if ch.only_assignment() {
         Need::Delegate
     } else {
@@ -1057,7 +1057,7 @@ pub fn update(
     }
     if let Some(status) = &ch.status {
         if is_finished(&t.status) && ch.completed.is_none() {
-            return Err(ApiError::conflict(format!(
+            return Err(Error::conflict(format!(
                 "task {id} is {}; reopen it with /uncomplete before changing its status",
                 t.status
             )));
@@ -1163,7 +1163,7 @@ pub fn complete(
     id: i64,
     c: Completion,
     limits: &Limits,
-) -> ApiResult<TaskJson> {
+) -> Result<TaskJson> {
     let t = require(tx, caller, id, Need::Mutate)?;
     if t.status == "completed" {
         return json(tx, id);
@@ -1175,7 +1175,7 @@ pub fn complete(
                 .is_some_and(|k| STRONG_EVIDENCE.contains(&k))
         });
         if !strong {
-            return Err(ApiError::validation(
+            return Err(Error::validation(
                 "evidence",
                 "this task requires evidence: at least one of commit, pr, ci_check, deploy_sha",
             ));
@@ -1202,7 +1202,7 @@ pub fn complete(
     Ok(completed)
 }
 
-fn spawn_next_occurrence(tx: &Tx, caller: &Caller, t: &TaskRow, limits: &Limits) -> ApiResult<()> {
+fn spawn_next_occurrence(tx: &Tx, caller: &Caller, t: &TaskRow, limits: &Limits) -> Result<()> {
     let Some(due) = t.due_date.as_deref().and_then(clock::parse_date) else {
         return Ok(());
     };
@@ -1249,10 +1249,10 @@ pub fn fail(
     reason: Option<String>,
     ctx: Option<Map<String, Value>>,
     limits: &Limits,
-) -> ApiResult<TaskJson> {
+) -> Result<TaskJson> {
     let t = require(tx, caller, id, Need::Mutate)?;
     if t.status == "completed" {
-        return Err(ApiError::conflict(format!(
+        return Err(Error::conflict(format!(
             "task {id} is completed; reopen it before failing it"
         )));
     }
@@ -1272,10 +1272,10 @@ pub fn fail(
 }
 
 /// Reopens a completed or failed task.
-pub fn reopen(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<TaskJson> {
+pub fn reopen(tx: &Tx, caller: &Caller, id: i64) -> Result<TaskJson> {
     let t = require(tx, caller, id, Need::Mutate)?;
     if !is_finished(&t.status) {
-        return Err(ApiError::conflict(format!(
+        return Err(Error::conflict(format!(
             "task {id} is {}, not completed or failed",
             t.status
         )));
@@ -1291,7 +1291,7 @@ pub fn reopen(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<TaskJson> {
     Ok(reopened)
 }
 
-pub fn delete(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<()> {
+pub fn delete(tx: &Tx, caller: &Caller, id: i64) -> Result<()> {
     require(tx, caller, id, Need::Mutate)?;
     // The event carries the task as it was; its audience is computed first.
     emit(tx, caller, id, "task.deleted", None)?;
@@ -1312,7 +1312,7 @@ pub fn delete(tx: &Tx, caller: &Caller, id: i64) -> ApiResult<()> {
 
 // ---------------------------------------------------------------- dependencies
 
-fn dependents(conn: &Connection, id: i64) -> ApiResult<Vec<i64>> {
+fn dependents(conn: &Connection, id: i64) -> Result<Vec<i64>> {
     let mut stmt =
         conn.prepare_cached("SELECT task_id FROM task_dependencies WHERE depends_on_id = ?1")?;
     let ids = stmt.query_map([id], |r| r.get(0))?;
@@ -1320,7 +1320,7 @@ fn dependents(conn: &Connection, id: i64) -> ApiResult<Vec<i64>> {
 }
 
 /// Would `task` depending on `dep` close a cycle (dep already reaches task)?
-fn creates_cycle(conn: &Connection, task: i64, dep: i64) -> ApiResult<bool> {
+fn creates_cycle(conn: &Connection, task: i64, dep: i64) -> Result<bool> {
     if task == dep {
         return Ok(true);
     }
@@ -1336,15 +1336,15 @@ fn creates_cycle(conn: &Connection, task: i64, dep: i64) -> ApiResult<bool> {
 /// Marks a task changed (`updated_at`) when something it shows changed in
 /// another table (subtasks, dependencies), which also drops its cached
 /// rendering (the writer's update hook sees the `tasks` row).
-pub fn touch(conn: &Connection, id: i64) -> ApiResult<()> {
+pub fn touch(conn: &Connection, id: i64) -> Result<()> {
     conn.prepare_cached("UPDATE tasks SET updated_at = ?2 WHERE id = ?1")?
         .execute(params![id, clock::now_string()])?;
     Ok(())
 }
 
-fn add_dependency_row(tx: &Tx, task: i64, dep: i64) -> ApiResult<()> {
+fn add_dependency_row(tx: &Tx, task: i64, dep: i64) -> Result<()> {
     if creates_cycle(tx, task, dep)? {
-        return Err(ApiError::validation(
+        return Err(Error::validation(
             "depends_on",
             format!("task {task} depending on {dep} would create a cycle"),
         ));
@@ -1360,7 +1360,7 @@ fn add_dependency_row(tx: &Tx, task: i64, dep: i64) -> ApiResult<()> {
 /// Sets a task's status from its dependencies: `blocked` while one is
 /// unfinished (`dependency_failed` if one failed), back to `open` when the
 /// last one completed. Finished, claimed and delegated tasks are left alone.
-pub fn refresh_blocked(tx: &Tx, id: i64) -> ApiResult<Blocking> {
+pub fn refresh_blocked(tx: &Tx, id: i64) -> Result<Blocking> {
     let Some(t) = get(tx, id)? else {
         return Ok(Blocking::Unchanged);
     };
@@ -1413,7 +1413,7 @@ pub enum Blocking {
 /// Re-evaluates tasks after something they depend on changed, and tells
 /// subscribers: `task.unblocked` when one opens, `task.updated` when one
 /// becomes blocked (or blocked by a failure).
-fn announce_refresh(tx: &Tx, caller: &Caller, ids: &[i64]) -> ApiResult<()> {
+fn announce_refresh(tx: &Tx, caller: &Caller, ids: &[i64]) -> Result<()> {
     for id in ids {
         match refresh_blocked(tx, *id)? {
             Blocking::Unblocked => {
@@ -1429,33 +1429,33 @@ fn announce_refresh(tx: &Tx, caller: &Caller, ids: &[i64]) -> ApiResult<()> {
 }
 
 /// Replaces a task's dependencies.
-pub fn set_dependencies(tx: &Tx, caller: &Caller, id: i64, deps: &[i64]) -> ApiResult<()> {
+pub fn set_dependencies(tx: &Tx, caller: &Caller, id: i64, deps: &[i64]) -> Result<()> {
     tx.prepare_cached("DELETE FROM task_dependencies WHERE task_id = ?1")?
         .execute([id])?;
     touch(tx, id)?;
     add_dependencies(tx, caller, id, deps)
 }
 
-pub fn add_dependencies(tx: &Tx, caller: &Caller, id: i64, deps: &[i64]) -> ApiResult<()> {
+pub fn add_dependencies(tx: &Tx, caller: &Caller, id: i64, deps: &[i64]) -> Result<()> {
     let mut seen = HashSet::new();
     for dep in deps {
         if !seen.insert(*dep) {
             continue;
         }
         require(tx, caller, *dep, Need::Read).map_err(|_| {
-            ApiError::validation("depends_on", format!("no task {dep} you can read"))
+            Error::validation("depends_on", format!("no task {dep} you can read"))
         })?;
         add_dependency_row(tx, id, *dep)?;
     }
     refresh_blocked(tx, id).map(|_| ())
 }
 
-pub fn remove_dependency(tx: &Tx, caller: &Caller, id: i64, dep: i64) -> ApiResult<()> {
+pub fn remove_dependency(tx: &Tx, caller: &Caller, id: i64, dep: i64) -> Result<()> {
     let n = tx
         .prepare_cached("DELETE FROM task_dependencies WHERE task_id = ?1 AND depends_on_id = ?2")?
         .execute(params![id, dep])?;
     if n == 0 {
-        return Err(ApiError::not_found(format!(
+        return Err(Error::not_found(format!(
             "task {id} does not depend on task {dep}"
         )));
     }
@@ -1477,7 +1477,7 @@ pub struct Input {
     pub context: Box<RawValue>,
 }
 
-pub fn inputs(conn: &Connection, id: i64) -> ApiResult<Vec<Input>> {
+pub fn inputs(conn: &Connection, id: i64) -> Result<Vec<Input>> {
     let mut stmt = conn.prepare_cached(
         "SELECT d.id, d.content, d.status, a.name, d.completed_at, d.context \
          FROM task_dependencies td JOIN tasks d ON d.id = td.depends_on_id \
@@ -1513,7 +1513,7 @@ pub fn duplicates(
     caller: &Caller,
     content: &str,
     threshold: f64,
-) -> ApiResult<Vec<DuplicateMatch>> {
+) -> Result<Vec<DuplicateMatch>> {
     let (cte, scope) = if caller.reads_all() {
         ("", "(?1 = ?1)")
     } else {
@@ -1546,7 +1546,7 @@ pub fn duplicates(
 }
 
 /// Direct children of a task.
-pub fn children(conn: &Connection, id: i64) -> ApiResult<Vec<TaskRow>> {
+pub fn children(conn: &Connection, id: i64) -> Result<Vec<TaskRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM tasks t WHERE t.parent_task_id = ?1 ORDER BY t.id"
     ))?;
@@ -1555,7 +1555,7 @@ pub fn children(conn: &Connection, id: i64) -> ApiResult<Vec<TaskRow>> {
 }
 
 /// Every task of the tree rooted at `root`, by depth then creation.
-pub fn tree(conn: &Connection, root: i64) -> ApiResult<Vec<TaskRow>> {
+pub fn tree(conn: &Connection, root: i64) -> Result<Vec<TaskRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM tasks t WHERE t.root_task_id = ?1 \
          ORDER BY t.delegation_depth, t.id"

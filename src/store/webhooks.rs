@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use super::Tx;
 use crate::domain::access::{Caller, READ_ALL};
 use crate::domain::clock;
-use crate::error::{ApiError, ApiResult};
-use crate::events::{Event, PING};
+use crate::error::{Error, Result};
+use crate::hub::{Event, PING};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Webhook {
@@ -64,7 +64,7 @@ fn select() -> String {
 }
 
 /// The webhooks a caller manages: admins all, others their own.
-pub fn list(conn: &Connection, caller: &Caller) -> ApiResult<Vec<Webhook>> {
+pub fn list(conn: &Connection, caller: &Caller) -> Result<Vec<Webhook>> {
     let mut stmt = conn.prepare_cached(&format!(
         "{} WHERE ?1 OR w.owner_agent_id = ?2 ORDER BY w.id",
         select()
@@ -74,7 +74,7 @@ pub fn list(conn: &Connection, caller: &Caller) -> ApiResult<Vec<Webhook>> {
 }
 
 /// A webhook the caller manages; others' hooks are 404.
-pub fn require(conn: &Connection, caller: &Caller, id: i64) -> ApiResult<Webhook> {
+pub fn require(conn: &Connection, caller: &Caller, id: i64) -> Result<Webhook> {
     let hook = conn
         .prepare_cached(&format!("{} WHERE w.id = ?1", select()))?
         .query_row([id], from_row)
@@ -83,7 +83,7 @@ pub fn require(conn: &Connection, caller: &Caller, id: i64) -> ApiResult<Webhook
             caller.is_admin()
                 || (h.owner_agent_id.is_some() && h.owner_agent_id == caller.agent_id())
         })
-        .ok_or_else(|| ApiError::not_found(format!("webhook {id} not found")))?;
+        .ok_or_else(|| Error::not_found(format!("webhook {id} not found")))?;
     Ok(hook)
 }
 
@@ -99,7 +99,7 @@ pub struct NewWebhook {
     pub description: Option<String>,
 }
 
-pub fn insert(conn: &Connection, caller: &Caller, new: NewWebhook) -> ApiResult<Webhook> {
+pub fn insert(conn: &Connection, caller: &Caller, new: NewWebhook) -> Result<Webhook> {
     let now = clock::now_string();
     conn.execute(
         &format!(
@@ -137,7 +137,7 @@ pub fn update(
     caller: &Caller,
     id: i64,
     ch: WebhookChanges,
-) -> ApiResult<Webhook> {
+) -> Result<Webhook> {
     let mut hook = require(conn, caller, id)?;
     let switched_on = ch.active == Some(true) && !hook.active;
     if let Some(v) = ch.url {
@@ -193,7 +193,7 @@ pub fn update(
     require(conn, caller, id)
 }
 
-pub fn delete(conn: &Connection, caller: &Caller, id: i64) -> ApiResult<()> {
+pub fn delete(conn: &Connection, caller: &Caller, id: i64) -> Result<()> {
     require(conn, caller, id)?;
     conn.execute("DELETE FROM webhooks WHERE id = ?1", [id])?;
     Ok(())
@@ -224,7 +224,7 @@ pub fn attempts(
     hook: i64,
     limit: i64,
     offset: i64,
-) -> ApiResult<Vec<AttemptLog>> {
+) -> Result<Vec<AttemptLog>> {
     let mut stmt = conn.prepare_cached(
         "SELECT a.id, a.event_id, e.kind, a.attempt, a.status_code, a.success, a.error, \
          a.duration_ms, a.created_at, \
@@ -259,7 +259,7 @@ pub fn attempts(
 
 /// Sends the event of delivery (or attempt) `did` to `hook` again, as a
 /// new delivery: a copy of the event addressed to that hook alone.
-pub fn redeliver(tx: &Tx, caller: &Caller, hook: i64, did: i64) -> ApiResult<Value> {
+pub fn redeliver(tx: &Tx, caller: &Caller, hook: i64, did: i64) -> Result<Value> {
     let delivered: i64 = tx
         .query_row(
             "SELECT event_id FROM webhook_attempts WHERE webhook_id = ?2 AND event_id = ?1 \
@@ -271,14 +271,14 @@ pub fn redeliver(tx: &Tx, caller: &Caller, hook: i64, did: i64) -> ApiResult<Val
         )
         .optional()?
         .ok_or_else(|| {
-            ApiError::not_found(format!("delivery {did} not found on webhook {hook}"))
+            Error::not_found(format!("delivery {did} not found on webhook {hook}"))
         })?;
     let (kind, payload): (String, String) = tx.query_row(
         "SELECT kind, payload FROM events WHERE id = ?1",
         [delivered],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let delivery = super::events::next_id(tx)?;
+    let delivery = super::event_log::next_id(tx)?;
     address(tx, caller, hook, delivery, &kind, &payload)?;
     let event_id = serde_json::from_str::<Value>(&payload)
         .ok()
@@ -296,7 +296,7 @@ fn address(
     id: i64,
     kind: &str,
     payload: &str,
-) -> ApiResult<()> {
+) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO events (id, kind, task_id, agent_id, audience, payload, created_at, \
          webhook_id) VALUES (?1, ?2, NULL, ?3, ',', ?4, ?5, ?6)",
@@ -314,8 +314,8 @@ fn address(
 }
 
 /// Queues a ping (`webhook.test`) for one hook.
-pub fn ping(tx: &Tx, caller: &Caller, hook: &Webhook) -> ApiResult<Value> {
-    let event_id = super::events::next_id(tx)?;
+pub fn ping(tx: &Tx, caller: &Caller, hook: &Webhook) -> Result<Value> {
+    let event_id = super::event_log::next_id(tx)?;
     let payload = json!({
         "event": PING,
         "event_id": event_id,
@@ -375,7 +375,7 @@ impl Feed {
 }
 
 /// Active hooks whose owner (if any) is active.
-pub fn feeds(conn: &Connection) -> ApiResult<Vec<Feed>> {
+pub fn feeds(conn: &Connection) -> Result<Vec<Feed>> {
     let mut stmt = conn.prepare_cached(
         "SELECT w.id, w.url, w.secret, w.signature_version, w.events, w.owner_agent_id, \
            (w.owner_agent_id IS NULL OR a.role != 'worker' \
@@ -406,7 +406,7 @@ pub struct LogEvent {
 }
 
 /// Up to `limit` events after `after`, oldest first.
-pub fn events_after(conn: &Connection, after: i64, limit: i64) -> ApiResult<Vec<LogEvent>> {
+pub fn events_after(conn: &Connection, after: i64, limit: i64) -> Result<Vec<LogEvent>> {
     // The limit is part of the statement's text: SQLite re-plans (parses
     // again) a statement whose bound LIMIT value changed.
     let mut stmt = conn.prepare_cached(&format!(
@@ -415,7 +415,7 @@ pub fn events_after(conn: &Connection, after: i64, limit: i64) -> ApiResult<Vec<
     ))?;
     let rows = stmt.query_map([after], |r| {
         Ok(LogEvent {
-            event: super::events::from_row(r)?,
+            event: super::event_log::from_row(r)?,
             webhook_id: r.get(5)?,
         })
     })?;
@@ -445,7 +445,7 @@ impl Due {
 }
 
 /// Retries whose time has come, for active hooks, soonest first.
-pub fn due_retries(conn: &Connection, now: &str, limit: i64) -> ApiResult<Vec<Due>> {
+pub fn due_retries(conn: &Connection, now: &str, limit: i64) -> Result<Vec<Due>> {
     // The limit is in the text, as in `events_after`.
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT r.webhook_id, r.event_id, r.attempts, w.url, w.secret, w.signature_version, \
@@ -473,7 +473,7 @@ pub fn due_retries(conn: &Connection, now: &str, limit: i64) -> ApiResult<Vec<Du
 }
 
 /// When the next retry of an active hook falls due.
-pub fn next_due_at(conn: &Connection) -> ApiResult<Option<String>> {
+pub fn next_due_at(conn: &Connection) -> Result<Option<String>> {
     Ok(conn
         .prepare_cached(
             "SELECT MIN(r.next_attempt_at) FROM webhook_retries r \
@@ -486,7 +486,7 @@ pub fn next_due_at(conn: &Connection) -> ApiResult<Option<String>> {
 
 /// Moves the cursors of the hooks matching `which` (with `?1` = `arg`) to
 /// the newest event: they receive what happens from now on.
-pub fn skip_to_now(conn: &Connection, which: &str, arg: i64) -> ApiResult<()> {
+pub fn skip_to_now(conn: &Connection, which: &str, arg: i64) -> Result<()> {
     conn.execute(
         &format!(
             "UPDATE webhooks SET delivered_through = \
@@ -498,7 +498,7 @@ pub fn skip_to_now(conn: &Connection, which: &str, arg: i64) -> ApiResult<()> {
 }
 
 /// Moves hook `hook`'s cursor forward to `through` (never back).
-pub fn advance(conn: &Connection, hook: i64, through: i64) -> ApiResult<()> {
+pub fn advance(conn: &Connection, hook: i64, through: i64) -> Result<()> {
     conn.prepare_cached(
         "UPDATE webhooks SET delivered_through = ?2 WHERE id = ?1 AND delivered_through < ?2",
     )?
@@ -538,7 +538,7 @@ pub fn record_attempt(
     outcome: &Outcome,
     retry_at: &str,
     policy: &RetryPolicy,
-) -> ApiResult<()> {
+) -> Result<()> {
     let now = clock::now_string();
     let attempt = due.attempts + 1;
     let success = outcome.success();

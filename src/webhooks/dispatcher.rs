@@ -22,7 +22,7 @@ use super::guard;
 use super::sign::{self, SignatureVersion};
 use crate::config::WebhookConfig;
 use crate::domain::clock;
-use crate::events::Hub;
+use crate::hub::Hub;
 use crate::store::webhooks::{self as hooks, Due, Feed, Outcome, RetryPolicy};
 use crate::store::Store;
 use rusqlite::Connection;

@@ -9,7 +9,7 @@
 //! is killed when the bench ends, successfully or not.
 //!
 //! ```text
-//! cargo run --release --bin delega-bench -- --connections 16 --duration 10 \
+//! cargo run --release -p delega-bench -- --connections 16 --duration 10 \
 //!     --workloads create,get,list,pipeline,webhook,sse
 //! ```
 
@@ -131,11 +131,25 @@ fn progress(message: &str) {
 }
 
 /// `delega` in the directory of this executable (`target/release/`).
+/// Under `cargo run` it is built first (a no-op when up to date), so one
+/// command builds both and runs the bench.
 fn default_server_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot locate the bench executable")?;
     let dir = exe
         .parent()
         .ok_or_else(|| anyhow!("{} has no parent directory", exe.display()))?;
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let profile = dir.file_name().and_then(|p| p.to_str()).unwrap_or("release");
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", "delega", "--bin", "delega"]);
+        if profile == "release" {
+            build.arg("--release");
+        }
+        let status = build.status().context("cannot run cargo to build the server")?;
+        if !status.success() {
+            bail!("building the server failed ({status})");
+        }
+    }
     let path = dir.join("delega");
     if !path.is_file() {
         bail!(

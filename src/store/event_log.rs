@@ -12,8 +12,8 @@ use super::tasks;
 use super::Tx;
 use crate::domain::access::Caller;
 use crate::domain::clock;
-use crate::error::ApiResult;
-use crate::events::Event;
+use crate::error::Result;
+use crate::hub::Event;
 
 #[derive(Serialize)]
 struct Payload<'a> {
@@ -42,7 +42,7 @@ pub fn record(
     task: &RawValue,
     caller: &Caller,
     reason: Option<&str>,
-) -> ApiResult<i64> {
+) -> Result<i64> {
     let id = next_id(tx)?;
     let now = clock::now_string();
     let audience = tasks::audience(tx, task_id)?;
@@ -80,7 +80,7 @@ pub fn record(
 
 /// The id the next event will get: only the writer inserts events, and
 /// the payload names its own id.
-pub fn next_id(conn: &Connection) -> ApiResult<i64> {
+pub fn next_id(conn: &Connection) -> Result<i64> {
     Ok(conn
         .prepare_cached(
             "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1",
@@ -120,7 +120,7 @@ pub fn list(
     filter: &EventFilter,
     since: i64,
     limit: i64,
-) -> ApiResult<Vec<Event>> {
+) -> Result<Vec<Event>> {
     let mut sql = String::from(
         // Pings (`webhook.test`) are about no task and shown to no reader.
         "SELECT id, kind, task_id, audience, payload FROM events \
@@ -152,13 +152,13 @@ pub fn list(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn get(conn: &Connection, id: i64) -> ApiResult<Option<Event>> {
+pub fn get(conn: &Connection, id: i64) -> Result<Option<Event>> {
     Ok(conn
         .prepare_cached("SELECT id, kind, task_id, audience, payload FROM events WHERE id = ?1")?
         .query_row([id], from_row)
         .optional()?)
 }
 
-pub fn latest_id(conn: &Connection) -> ApiResult<i64> {
+pub fn latest_id(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?)
 }
