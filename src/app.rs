@@ -11,12 +11,13 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::{Condition, ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, App, HttpRequest, HttpServer, ResponseError};
 
-use crate::api::auth::Authenticator;
 use crate::api::{self, AppState, Dialect};
 use crate::config::Config;
 use crate::domain::keys;
 use crate::error::Error;
 use crate::hub::Hub;
+use crate::ops::auth::Authenticator;
+use crate::ops::Context;
 use crate::scheduler::Scheduler;
 use crate::store::{self, settings, Store};
 use crate::webhooks::dispatcher::Dispatcher;
@@ -84,33 +85,43 @@ fn method_not_allowed<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHand
 }
 
 impl Application {
+    /// Opens the store and binds the configured address.
     pub fn build(config: Config) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind((config.host.as_str(), config.port)).map_err(|e| {
+            anyhow::anyhow!("cannot listen on {}:{}: {e}", config.host, config.port)
+        })?;
+        Self::build_on(config, listener)
+    }
+
+    /// Like [`Application::build`], on a listener the caller bound (the
+    /// tests bind `127.0.0.1:0` and know the port before the server runs).
+    /// Must be called inside an actix system.
+    pub fn build_on(config: Config, listener: TcpListener) -> anyhow::Result<Application> {
         let hub = Arc::new(Hub::default());
         let store = Store::open(&config.db_path, hub)?;
         let setup = store::open_connection(&config.db_path)?;
         let (token_hash, new_project_token) = settle_project_token(&setup, &config)?;
         drop(setup);
 
-        let listener = TcpListener::bind((config.host.as_str(), config.port)).map_err(|e| {
-            anyhow::anyhow!("cannot listen on {}:{}: {e}", config.host, config.port)
-        })?;
         let port = listener.local_addr()?.port();
         let dispatcher = Dispatcher::start(
             store.clone(),
             config.webhooks.clone(),
             config.allow_private_webhooks,
         )?;
-        let scheduler = Scheduler::start(store.clone())?;
         let config = Arc::new(config);
-        let state = web::Data::new(AppState {
+        let ops = Context {
             store: store.clone(),
-            auth: Authenticator::new(
+            config: config.clone(),
+            auth: Arc::new(Authenticator::new(
                 token_hash,
                 config.require_auth,
-                config.trusted_proxy_ips.clone(),
                 config.rate_limit_per_minute,
-            ),
-            config: config.clone(),
+            )),
+        };
+        let scheduler = Scheduler::start(ops.clone())?;
+        let state = web::Data::new(AppState {
+            ops,
             started: Instant::now(),
         });
         let cors_origins = config.cors_origins.clone();
@@ -144,7 +155,7 @@ impl Application {
                         .app_data(Dialect::V1)
                         .configure(api::configure),
                 )
-                .configure(api::health::configure)
+                .route("/health", web::get().to(api::health::get))
                 .default_service(web::to(not_found))
         })
         .shutdown_timeout(30)
@@ -176,14 +187,18 @@ impl Application {
         format!("http://{}:{}", self.host, self.port)
     }
 
-    /// Serves until SIGINT/SIGTERM: ends event streams, stops accepting,
-    /// lets in-flight requests finish, then lets the webhook dispatcher
-    /// record the attempts it has in flight before returning.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    /// Serves until `shutdown` completes (`delega serve` passes SIGINT or
+    /// SIGTERM): ends event streams, stops accepting, lets in-flight
+    /// requests finish, then lets the webhook dispatcher record the
+    /// attempts it has in flight before returning.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + 'static,
+    ) -> std::io::Result<()> {
         let handle = self.server.handle();
         let hub = self.store.hub().clone();
         actix_web::rt::spawn(async move {
-            wait_for_signal().await;
+            shutdown.await;
             log::info!("shutting down");
             hub.shut_down();
             handle.stop(true).await;
@@ -200,7 +215,8 @@ impl Application {
     }
 }
 
-async fn wait_for_signal() {
+/// SIGINT or SIGTERM.
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -31,6 +31,23 @@ pub struct Config {
     pub workers: usize,
     pub log_level: String,
     pub webhooks: WebhookConfig,
+    pub queue: QueueConfig,
+}
+
+/// `[queue]`: the work queue (SPEC §10).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Shortest lease a claim may ask for, in seconds (tests may set 1).
+    pub min_lease_seconds: i64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            min_lease_seconds: 30,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -64,6 +81,7 @@ impl Default for Config {
             workers: 0,
             log_level: "info".into(),
             webhooks: WebhookConfig::default(),
+            queue: QueueConfig::default(),
         }
     }
 }
@@ -101,6 +119,7 @@ impl fmt::Debug for Config {
             .field("max_context_bytes", &self.max_context_bytes)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("webhooks", &self.webhooks)
+            .field("queue", &self.queue)
             .finish()
     }
 }
@@ -218,6 +237,9 @@ impl Config {
         if let Some(v) = env("DELEGA_LOG_LEVEL") {
             self.log_level = v;
         }
+        if let Some(v) = env("DELEGA_MIN_LEASE_SECONDS") {
+            self.queue.min_lease_seconds = parse("DELEGA_MIN_LEASE_SECONDS", &v)?;
+        }
         Ok(())
     }
 
@@ -241,6 +263,9 @@ impl Config {
             if token.len() < 16 {
                 bail!("invalid key 'project_token' in {origin}: use at least 16 characters");
             }
+        }
+        if !(1..=3600).contains(&self.queue.min_lease_seconds) {
+            bail!("invalid key 'queue.min_lease_seconds' in {origin}: must be 1..=3600");
         }
         let w = &self.webhooks;
         if w.dispatcher_threads == 0 || w.dispatcher_threads > 256 {

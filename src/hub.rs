@@ -1,5 +1,5 @@
-//! Events: the kinds, the stored form, and the hub that tells live
-//! subscribers (SSE streams, the webhook dispatcher) about committed events.
+//! The hub: tells live subscribers (SSE streams, the webhook dispatcher,
+//! long-polling claimers) about committed events.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -9,30 +9,7 @@ use std::time::Instant;
 
 use tokio::sync::{broadcast, watch};
 
-/// Every kind of event; webhooks subscribe to these names (or `"*"`).
-pub const KINDS: &[&str] = &[
-    "task.created",
-    "task.updated",
-    "task.assigned",
-    "task.delegated",
-    "task.completed",
-    "task.failed",
-    "task.deleted",
-    "task.commented",
-    "task.claimed",
-    "task.released",
-    "task.state_changed",
-    "task.linked",
-    "task.unblocked",
-    "task.context_updated",
-];
-
-/// The event a webhook test sends; not part of the log.
-pub const PING: &str = "webhook.test";
-
-pub fn is_known_kind(kind: &str) -> bool {
-    KINDS.contains(&kind)
-}
+use crate::domain::access::Caller;
 
 /// One committed row of the event log.
 #[derive(Debug, Clone)]
@@ -49,6 +26,18 @@ pub struct Event {
 impl Event {
     pub fn visible_to_agent(&self, agent_id: i64) -> bool {
         self.audience.contains(&format!(",{agent_id},"))
+    }
+
+    /// Whether `caller` may see this event (SPEC §9): task events to the
+    /// task's readers and to those who read every task; project and agent
+    /// events to admins.
+    pub fn visible_to(&self, caller: &Caller) -> bool {
+        match self.task_id {
+            None => caller.is_admin(),
+            Some(_) => {
+                caller.reads_all() || caller.agent_id().is_some_and(|a| self.visible_to_agent(a))
+            }
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Delega: a self-hosted coordination server for teams of AI agents.
 //!
 //! - [`api`]: HTTP resources, mounted under `/api` and `/v1`
+//! - [`ops`]: the operations layer, one front door for every operation
 //! - [`store`]: SQLite storage (one writer thread, pooled readers)
 //! - [`hub`]: tells streams and the dispatcher about commits; [`webhooks`]: signed delivery
 //! - [`domain`]: roles, keys, input rules; [`config`]: configuration
@@ -13,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod hub;
+pub mod ops;
 pub mod scheduler;
 pub mod store;
 pub mod webhooks;

@@ -1,13 +1,14 @@
 //! Background upkeep on a timer: checkpoints the write-ahead log, frees
 //! claims whose lease ran out (and is where time-driven work such as
-//! recurrences belongs).
+//! recurrences belongs). Its work goes through the operations layer like
+//! any request's.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crate::store::{claims, Store};
+use crate::ops::{self, Context};
 
 const TICK: Duration = Duration::from_millis(250);
 /// Ticks between lease sweeps.
@@ -19,8 +20,8 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn start(store: Store) -> anyhow::Result<Scheduler> {
-        let checkpointer = store.checkpointer()?;
+    pub fn start(ctx: Context) -> anyhow::Result<Scheduler> {
+        let checkpointer = ctx.store.checkpointer()?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = thread::Builder::new()
@@ -34,7 +35,7 @@ impl Scheduler {
                         log::warn!("checkpoint failed: {e}");
                     }
                     if tick.is_multiple_of(SWEEP_EVERY) {
-                        if let Err(e) = store.write_blocking(claims::expire) {
+                        if let Err(e) = ops::claims::expire(&ctx) {
                             log::warn!("lease sweep failed: {e}");
                         }
                     }

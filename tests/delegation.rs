@@ -664,8 +664,10 @@ fn a_worker_reads_every_task_downstream_of_tasks_it_is_assigned() {
     assert_eq!(Client::ids(&r.body["tasks"]), vec![root, child, grandchild]);
 }
 
+/// SPEC §3 (updated): a claim lets the holder work the task, and never
+/// opens the task's subtree.
 #[test]
-fn a_worker_reads_every_task_downstream_of_a_task_it_claimed() {
+fn a_claim_does_not_open_the_subtree_of_the_task_claimed() {
     let server = TestServer::start();
     let admin = server.admin();
     let (a, _) = server.agent("agent-a", "worker");
@@ -679,8 +681,9 @@ fn a_worker_reads_every_task_downstream_of_a_task_it_claimed() {
     );
     assert_eq!(r.status, 201, "{}", r.text);
     let child = id_of(&r.body);
-    let r = a.get(&format!("/api/tasks/{child}"));
-    assert_eq!(r.status, 200, "A reads downstream of its claim: {}", r.text);
+    a.get(&format!("/api/tasks/{child}")).assert_error(404);
+    a.get(&format!("/api/tasks/{child}/chain"))
+        .assert_error(404);
 }
 
 #[test]

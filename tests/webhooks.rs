@@ -96,11 +96,12 @@ fn v1_deliveries_are_signed_over_the_raw_body() {
 fn v2_deliveries_are_signed_over_timestamp_dot_body() {
     let (server, _cfg) = fast_server();
     let rx = Receiver::start();
+    // Created first: a project-wide hook also receives agent events.
+    let (worker, _) = server.agent("signer", "worker");
     register(
         &server,
         json!({"url": rx.url, "events": ["*"], "secret": "k2", "signature_version": "v2"}),
     );
-    let (worker, _) = server.agent("signer", "worker");
     let task = worker.create_task(json!({"content": "v2"}));
     worker.post(&format!("/api/tasks/{}/complete", task["id"]), json!({}));
     let got = rx.wait_for(2, WAIT);

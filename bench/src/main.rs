@@ -139,13 +139,18 @@ fn default_server_binary() -> Result<PathBuf> {
         .parent()
         .ok_or_else(|| anyhow!("{} has no parent directory", exe.display()))?;
     if let Some(cargo) = std::env::var_os("CARGO") {
-        let profile = dir.file_name().and_then(|p| p.to_str()).unwrap_or("release");
+        let profile = dir
+            .file_name()
+            .and_then(|p| p.to_str())
+            .unwrap_or("release");
         let mut build = Command::new(cargo);
         build.args(["build", "-p", "delega", "--bin", "delega"]);
         if profile == "release" {
             build.arg("--release");
         }
-        let status = build.status().context("cannot run cargo to build the server")?;
+        let status = build
+            .status()
+            .context("cannot run cargo to build the server")?;
         if !status.success() {
             bail!("building the server failed ({status})");
         }

@@ -1,84 +1,21 @@
-//! Authentication: the `Caller` extractor, the key cache and the per-agent
-//! rate limit.
+//! Authentication over HTTP: the credential a request carries
+//! (`X-Agent-Key`, `Authorization: Bearer`, a trusted proxy's user),
+//! resolved by [`crate::ops::auth`] into the `Caller` extractor.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::AppState;
-use crate::domain::access::{AgentIdentity, Caller};
-use crate::domain::keys;
+use crate::domain::access::Caller;
 use crate::error::{Error, Result};
-use crate::store::agents;
+use crate::ops::auth::Credential;
 
-/// Resolves credentials to callers. Agent keys are hashed once per request
-/// and looked up in memory; the cache is cleared whenever an agent changes.
-pub struct Authenticator {
-    project_token_hash: String,
-    /// Identities by key hash, with the generation they were cached under.
-    agents: RwLock<KeyCache>,
-    require_auth: bool,
-    trusted_proxies: Vec<IpAddr>,
-    limiter: Option<RateLimiter>,
-}
-
-impl Authenticator {
-    pub fn new(
-        project_token_hash: String,
-        require_auth: bool,
-        trusted_proxies: Vec<IpAddr>,
-        rate_limit_per_minute: u32,
-    ) -> Self {
-        Authenticator {
-            project_token_hash,
-            agents: RwLock::new(KeyCache::default()),
-            require_auth,
-            trusted_proxies,
-            limiter: (rate_limit_per_minute > 0).then(|| RateLimiter::new(rate_limit_per_minute)),
-        }
-    }
-
-    /// Forget every cached identity (after any agent change).
-    pub fn invalidate(&self) {
-        if let Ok(mut cache) = self.agents.write() {
-            cache.generation += 1;
-            cache.entries.clear();
-        }
-    }
-
-    fn cached(&self, hash: &str) -> Option<Arc<AgentIdentity>> {
-        self.agents.read().ok()?.entries.get(hash).cloned()
-    }
-
-    fn generation(&self) -> u64 {
-        self.agents.read().map_or(0, |c| c.generation)
-    }
-
-    /// Caches an identity read after `generation` was noted, unless an
-    /// agent changed since (the read may predate a deactivation).
-    fn remember(&self, generation: u64, hash: String, identity: Arc<AgentIdentity>) {
-        if let Ok(mut cache) = self.agents.write() {
-            if cache.generation == generation {
-                cache.entries.insert(hash, identity);
-            }
-        }
-    }
-}
-
-#[derive(Default)]
-struct KeyCache {
-    generation: u64,
-    entries: HashMap<String, Arc<AgentIdentity>>,
-}
-
-fn credential(req: &HttpRequest) -> Option<String> {
+fn secret(req: &HttpRequest) -> Option<String> {
     if let Some(key) = req
         .headers()
         .get("x-agent-key")
@@ -101,48 +38,33 @@ fn proxy_user(req: &HttpRequest) -> Option<String> {
     })
 }
 
-/// Authenticates a request: `Ok(None)` when it carries no credentials (and
+/// The credential a request presents. A proxy's user counts only from a
+/// configured trusted proxy.
+fn credential(req: &HttpRequest, state: &AppState) -> Credential {
+    if let Some(s) = secret(req) {
+        return Credential::Secret(s);
+    }
+    let trusted = req
+        .peer_addr()
+        .is_some_and(|p| state.ops.config.trusted_proxy_ips.contains(&p.ip()));
+    match proxy_user(req).filter(|_| trusted) {
+        Some(name) => Credential::ProxyUser(name),
+        None => Credential::None,
+    }
+}
+
+/// The caller of a request, or `None` when it carries no credentials (and
 /// open mode is off); invalid credentials are a 401.
 async fn authenticate(req: &HttpRequest) -> Result<Option<Caller>> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| Error::internal("application state missing"))?;
-    let auth = &state.auth;
-    let caller = if let Some(secret) = credential(req) {
-        let hash = keys::hash(&secret);
-        if keys::hashes_match(&hash, &auth.project_token_hash) {
-            Caller::Project
-        } else if let Some(identity) = auth.cached(&hash) {
-            Caller::Agent(identity)
-        } else {
-            let generation = auth.generation();
-            let identity = state
-                .store
-                .read(move |conn| agents::authenticate(conn, &secret))
-                .await?
-                .ok_or_else(|| Error::unauthorized("invalid or deactivated API key"))?;
-            auth.remember(generation, hash, identity.clone());
-            Caller::Agent(identity)
-        }
-    } else if let Some(name) = proxy_user(req).filter(|_| {
-        req.peer_addr()
-            .is_some_and(|p| auth.trusted_proxies.contains(&p.ip()))
-    }) {
-        let identity = state
-            .store
-            .read(move |conn| agents::by_name_active(conn, &name))
-            .await?
-            .ok_or_else(|| Error::unauthorized("the proxy's user is not an active agent"))?;
-        Caller::Agent(identity)
-    } else if !auth.require_auth {
-        Caller::Project
-    } else {
-        return Ok(None);
-    };
-    if let (Some(limiter), Caller::Agent(a)) = (&auth.limiter, &caller) {
-        limiter.check(a.id)?;
-    }
-    Ok(Some(caller))
+    let credential = credential(req, state);
+    state
+        .ops
+        .auth
+        .authenticate(&state.ops.store, credential)
+        .await
 }
 
 pub const MISSING_CREDENTIALS: &str =
@@ -150,7 +72,7 @@ pub const MISSING_CREDENTIALS: &str =
 
 impl FromRequest for Caller {
     type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Caller, Error>>>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Caller>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
@@ -167,7 +89,7 @@ pub struct MaybeCaller(pub Option<Caller>);
 
 impl FromRequest for MaybeCaller {
     type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<MaybeCaller, Error>>>>;
+    type Future = Pin<Box<dyn Future<Output = Result<MaybeCaller>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
@@ -196,40 +118,4 @@ pub fn is_local_bootstrap(req: &HttpRequest) -> bool {
     let host_local = hostname.eq_ignore_ascii_case("localhost")
         || hostname.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
     peer_local && host_local
-}
-
-/// Fixed one-minute windows per agent.
-pub struct RateLimiter {
-    per_minute: u32,
-    windows: Mutex<HashMap<i64, (Instant, u32)>>,
-}
-
-impl RateLimiter {
-    pub fn new(per_minute: u32) -> Self {
-        RateLimiter {
-            per_minute,
-            windows: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub fn check(&self, agent: i64) -> Result<()> {
-        let window = Duration::from_secs(60);
-        let now = Instant::now();
-        let mut map = self
-            .windows
-            .lock()
-            .map_err(|_| Error::internal("rate limiter poisoned"))?;
-        let entry = map.entry(agent).or_insert((now, 0));
-        if now.duration_since(entry.0) >= window {
-            *entry = (now, 0);
-        }
-        if entry.1 >= self.per_minute {
-            let left = window.saturating_sub(now.duration_since(entry.0));
-            return Err(Error::RateLimited {
-                retry_after: left.as_secs().max(1),
-            });
-        }
-        entry.1 += 1;
-        Ok(())
-    }
 }

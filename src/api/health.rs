@@ -1,6 +1,6 @@
 //! `GET /health`: answers without credentials.
 
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 use serde_json::json;
 
 use super::State;
@@ -15,8 +15,4 @@ pub async fn get(state: State) -> HttpResponse {
         "timestamp": clock::now_string(),
         "uptime_seconds": state.started.elapsed().as_secs(),
     }))
-}
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(get));
 }

@@ -1,6 +1,9 @@
-//! The HTTP API. Every resource registers its routes through [`configure`],
-//! which the app mounts twice: under `/api` (the SDK's dialect) and under
-//! `/v1` (the tutorial's). The one difference is read from [`Dialect`].
+//! The HTTP API: extract → operation → respond. Every route is listed in
+//! [`endpoints`]; the app mounts them twice, under `/api` (the SDK's
+//! dialect) and under `/v1` (the tutorial's). The one difference is read
+//! from [`Dialect`]. Handlers only parse the request and shape the answer:
+//! every operation, its permission check and its events are in
+//! [`crate::ops`].
 
 pub mod agents;
 pub mod auth;
@@ -17,45 +20,24 @@ pub mod webhooks;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::http::{header, Method};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, Route};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::Config;
 use crate::domain::input::{Page, Query};
 use crate::error::{Error, Result};
-use crate::store::cache::Rendered;
-use crate::store::tasks::Limits;
-use crate::store::Store;
-use auth::Authenticator;
+use crate::ops::tasks::PageBody;
+use crate::ops::Context;
 
 /// Shared by every handler.
 pub struct AppState {
-    pub store: Store,
-    pub config: Arc<Config>,
-    pub auth: Authenticator,
+    pub ops: Context,
     pub started: Instant,
-}
-
-impl AppState {
-    /// After any change to an agent: cached identities are dropped and open
-    /// event streams end (clients reconnect under their current rights).
-    pub fn agents_changed(&self) {
-        self.auth.invalidate();
-        self.store.hub().identities_changed();
-    }
-
-    pub fn limits(&self) -> Limits {
-        Limits {
-            max_context_bytes: self.config.max_context_bytes,
-        }
-    }
 }
 
 pub type State = web::Data<AppState>;
@@ -97,7 +79,7 @@ impl FromRequest for Json {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req
             .app_data::<State>()
-            .map_or(64 * 1024, |s| s.config.max_body_bytes);
+            .map_or(64 * 1024, |s| s.ops.config.max_body_bytes);
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -152,42 +134,11 @@ pub fn created<T: Serialize>(value: &T) -> Result<HttpResponse> {
     Ok(HttpResponse::Created().json(value))
 }
 
-/// One page of a list, serialized. `items` may hold one row more than the
-/// page (fetched to learn whether a next page exists): it is dropped.
-/// Large lists build this inside their read, off the async workers.
-pub struct PageBody {
-    json: Vec<u8>,
-    more: bool,
-}
-
-impl PageBody {
-    pub fn new<T: Serialize>(page: Page, mut items: Vec<T>) -> Result<PageBody> {
-        let more = items.len() as i64 > page.limit;
-        items.truncate(page.limit as usize);
-        Ok(PageBody {
-            json: serde_json::to_vec(&items)?,
-            more,
-        })
-    }
-
-    /// A page of ready renderings (tasks), joined into a buffer of the
-    /// exact size: a list of 1,000 tasks is a megabyte, and growing a
-    /// buffer to that size copies it twice over and faults in fresh pages.
-    pub fn rendered(page: Page, mut items: Vec<Rendered>) -> PageBody {
-        let more = items.len() as i64 > page.limit;
-        items.truncate(page.limit as usize);
-        let size = items.iter().map(|r| r.json().len() + 1).sum::<usize>() + 2;
-        let mut json = Vec::with_capacity(size);
-        json.push(b'[');
-        for (i, item) in items.iter().enumerate() {
-            if i > 0 {
-                json.push(b',');
-            }
-            json.extend_from_slice(item.json().as_bytes());
-        }
-        json.push(b']');
-        PageBody { json, more }
-    }
+/// A body that is already JSON text.
+pub fn ok_json(body: impl actix_web::body::MessageBody + 'static) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 /// Answers one page, with `Link: <…>; rel="next"` when more rows exist.
@@ -209,6 +160,7 @@ pub fn respond_page(
     Ok(resp.content_type("application/json").body(body.json))
 }
 
+/// A page of serializable items (one more than the page, if there are).
 pub fn page_response<T: Serialize>(
     req: &HttpRequest,
     q: &Query,
@@ -218,17 +170,116 @@ pub fn page_response<T: Serialize>(
     respond_page(req, q, page, PageBody::new(page, items)?)
 }
 
-/// Every route, relative to the dialect prefix.
+/// One route of the API, relative to the dialect prefix.
+pub struct Endpoint {
+    pub method: Method,
+    pub path: &'static str,
+    route: fn() -> Route,
+}
+
+impl Endpoint {
+    /// Whether it changes state (what the event log must record).
+    pub fn is_mutating(&self) -> bool {
+        ![Method::GET, Method::HEAD, Method::OPTIONS].contains(&self.method)
+    }
+}
+
+macro_rules! endpoints {
+    ($($method:ident $path:literal => $handler:path;)*) => {
+        vec![$(Endpoint {
+            method: Method::$method,
+            path: $path,
+            route: || web::route().method(Method::$method).to($handler),
+        },)*]
+    };
+}
+
+/// Every route, in matching order (fixed paths before `{id}` ones).
+pub fn endpoints() -> Vec<Endpoint> {
+    endpoints! {
+        GET "/health" => health::get;
+        GET "/agents" => agents::list;
+        POST "/agents" => agents::create;
+        GET "/agents/{id}" => agents::get;
+        PUT "/agents/{id}" => agents::update;
+        PATCH "/agents/{id}" => agents::update;
+        DELETE "/agents/{id}" => agents::delete;
+        POST "/agents/{id}/rotate-key" => agents::rotate_key;
+        GET "/agent/me" => agents::me;
+        POST "/tasks/claim" => claims::claim_next;
+        POST "/tasks/dedup" => tasks::dedup;
+        GET "/tasks" => tasks::list;
+        POST "/tasks" => tasks::create;
+        GET "/tasks/{id}" => tasks::get;
+        PUT "/tasks/{id}" => tasks::update;
+        PATCH "/tasks/{id}" => tasks::update;
+        DELETE "/tasks/{id}" => tasks::delete;
+        POST "/tasks/{id}/complete" => tasks::complete;
+        POST "/tasks/{id}/uncomplete" => tasks::uncomplete;
+        POST "/tasks/{id}/fail" => tasks::fail;
+        GET "/tasks/{id}/comments" => tasks::list_comments;
+        POST "/tasks/{id}/comments" => tasks::add_comment;
+        DELETE "/tasks/{id}/comments/{cid}" => tasks::delete_comment;
+        GET "/tasks/{id}/subtasks" => tasks::list_subtasks;
+        POST "/tasks/{id}/subtasks" => tasks::add_subtask;
+        PUT "/tasks/{id}/subtasks/{sid}" => tasks::update_subtask;
+        PATCH "/tasks/{id}/subtasks/{sid}" => tasks::update_subtask;
+        DELETE "/tasks/{id}/subtasks/{sid}" => tasks::delete_subtask;
+        POST "/tasks/{id}/subtasks/{sid}/toggle" => tasks::toggle_subtask;
+        GET "/tasks/{id}/links" => tasks::list_links;
+        POST "/tasks/{id}/links" => tasks::add_link;
+        DELETE "/tasks/{id}/links/{lid}" => tasks::delete_link;
+        POST "/tasks/{id}/dependencies" => tasks::add_dependencies;
+        DELETE "/tasks/{id}/dependencies/{dep}" => tasks::remove_dependency;
+        GET "/tasks/{id}/inputs" => tasks::inputs;
+        POST "/tasks/{id}/claim" => claims::claim;
+        POST "/tasks/{id}/heartbeat" => claims::heartbeat;
+        POST "/tasks/{id}/state" => claims::set_state;
+        POST "/tasks/{id}/release" => claims::release;
+        POST "/tasks/{id}/delegate" => delegation::delegate;
+        GET "/tasks/{id}/chain" => delegation::chain;
+        GET "/tasks/{id}/children" => delegation::children;
+        GET "/tasks/{id}/context" => context::get;
+        PATCH "/tasks/{id}/context" => context::patch;
+        GET "/tasks/{id}/context/history" => context::history;
+        POST "/tasks/{id}/context/supersede" => context::supersede;
+        GET "/context/search" => context::search;
+        GET "/projects" => projects::list;
+        POST "/projects" => projects::create;
+        GET "/projects/{id}" => projects::get;
+        PUT "/projects/{id}" => projects::update;
+        PATCH "/projects/{id}" => projects::update;
+        DELETE "/projects/{id}" => projects::delete;
+        GET "/stats" => misc::stats;
+        GET "/usage" => misc::usage;
+        GET "/webhooks" => webhooks::list;
+        POST "/webhooks" => webhooks::create;
+        GET "/webhooks/{id}" => webhooks::get;
+        PUT "/webhooks/{id}" => webhooks::update;
+        PATCH "/webhooks/{id}" => webhooks::update;
+        DELETE "/webhooks/{id}" => webhooks::delete;
+        GET "/webhooks/{id}/deliveries" => webhooks::deliveries;
+        POST "/webhooks/{id}/deliveries/{did}/redeliver" => webhooks::redeliver;
+        POST "/webhooks/{id}/test" => webhooks::test;
+        GET "/events" => events::index;
+    }
+}
+
+/// Registers [`endpoints`] (relative to the dialect prefix): one resource
+/// per path, with every method it answers.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    health::configure(cfg);
-    agents::configure(cfg);
-    claims::configure_queue(cfg);
-    tasks::configure(cfg);
-    claims::configure(cfg);
-    delegation::configure(cfg);
-    context::configure(cfg);
-    projects::configure(cfg);
-    misc::configure(cfg);
-    webhooks::configure(cfg);
-    events::configure(cfg);
+    let mut paths: Vec<(&'static str, Vec<Route>)> = Vec::new();
+    for e in endpoints() {
+        match paths.iter_mut().find(|(p, _)| *p == e.path) {
+            Some((_, routes)) => routes.push((e.route)()),
+            None => paths.push((e.path, vec![(e.route)()])),
+        }
+    }
+    for (path, routes) in paths {
+        let mut resource = web::resource(path);
+        for route in routes {
+            resource = resource.route(route);
+        }
+        cfg.service(resource);
+    }
 }

@@ -112,7 +112,7 @@ fn serve(flags: Overrides) -> anyhow::Result<()> {
             println!("Create agents with it, then give each agent its own dlg_ key.");
         }
         println!("delega listening on {}", app.address());
-        app.run_until_stopped().await?;
+        app.run_until_stopped(crate::app::wait_for_signal()).await?;
         log::info!("delega stopped");
         Ok(())
     })

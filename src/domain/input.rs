@@ -203,9 +203,9 @@ impl Query {
     pub fn int(&self, key: &str) -> Result<Option<i64>> {
         self.get(key)
             .map(|v| {
-                v.trim().parse().map_err(|_| {
-                    Error::validation(key, format!("expected an integer, got {v:?}"))
-                })
+                v.trim()
+                    .parse()
+                    .map_err(|_| Error::validation(key, format!("expected an integer, got {v:?}")))
             })
             .transpose()
     }

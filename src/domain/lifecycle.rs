@@ -149,6 +149,21 @@ pub enum Transition {
     DependenciesChanged,
 }
 
+impl Transition {
+    /// Transitions after which nobody holds the task's claim: the work is
+    /// done, given up, handed to someone else or moved to the children.
+    pub fn ends_claim(self) -> bool {
+        matches!(
+            self,
+            Transition::Complete
+                | Transition::Fail
+                | Transition::Release
+                | Transition::HandOff
+                | Transition::DelegateChild
+        )
+    }
+}
+
 fn refuse(id: i64, why: String) -> Error {
     Error::conflict(format!("task {id}: {why}")).coded("invalid_transition")
 }
@@ -236,7 +251,11 @@ impl State {
                 Ok(State {
                     status: asked,
                     // Blocked by hand, or still blocked by its dependencies.
-                    blocked_reason: if asked == Status::Blocked { waiting } else { None },
+                    blocked_reason: if asked == Status::Blocked {
+                        waiting
+                    } else {
+                        None
+                    },
                     claimed: self.claimed,
                 })
             }
@@ -266,7 +285,7 @@ impl State {
             }
             Transition::Claim => {
                 if self.claimed {
-                    return Err(refuse(id, "a live claim already holds it".into()));
+                    return Err(refuse(id, "not claimable: a live claim holds it".into()));
                 }
                 if !self.status.is_claimable() {
                     let why = match self.status {

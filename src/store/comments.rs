@@ -32,15 +32,18 @@ fn comment_from_row(r: &Row) -> rusqlite::Result<Comment> {
     })
 }
 
-const COMMENT_SELECT: &str = "SELECT c.id, c.task_id, c.content, c.author_agent_id, a.name, \
-     c.created_at FROM comments c LEFT JOIN agents a ON a.id = c.author_agent_id";
+/// `author` is the display name given with the comment, else the
+/// author's agent name.
+const COMMENT_SELECT: &str = "SELECT c.id, c.task_id, c.content, c.author_agent_id, \
+     COALESCE(c.author, a.name), c.created_at FROM comments c \
+     LEFT JOIN agents a ON a.id = c.author_agent_id";
 
 pub fn list(conn: &Connection, task_id: i64) -> Result<Vec<Comment>> {
     let mut stmt = conn.prepare_cached(&format!(
         "{COMMENT_SELECT} WHERE c.task_id = ?1 ORDER BY c.id"
     ))?;
     let rows = stmt.query_map([task_id], comment_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 pub fn get(conn: &Connection, task_id: i64, id: i64) -> Result<Comment> {
@@ -52,16 +55,26 @@ pub fn get(conn: &Connection, task_id: i64, id: i64) -> Result<Comment> {
     .ok_or_else(|| Error::not_found(format!("comment {id} not found on task {task_id}")))
 }
 
+/// Adds a comment by agent `author` (null: the project token), with the
+/// display name `author_name` if one was given.
 pub fn insert(
     conn: &Connection,
     task_id: i64,
     author: Option<i64>,
     content: &str,
+    author_name: Option<&str>,
 ) -> Result<Comment> {
     conn.prepare_cached(
-        "INSERT INTO comments (task_id, author_agent_id, content, created_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO comments (task_id, author_agent_id, content, created_at, author) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![task_id, author, content, clock::now_string()])?;
+    .execute(params![
+        task_id,
+        author,
+        content,
+        clock::now_string(),
+        author_name
+    ])?;
     get(conn, task_id, conn.last_insert_rowid())
 }
 
@@ -149,7 +162,6 @@ pub fn insert_subtask(
         params![task_id, content, completed, order, clock::now_string()],
     )?;
     let id = conn.last_insert_rowid();
-    super::tasks::touch(conn, task_id)?;
     subtask(conn, task_id, id)
 }
 
@@ -173,14 +185,13 @@ pub fn update_subtask(
             clock::now_string()
         ],
     )?;
-    super::tasks::touch(conn, task_id)?;
     subtask(conn, task_id, id)
 }
 
 pub fn delete_subtask(conn: &Connection, task_id: i64, id: i64) -> Result<()> {
     subtask(conn, task_id, id)?;
     conn.execute("DELETE FROM subtasks WHERE id = ?1", [id])?;
-    super::tasks::touch(conn, task_id)
+    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -218,7 +229,7 @@ pub fn links(conn: &Connection, task_id: i64) -> Result<Vec<Link>> {
         "SELECT {LINK_COLUMNS} FROM task_links WHERE task_id = ?1 ORDER BY id"
     ))?;
     let rows = stmt.query_map([task_id], link_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Adds a link; the same (kind, repo, ref) again returns the existing one

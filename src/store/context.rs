@@ -6,7 +6,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::tasks::{Limits, VISIBLE_CTE};
+use super::readers;
 use super::Tx;
 use crate::domain::access::Caller;
 use crate::domain::clock;
@@ -120,7 +120,7 @@ pub fn write(
     patch: &Map<String, Value>,
     source: Source,
     expected_version: Option<i64>,
-    limits: &Limits,
+    max_bytes: usize,
 ) -> Result<i64> {
     let (current, version): (String, i64) = tx
         .prepare_cached("SELECT context, context_version FROM tasks WHERE id = ?1")?
@@ -140,11 +140,10 @@ pub fn write(
     }
     merge_patch(&mut context, &Value::Object(patch.clone()));
     let serialized = serde_json::to_string(&context)?;
-    if serialized.len() > limits.max_context_bytes {
+    if serialized.len() > max_bytes {
         return Err(Error::TooLarge(format!(
-            "context would be {} bytes; the limit is {}",
+            "context would be {} bytes; the limit is {max_bytes}",
             serialized.len(),
-            limits.max_context_bytes
         )));
     }
     let new_version = version + 1;
@@ -236,6 +235,17 @@ fn entry_from_row(r: &Row) -> rusqlite::Result<Entry> {
         superseded_by: r.get(9)?,
         superseded_at: r.get(10)?,
     })
+}
+
+/// Drops a task's live entries from the recall index (before it is
+/// deleted: the index is contentless, so its rows go with the entries).
+pub fn forget_task(conn: &Connection, task_id: i64) -> Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM context_fts WHERE rowid IN \
+         (SELECT id FROM context_entries WHERE task_id = ?1 AND superseded_at IS NULL)",
+    )?
+    .execute([task_id])?;
+    Ok(())
 }
 
 /// `POST /tasks/{id}/context/supersede`: the live entry for `key` becomes
@@ -355,10 +365,9 @@ pub fn recall(conn: &Connection, caller: &Caller, rq: &RecallQuery) -> Result<Ve
     let mut args: Vec<SqlValue> = vec![SqlValue::Integer(caller.agent_id().unwrap_or(-1))];
     let mut sql = String::new();
     let scope = if caller.reads_all() {
-        "1"
+        "1".to_string()
     } else {
-        sql.push_str(VISIBLE_CTE);
-        "t.id IN (SELECT id FROM visible)"
+        readers::read_set("?1")
     };
     args.push(SqlValue::Text(expr));
     let mut filters = String::new();

@@ -8,22 +8,37 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::agents::AgentBrief;
-use super::tasks;
+use super::readers;
 use super::Tx;
 use crate::domain::access::Caller;
 use crate::domain::clock;
+use crate::domain::event_kind::EventKind;
 use crate::error::Result;
 use crate::hub::Event;
 
+/// The payload of SPEC §9: the event, its id and time, its subject (a
+/// `task`, or a `project` / `agent_subject`), the acting agent, a reason.
 #[derive(Serialize)]
 struct Payload<'a> {
     event: &'a str,
     event_id: i64,
     timestamp: &'a str,
-    task: &'a RawValue,
+    #[serde(flatten)]
+    subject: Subject<'a>,
     agent: Option<AgentBrief>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
+}
+
+/// What an event is about.
+#[derive(Serialize)]
+pub enum Subject<'a> {
+    #[serde(rename = "task")]
+    Task(&'a RawValue),
+    #[serde(rename = "project")]
+    Project(&'a RawValue),
+    #[serde(rename = "agent_subject")]
+    Agent(&'a RawValue),
 }
 
 fn actor(caller: &Caller) -> Option<AgentBrief> {
@@ -34,23 +49,28 @@ fn actor(caller: &Caller) -> Option<AgentBrief> {
     })
 }
 
-/// Appends an event about `task`.
+/// Appends an event: about task `task_id` (shown to its readers, and to
+/// callers who read every task), or about a project or agent (admins
+/// only). Returns its id.
 pub fn record(
     tx: &Tx,
-    kind: &str,
-    task_id: i64,
-    task: &RawValue,
+    kind: EventKind,
+    subject: Subject,
+    task_id: Option<i64>,
     caller: &Caller,
     reason: Option<&str>,
 ) -> Result<i64> {
     let id = next_id(tx)?;
     let now = clock::now_string();
-    let audience = tasks::audience(tx, task_id)?;
+    let audience = match task_id {
+        Some(task) => readers::audience(tx, task)?,
+        None => ",".to_string(),
+    };
     let payload = serde_json::to_string(&Payload {
-        event: kind,
+        event: kind.as_str(),
         event_id: id,
         timestamp: &now,
-        task,
+        subject,
         agent: actor(caller),
         reason,
     })?;
@@ -60,21 +80,20 @@ pub fn record(
     )?
     .execute(params![
         id,
-        kind,
+        kind.as_str(),
         task_id,
         caller.agent_id(),
         audience,
         payload,
         now
     ])?;
-    let event = Event {
+    tx.record(Event {
         id,
-        kind: kind.to_string(),
-        task_id: Some(task_id),
+        kind: kind.as_str().to_string(),
+        task_id,
         audience,
         payload,
-    };
-    tx.record(event);
+    });
     Ok(id)
 }
 
@@ -109,7 +128,7 @@ impl EventFilter {
     pub fn matches(&self, caller: &Caller, e: &Event) -> bool {
         (self.types.is_empty() || self.types.contains(&e.kind))
             && (self.task_id.is_none() || self.task_id == e.task_id)
-            && (caller.reads_all() || caller.agent_id().is_some_and(|a| e.visible_to_agent(a)))
+            && e.visible_to(caller)
     }
 }
 
@@ -122,9 +141,9 @@ pub fn list(
     limit: i64,
 ) -> Result<Vec<Event>> {
     let mut sql = String::from(
-        // Pings (`webhook.test`) are about no task and shown to no reader.
+        // Pings and redeliveries are addressed to one hook, in no feed.
         "SELECT id, kind, task_id, audience, payload FROM events \
-         WHERE id > ?1 AND task_id IS NOT NULL",
+         WHERE id > ?1 AND webhook_id IS NULL",
     );
     let mut args = vec![SqlValue::Integer(since)];
     if !filter.types.is_empty() {
@@ -138,6 +157,10 @@ pub fn list(
         args.push(SqlValue::Integer(t));
         sql.push_str(&format!(" AND task_id = ?{}", args.len()));
     }
+    if !caller.is_admin() {
+        // Project and agent events are about no task: admins only.
+        sql.push_str(" AND task_id IS NOT NULL");
+    }
     if !caller.reads_all() {
         args.push(SqlValue::Text(format!(
             ",{},",
@@ -149,7 +172,7 @@ pub fn list(
     sql.push_str(&format!(" ORDER BY id LIMIT ?{}", args.len()));
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 pub fn get(conn: &Connection, id: i64) -> Result<Option<Event>> {

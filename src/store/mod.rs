@@ -12,8 +12,10 @@ pub mod claims;
 pub mod comments;
 pub mod context;
 pub mod delegation;
+pub mod dependencies;
 pub mod event_log;
 pub mod projects;
+pub mod readers;
 pub mod schema;
 pub mod settings;
 pub mod stats;
@@ -235,10 +237,7 @@ impl Store {
     }
 
     /// Like [`Store::read_blocking`], on the caller's own connection.
-    pub fn read_on<T>(
-        conn: &Connection,
-        f: impl FnOnce(&Connection) -> Result<T>,
-    ) -> Result<T> {
+    pub fn read_on<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         snapshot(conn, f)
     }
 
@@ -431,9 +430,7 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
                     finish(if answerable {
                         Ok(())
                     } else {
-                        Err(Error::Unavailable(
-                            "the write could not be applied".into(),
-                        ))
+                        Err(Error::Unavailable("the write could not be applied".into()))
                     });
                 }
             }

@@ -62,7 +62,7 @@ pub fn list(conn: &Connection, limit: i64, offset: i64) -> Result<Vec<Project>> 
         "SELECT {COLUMNS} FROM projects p ORDER BY p.sort_order, p.id LIMIT ?1 OFFSET ?2"
     ))?;
     let rows = stmt.query_map([limit, offset], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 pub fn get(conn: &Connection, id: i64) -> Result<Project> {
@@ -125,13 +125,14 @@ pub fn update(conn: &Connection, id: i64, f: ProjectFields) -> Result<Project> {
     get(conn, id)
 }
 
-/// Deletes a project; its tasks stay, without a project.
-pub fn delete(conn: &Connection, id: i64) -> Result<()> {
+/// Deletes a project; its tasks stay, without a project. Returns how
+/// many tasks it held.
+pub fn delete(conn: &Connection, id: i64) -> Result<usize> {
     get(conn, id)?;
-    conn.execute(
+    let tasks = conn.execute(
         "UPDATE tasks SET project_id = NULL, updated_at = ?2 WHERE project_id = ?1",
         params![id, clock::now_string()],
     )?;
     conn.execute("DELETE FROM projects WHERE id = ?1", [id])?;
-    Ok(())
+    Ok(tasks)
 }

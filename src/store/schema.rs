@@ -6,9 +6,57 @@ use rusqlite::Connection;
 /// The whole version-1 schema, from the repository root.
 pub const SCHEMA: &str = include_str!("../../schema.sql");
 
+/// One step of the schema: SQL, then (optionally) code that fills what
+/// the SQL made, in the same transaction.
+struct Migration {
+    sql: &'static str,
+    then: Option<fn(&Connection) -> crate::error::Result<()>>,
+}
+
 /// Migrations after version 1, in order: entry `i` takes the database from
 /// version `i + 1` to `i + 2`. Never edit an entry once released.
-const MIGRATIONS: &[&str] = &[WEBHOOK_CURSORS];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        sql: WEBHOOK_CURSORS,
+        then: None,
+    },
+    Migration {
+        sql: TASK_READERS,
+        then: Some(super::readers::rebuild),
+    },
+    Migration {
+        sql: COMMENT_AUTHOR,
+        then: None,
+    },
+    Migration {
+        sql: SHARED_RESULTS,
+        then: None,
+    },
+];
+
+/// Version 5: whether a dependency shares its result (`/inputs`) with the
+/// readers of the task that waits for it: true when whoever linked them
+/// read the dependency through their own work or role, false when they
+/// saw it only in their claim queue. Existing links keep sharing.
+const SHARED_RESULTS: &str =
+    "ALTER TABLE task_dependencies ADD COLUMN shared INTEGER NOT NULL DEFAULT 1;";
+
+/// Version 4: a comment keeps the display name it was sent with
+/// (`author`, SPEC §5); `author_agent_id` stays the caller.
+const COMMENT_AUTHOR: &str = "ALTER TABLE comments ADD COLUMN author TEXT;";
+
+/// Version 3: who reads each task through their own work (SPEC §3), kept
+/// per task by `store::readers` so every read path asks one indexed table.
+/// `heritable` rows pass down to the task's children; a claim's does not.
+const TASK_READERS: &str = "
+CREATE TABLE task_readers (
+    task_id   INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+    agent_id  INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+    heritable INTEGER NOT NULL,
+    PRIMARY KEY (task_id, agent_id)
+) WITHOUT ROWID;
+CREATE INDEX task_readers_agent ON task_readers(agent_id, task_id);
+";
 
 /// Version 2: webhooks read the event log through a cursor instead of a
 /// delivery row written with every event.
@@ -93,10 +141,14 @@ pub fn migrate(conn: &Connection) -> anyhow::Result<()> {
     }
     let mut current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     while current < LATEST_VERSION {
-        let sql = MIGRATIONS[(current - 1) as usize];
+        let step = &MIGRATIONS[(current - 1) as usize];
         let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(sql)
+        tx.execute_batch(step.sql)
             .with_context(|| format!("migrating schema to version {}", current + 1))?;
+        if let Some(then) = step.then {
+            then(&tx)
+                .map_err(|e| anyhow::anyhow!("migrating schema to version {}: {e}", current + 1))?;
+        }
         tx.pragma_update(None, "user_version", current + 1)?;
         tx.commit()?;
         current += 1;

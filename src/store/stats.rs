@@ -4,17 +4,17 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection};
 use serde_json::{json, Map, Value};
 
-use super::tasks::VISIBLE_CTE;
+use super::readers;
 use crate::domain::access::Caller;
 use crate::domain::clock;
 use crate::error::Result;
 
 /// Counts over the tasks the caller can read.
 pub fn stats(conn: &Connection, caller: &Caller) -> Result<Value> {
-    let (cte, scope) = if caller.reads_all() {
-        ("", "(?1 = ?1)")
+    let scope = if caller.reads_all() {
+        "(?1 = ?1)".to_string()
     } else {
-        (VISIBLE_CTE, "t.id IN (SELECT id FROM visible)")
+        readers::read_set("?1")
     };
     let today = clock::format_date(clock::today());
     let args = || {
@@ -25,7 +25,7 @@ pub fn stats(conn: &Connection, caller: &Caller) -> Result<Value> {
     };
     let totals = conn
         .prepare_cached(&format!(
-            "{cte} SELECT count(*), \
+            "SELECT count(*), \
            COALESCE(SUM(t.status != 'completed'), 0), \
            COALESCE(SUM(t.status = 'completed' AND substr(t.completed_at, 1, 10) = ?2), 0), \
            COALESCE(SUM(t.due_date = ?2 AND t.status NOT IN ('completed', 'failed')), 0), \
@@ -49,7 +49,7 @@ pub fn stats(conn: &Connection, caller: &Caller) -> Result<Value> {
 
     let mut by_status = Map::new();
     let mut stmt = conn.prepare_cached(&format!(
-        "{cte} SELECT t.status, count(*) FROM tasks t WHERE {scope} AND (?2 = ?2) GROUP BY t.status"
+        "SELECT t.status, count(*) FROM tasks t WHERE {scope} AND (?2 = ?2) GROUP BY t.status"
     ))?;
     for row in stmt.query_map(args(), |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
@@ -58,7 +58,7 @@ pub fn stats(conn: &Connection, caller: &Caller) -> Result<Value> {
         by_status.insert(status, json!(n));
     }
     let mut stmt = conn.prepare_cached(&format!(
-        "{cte} SELECT t.project_id, p.name, count(*), COALESCE(SUM(t.status = 'completed'), 0) \
+        "SELECT t.project_id, p.name, count(*), COALESCE(SUM(t.status = 'completed'), 0) \
          FROM tasks t LEFT JOIN projects p ON p.id = t.project_id WHERE {scope} AND (?2 = ?2) \
          GROUP BY t.project_id ORDER BY t.project_id"
     ))?;
@@ -73,7 +73,7 @@ pub fn stats(conn: &Connection, caller: &Caller) -> Result<Value> {
         })?
         .collect::<Result<_, _>>()?;
     let mut stmt = conn.prepare_cached(&format!(
-        "{cte} SELECT t.assigned_to_agent_id, a.name, count(*), \
+        "SELECT t.assigned_to_agent_id, a.name, count(*), \
          COALESCE(SUM(t.status = 'completed'), 0) \
          FROM tasks t LEFT JOIN agents a ON a.id = t.assigned_to_agent_id \
          WHERE {scope} AND (?2 = ?2) AND t.assigned_to_agent_id IS NOT NULL \

@@ -7,8 +7,9 @@ use serde_json::{json, Value};
 use super::Tx;
 use crate::domain::access::{Caller, READ_ALL};
 use crate::domain::clock;
+use crate::domain::event_kind::PING;
 use crate::error::{Error, Result};
-use crate::hub::{Event, PING};
+use crate::hub::Event;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Webhook {
@@ -70,7 +71,7 @@ pub fn list(conn: &Connection, caller: &Caller) -> Result<Vec<Webhook>> {
         select()
     ))?;
     let rows = stmt.query_map(params![caller.is_admin(), caller.agent_id()], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// A webhook the caller manages; others' hooks are 404.
@@ -132,12 +133,7 @@ pub struct WebhookChanges {
 
 /// Applies changes; turning a hook back on resets its failure count, and
 /// it receives the events from then on (not those it missed while off).
-pub fn update(
-    conn: &Connection,
-    caller: &Caller,
-    id: i64,
-    ch: WebhookChanges,
-) -> Result<Webhook> {
+pub fn update(conn: &Connection, caller: &Caller, id: i64, ch: WebhookChanges) -> Result<Webhook> {
     let mut hook = require(conn, caller, id)?;
     let switched_on = ch.active == Some(true) && !hook.active;
     if let Some(v) = ch.url {
@@ -219,12 +215,7 @@ pub struct AttemptLog {
     pub payload: Value,
 }
 
-pub fn attempts(
-    conn: &Connection,
-    hook: i64,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<AttemptLog>> {
+pub fn attempts(conn: &Connection, hook: i64, limit: i64, offset: i64) -> Result<Vec<AttemptLog>> {
     let mut stmt = conn.prepare_cached(
         "SELECT a.id, a.event_id, e.kind, a.attempt, a.status_code, a.success, a.error, \
          a.duration_ms, a.created_at, \
@@ -254,7 +245,7 @@ pub fn attempts(
             payload,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Sends the event of delivery (or attempt) `did` to `hook` again, as a
@@ -289,14 +280,7 @@ pub fn redeliver(tx: &Tx, caller: &Caller, hook: i64, did: i64) -> Result<Value>
 
 /// Appends event `id` (the next one) for `hook` alone: no task, so no
 /// reader is shown it. Its id is the delivery's.
-fn address(
-    tx: &Tx,
-    caller: &Caller,
-    hook: i64,
-    id: i64,
-    kind: &str,
-    payload: &str,
-) -> Result<()> {
+fn address(tx: &Tx, caller: &Caller, hook: i64, id: i64, kind: &str, payload: &str) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO events (id, kind, task_id, agent_id, audience, payload, created_at, \
          webhook_id) VALUES (?1, ?2, NULL, ?3, ',', ?4, ?5, ?6)",
@@ -339,8 +323,11 @@ pub struct Feed {
     pub signature_version: String,
     kinds: Vec<String>,
     owner: Option<i64>,
-    /// Project-wide, or its owner reads everything.
+    /// Project-wide, or its owner reads every task.
     sees_all: bool,
+    /// Registered by an admin or the project token: also receives project
+    /// and agent events.
+    project_wide: bool,
     /// Every event up to this id has been offered to the hook.
     pub delivered_through: i64,
 }
@@ -351,9 +338,13 @@ impl Feed {
         match e.webhook_id {
             Some(hook) => hook == self.id,
             None => {
-                e.event.task_id.is_some()
-                    && self.kinds.iter().any(|k| k == "*" || *k == e.event.kind)
-                    && (self.sees_all || self.owner.is_some_and(|o| e.event.visible_to_agent(o)))
+                let visible = match e.event.task_id {
+                    Some(_) => {
+                        self.sees_all || self.owner.is_some_and(|o| e.event.visible_to_agent(o))
+                    }
+                    None => self.project_wide,
+                };
+                visible && self.kinds.iter().any(|k| k == "*" || *k == e.event.kind)
             }
         }
     }
@@ -380,7 +371,7 @@ pub fn feeds(conn: &Connection) -> Result<Vec<Feed>> {
         "SELECT w.id, w.url, w.secret, w.signature_version, w.events, w.owner_agent_id, \
            (w.owner_agent_id IS NULL OR a.role != 'worker' \
             OR EXISTS (SELECT 1 FROM json_each(a.permissions) WHERE value = ?1)), \
-           w.delivered_through \
+           w.delivered_through, (w.owner_agent_id IS NULL OR a.role = 'admin') \
          FROM webhooks w LEFT JOIN agents a ON a.id = w.owner_agent_id \
          WHERE w.active = 1 AND (w.owner_agent_id IS NULL OR a.active = 1) ORDER BY w.id",
     )?;
@@ -394,9 +385,10 @@ pub fn feeds(conn: &Connection) -> Result<Vec<Feed>> {
             owner: r.get(5)?,
             sees_all: r.get(6)?,
             delivered_through: r.get(7)?,
+            project_wide: r.get(8)?,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// An event of the log with the hook it is addressed to, if only one.
@@ -419,7 +411,7 @@ pub fn events_after(conn: &Connection, after: i64, limit: i64) -> Result<Vec<Log
             webhook_id: r.get(5)?,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// A delivery ready to be attempted: the event `event_id` to hook
@@ -469,7 +461,7 @@ pub fn due_retries(conn: &Connection, now: &str, limit: i64) -> Result<Vec<Due>>
             payload: r.get(7)?,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// When the next retry of an active hook falls due.

@@ -1,0 +1,286 @@
+//! The work queue (SPEC §10): claims with leases, heartbeats, session
+//! state, release, lease expiry. The writer runs one write at a time, so a
+//! claim is atomic: two workers never hold the same task.
+
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{emit, transition, Context};
+use crate::domain::access::Caller;
+use crate::domain::clock;
+use crate::domain::event_kind::EventKind;
+use crate::domain::input::{self, check_len, Id};
+use crate::domain::lifecycle::Transition;
+use crate::error::{Error, Result};
+use crate::store::tasks::{self, TaskJson, TaskRow};
+use crate::store::{claims, readers, Tx};
+
+pub const DEFAULT_LEASE: i64 = 300;
+pub const MAX_LEASE: i64 = 3600;
+pub const MAX_WAIT: i64 = 60;
+pub const SESSION_STATES: &[&str] = &["working", "waiting_input", "errored"];
+
+/// The body of every queue call; each uses the fields it needs.
+#[derive(Deserialize, Default)]
+pub struct ClaimInput {
+    pub project_id: Option<Id>,
+    pub labels: Option<Vec<String>>,
+    pub lease_seconds: Option<i64>,
+    pub wait_seconds: Option<i64>,
+    pub state: Option<String>,
+    pub detail: Option<String>,
+    pub handoff: Option<String>,
+}
+
+impl ClaimInput {
+    /// Parses and checks a body; `min_lease` is `[queue] min_lease_seconds`.
+    pub fn parse(body: Value, min_lease: i64) -> Result<ClaimInput> {
+        let c: ClaimInput = input::object(body)?;
+        if let Some(l) = c.lease_seconds {
+            if !(min_lease..=MAX_LEASE).contains(&l) {
+                return Err(Error::validation(
+                    "lease_seconds",
+                    format!("must be between {min_lease} and {MAX_LEASE}"),
+                ));
+            }
+        }
+        if let Some(w) = c.wait_seconds {
+            if !(0..=MAX_WAIT).contains(&w) {
+                return Err(Error::validation(
+                    "wait_seconds",
+                    format!("must be between 0 and {MAX_WAIT}"),
+                ));
+            }
+        }
+        if let Some(s) = &c.state {
+            if !SESSION_STATES.contains(&s.as_str()) {
+                return Err(Error::validation(
+                    "state",
+                    "must be working, waiting_input or errored",
+                ));
+            }
+        }
+        for (field, v) in [("detail", &c.detail), ("handoff", &c.handoff)] {
+            if let Some(v) = v {
+                check_len(field, v, 10_000)?;
+            }
+        }
+        if let Some(labels) = &c.labels {
+            super::tasks::check_labels("labels", labels)?;
+        }
+        Ok(c)
+    }
+
+    pub fn lease(&self) -> i64 {
+        self.lease_seconds.unwrap_or(DEFAULT_LEASE)
+    }
+}
+
+fn lease_end(seconds: i64) -> String {
+    clock::format(clock::now() + time::Duration::seconds(seconds))
+}
+
+fn agent_of(caller: &Caller) -> Result<i64> {
+    caller
+        .agent_id()
+        .ok_or_else(|| Error::forbidden("claims need an agent identity; use an agent key"))
+}
+
+/// Claims `task` for `agent` (the machine has said it may be claimed).
+fn take(tx: &Tx, caller: &Caller, task: &TaskRow, agent: i64, lease: i64) -> Result<TaskJson> {
+    transition(tx, task, Transition::Claim)?;
+    tasks::take_claim(tx, task.id, agent, &lease_end(lease))?;
+    readers::refresh(tx, task.id)?;
+    emit(tx, caller, task.id, EventKind::TaskClaimed, None)
+}
+
+/// `POST /tasks/claim`: claims the next task in the caller's queue
+/// (priority, then age); with `wait_seconds`, waits for one to appear.
+pub async fn claim_next(ctx: &Context, caller: &Caller, c: ClaimInput) -> Result<Option<TaskJson>> {
+    let agent = agent_of(caller)?;
+    let deadline = Instant::now() + Duration::from_secs(c.wait_seconds.unwrap_or(0) as u64);
+    let mut changes = ctx.store.hub().subscribe();
+    let project = c.project_id.map(|p| p.0);
+    let labels = c.labels.unwrap_or_default();
+    let lease = c.lease_seconds.unwrap_or(DEFAULT_LEASE);
+    loop {
+        let (caller2, labels2) = (caller.clone(), labels.clone());
+        let got = ctx
+            .store
+            .write(move |tx| {
+                let Some(id) = claims::next(tx, agent, project, &labels2)? else {
+                    return Ok(None);
+                };
+                let task = tasks::require(tx, id)?;
+                take(tx, &caller2, &task, agent, lease).map(Some)
+            })
+            .await?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if got.is_some() || left.is_zero() {
+            return Ok(got);
+        }
+        // Wake on the next commit (or re-check at least every second).
+        let _ = tokio::time::timeout(left.min(Duration::from_secs(1)), changes.recv()).await;
+    }
+}
+
+/// A task for a queue operation: one the caller reads, or a queue item
+/// (unassigned or assigned to it) that another agent's claim hides — for
+/// those the answer is "claimed by someone else" (409/403), not a 404.
+fn queue_task(tx: &Tx, caller: &Caller, id: i64) -> Result<TaskRow> {
+    let task = tasks::require(tx, id)?;
+    let me = caller.agent_id();
+    let queue_item = task.status().is_claimable()
+        && (task.assigned_to_agent_id.is_none() || task.assigned_to_agent_id == me);
+    if queue_item || super::may_read(tx, caller, &task)? {
+        Ok(task)
+    } else {
+        Err(Error::not_found(format!("task {id} not found")))
+    }
+}
+
+/// `POST /tasks/{id}/claim`: 409 when the task is not in the caller's
+/// queue (claimed, delegated, blocked, finished, assigned to another).
+pub async fn claim(ctx: &Context, caller: &Caller, id: i64, lease: i64) -> Result<TaskJson> {
+    let agent = agent_of(caller)?;
+    let caller = caller.clone();
+    ctx.store
+        .write(move |tx| {
+            let task = queue_task(tx, &caller, id)?;
+            let now = clock::now_string();
+            if task.live_claimant(&now) == Some(agent) {
+                return Err(Error::conflict(format!(
+                    "task {id} is not claimable: you already hold its claim; heartbeat to extend it"
+                )));
+            }
+            if task.assigned_to_agent_id.is_some_and(|a| a != agent)
+                && task.state(&now).is_claimable()
+            {
+                return Err(Error::conflict(format!(
+                    "task {id} is not claimable: it is assigned to another agent"
+                )));
+            }
+            take(tx, &caller, &task, agent, lease)
+        })
+        .await
+}
+
+/// The task whose live claim the caller holds (409 otherwise).
+fn held(tx: &Tx, caller: &Caller, id: i64) -> Result<TaskRow> {
+    let agent = agent_of(caller)?;
+    let task = queue_task(tx, caller, id)?;
+    if task.live_claimant(&clock::now_string()) != Some(agent) {
+        return Err(Error::conflict(format!(
+            "you hold no live claim on task {id}; claim it first"
+        )));
+    }
+    Ok(task)
+}
+
+fn set_state_row(
+    tx: &Tx,
+    caller: &Caller,
+    task: &TaskRow,
+    state: &str,
+    detail: Option<&str>,
+) -> Result<()> {
+    if task.session_state.as_deref() == Some(state)
+        && task.session_state_detail.as_deref() == detail
+    {
+        return Ok(());
+    }
+    tasks::set_session_state(tx, task.id, state, detail)?;
+    emit(tx, caller, task.id, EventKind::TaskStateChanged, None)?;
+    Ok(())
+}
+
+/// `POST /tasks/{id}/heartbeat`: extends the lease (a renewal, not a state
+/// change: no event), and sets the session state when given.
+pub async fn heartbeat(ctx: &Context, caller: &Caller, id: i64, c: ClaimInput) -> Result<TaskJson> {
+    let caller = caller.clone();
+    let lease = c.lease();
+    ctx.store
+        .write(move |tx| {
+            let task = held(tx, &caller, id)?;
+            tasks::extend_lease(tx, id, &lease_end(lease))?;
+            if let Some(state) = &c.state {
+                set_state_row(tx, &caller, &task, state, c.detail.as_deref())?;
+            }
+            tasks::json(tx, id)
+        })
+        .await
+}
+
+/// `POST /tasks/{id}/state`: sets `session_state` without extending.
+pub async fn set_state(
+    ctx: &Context,
+    caller: &Caller,
+    id: i64,
+    state: String,
+    detail: Option<String>,
+) -> Result<TaskJson> {
+    let caller = caller.clone();
+    ctx.store
+        .write(move |tx| {
+            let task = held(tx, &caller, id)?;
+            set_state_row(tx, &caller, &task, &state, detail.as_deref())?;
+            tasks::json(tx, id)
+        })
+        .await
+}
+
+/// `POST /tasks/{id}/release`: back to the queue, keeping the hand-off
+/// note; 403 if another agent holds it (admins excepted), 409 if it is
+/// not claimed.
+pub async fn release(
+    ctx: &Context,
+    caller: &Caller,
+    id: i64,
+    handoff: Option<String>,
+) -> Result<TaskJson> {
+    let caller = caller.clone();
+    ctx.store
+        .write(move |tx| {
+            let task = queue_task(tx, &caller, id)?;
+            let holder = task.live_claimant(&clock::now_string());
+            if holder.is_none() {
+                return Err(Error::conflict(format!("task {id} is not claimed")));
+            }
+            if holder != caller.agent_id() && !caller.is_admin() {
+                return Err(Error::forbidden(format!(
+                    "another agent holds the claim on task {id}"
+                )));
+            }
+            if let Some(note) = &handoff {
+                tasks::set_handoff(tx, id, note)?;
+            }
+            transition(tx, &task, Transition::Release)?;
+            emit(tx, &caller, id, EventKind::TaskReleased, Some("released"))
+        })
+        .await
+}
+
+/// Frees every claim whose lease ran out (`task.released`, reason
+/// `lease_expired`). Returns how many.
+pub fn expire_in(tx: &Tx) -> Result<usize> {
+    let ids = tasks::expired_claims(tx, &clock::now_string())?;
+    for id in &ids {
+        let task = tasks::require(tx, *id)?;
+        transition(tx, &task, Transition::Release)?;
+        emit(
+            tx,
+            &Caller::Project,
+            *id,
+            EventKind::TaskReleased,
+            Some("lease_expired"),
+        )?;
+    }
+    Ok(ids.len())
+}
+
+/// The lease sweep, from a background thread.
+pub fn expire(ctx: &Context) -> Result<usize> {
+    ctx.store.write_blocking(expire_in)
+}

@@ -1,0 +1,159 @@
+//! The event feed (SPEC §9): pages of the event log, or a live follow of
+//! it, filtered to what the caller can see.
+//!
+//! A follower subscribes to the hub before it reads the backlog, so
+//! nothing committed in between is missed; ids at or below the last one
+//! returned are skipped, so nothing is returned twice. A follower that
+//! falls too far behind the live channel catches up from the database.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch};
+
+use super::Context;
+use crate::domain::access::Caller;
+use crate::error::Result;
+use crate::hub::Event;
+use crate::store::event_log::{self, EventFilter};
+use crate::store::Store;
+
+/// Rows read from the log per catch-up round.
+const PAGE: i64 = 500;
+
+/// Up to `limit` events after `since`, oldest first.
+pub async fn page(
+    ctx: &Context,
+    caller: &Caller,
+    filter: EventFilter,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<Event>> {
+    let caller = caller.clone();
+    ctx.store
+        .read(move |c| event_log::list(c, &caller, &filter, since, limit))
+        .await
+}
+
+/// What a follower yields next.
+pub enum Next {
+    Event(Arc<Event>),
+    /// Nothing happened for a while (a stream sends a keep-alive).
+    Idle,
+}
+
+/// A live follow of the event log.
+pub struct Follow {
+    store: Store,
+    caller: Caller,
+    filter: EventFilter,
+    live: broadcast::Receiver<Arc<Event>>,
+    closing: watch::Receiver<bool>,
+    identities: watch::Receiver<u64>,
+    last: i64,
+    /// Catch up from the database before reading the live channel.
+    catching_up: bool,
+    pending: VecDeque<Arc<Event>>,
+    idle_after: Duration,
+}
+
+/// Follows the events after `since` (the newest when `None`); yields
+/// [`Next::Idle`] after `idle_after` without one.
+pub async fn follow(
+    ctx: &Context,
+    caller: &Caller,
+    filter: EventFilter,
+    since: Option<i64>,
+    idle_after: Duration,
+) -> Result<Follow> {
+    let store = ctx.store.clone();
+    // Subscribe first: anything committed after this is in the channel.
+    let live = store.hub().subscribe();
+    let closing = store.hub().closing();
+    let identities = store.hub().identities();
+    let last = match since {
+        Some(s) => s,
+        None => store.read(event_log::latest_id).await?,
+    };
+    Ok(Follow {
+        store,
+        caller: caller.clone(),
+        filter,
+        live,
+        closing,
+        identities,
+        last,
+        catching_up: since.is_some(),
+        pending: VecDeque::new(),
+        idle_after,
+    })
+}
+
+impl Follow {
+    /// Reads committed events after `last` from the database.
+    async fn catch_up(&mut self) -> Result<()> {
+        let caller = self.caller.clone();
+        let filter = self.filter.clone();
+        let since = self.last;
+        let page = self
+            .store
+            .read(move |c| {
+                // Unfiltered by kind here so `last` advances over everything.
+                let rows = event_log::list(c, &caller, &EventFilter::default(), since, PAGE)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|e| (filter.matches(&caller, &e), e))
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+        if (page.len() as i64) < PAGE {
+            self.catching_up = false;
+        }
+        for (wanted, e) in page {
+            self.last = self.last.max(e.id);
+            if wanted {
+                self.pending.push_back(Arc::new(e));
+            }
+        }
+        Ok(())
+    }
+
+    /// The next event, [`Next::Idle`], or `None` when the follow ends: the
+    /// server is shutting down, or an agent changed (the caller's rights
+    /// may have: it should reconnect).
+    pub async fn next(&mut self) -> Option<Next> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Some(Next::Event(e));
+            }
+            if *self.closing.borrow() {
+                return None;
+            }
+            if self.catching_up {
+                if let Err(e) = self.catch_up().await {
+                    log::warn!("event stream catch-up failed: {e}");
+                    return None;
+                }
+                continue;
+            }
+            tokio::select! {
+                received = self.live.recv() => match received {
+                    Ok(e) => {
+                        if e.id > self.last {
+                            self.last = e.id;
+                            if self.filter.matches(&self.caller, &e) {
+                                return Some(Next::Event(e));
+                            }
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                _ = tokio::time::sleep(self.idle_after) => return Some(Next::Idle),
+                _ = self.closing.changed() => return None,
+                _ = self.identities.changed() => return None,
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The operations layer: one front door for every operation.
+//!
+//! Each operation is one function `(ctx, caller, typed input) -> Result<typed
+//! output>` that owns its transaction, its permission check, its state
+//! transition and its events. HTTP handlers (`crate::api`), the MCP tools,
+//! background work (lease expiry, recurrences) and future automations all
+//! call these functions, so permissions, events and scoping are the same
+//! whichever way a request comes in.
+//!
+//! Inside, an operation reads or writes through `crate::store` (plain SQL
+//! functions, the one place a second storage backend would go) and decides
+//! with the rules of `crate::domain`: who may do what
+//! ([`crate::domain::access`]), which status a task moves to
+//! ([`crate::domain::lifecycle`]), which event a change appends
+//! ([`crate::domain::event_kind`]).
+//!
+//! Adding an operation: write `pub async fn verb(ctx, caller, input)` in the
+//! module of its resource; inside `ctx.store.write(|tx| …)`, call
+//! [`require`] for the permission, apply a [`Transition`] through
+//! [`transition`] if a status changes, make the store calls, and [`emit`]
+//! the event. Then give it a route in `api::routes` (and an MCP tool).
+
+pub mod agents;
+pub mod auth;
+pub mod claims;
+pub mod comments;
+pub mod context;
+pub mod delegation;
+pub mod dependencies;
+pub mod feed;
+pub mod projects;
+pub mod stats;
+pub mod tasks;
+pub mod webhooks;
+
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+use crate::config::Config;
+use crate::domain::access::{self, Caller, Need, TaskFacts};
+use crate::domain::clock;
+use crate::domain::event_kind::EventKind;
+use crate::domain::lifecycle::{State, Status, Transition};
+use crate::error::Result;
+use crate::store::event_log::{self, Subject};
+use crate::store::tasks::{TaskJson, TaskRow};
+use crate::store::{self, readers, Store, Tx};
+use auth::Authenticator;
+
+/// What every operation may use: the store, the configuration and the
+/// authenticator (whose cache agent operations clear).
+#[derive(Clone)]
+pub struct Context {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub auth: Arc<Authenticator>,
+}
+
+impl Context {
+    /// Largest serialized context a task may hold, in bytes.
+    pub fn max_context_bytes(&self) -> usize {
+        self.config.max_context_bytes
+    }
+
+    /// After any change to an agent: cached identities are dropped and open
+    /// event streams end (clients reconnect under their current rights).
+    fn agents_changed(&self) {
+        self.auth.invalidate();
+        self.store.hub().identities_changed();
+    }
+}
+
+/// Loads task `id` for a caller who needs `need` of it: a task it cannot
+/// see is a 404, one it may see but not use that way a 403.
+pub fn require(conn: &Connection, caller: &Caller, id: i64, need: Need) -> Result<TaskRow> {
+    let task = store::tasks::require(conn, id)?;
+    check(conn, caller, &task, need)?;
+    Ok(task)
+}
+
+/// Applies the permission rule to a loaded task.
+pub fn check(conn: &Connection, caller: &Caller, task: &TaskRow, need: Need) -> Result<()> {
+    access::check(caller, &facts(conn, caller, task)?, need)
+}
+
+/// Whether the caller may see a task at all (by id: its readers, roles
+/// that read everything, and the caller's claim queue).
+pub fn may_read(conn: &Connection, caller: &Caller, task: &TaskRow) -> Result<bool> {
+    Ok(access::task_access(caller, &facts(conn, caller, task)?).is_some())
+}
+
+/// Whether the caller reads a task through its own work or its role —
+/// not merely because it waits in its claim queue. What it may build on
+/// (a dependency link shares the result only then).
+pub fn reads_beyond_queue(conn: &Connection, caller: &Caller, task: &TaskRow) -> Result<bool> {
+    let facts = TaskFacts {
+        in_queue: false,
+        ..facts(conn, caller, task)?
+    };
+    Ok(access::task_access(caller, &facts).is_some())
+}
+
+fn facts(conn: &Connection, caller: &Caller, task: &TaskRow) -> Result<TaskFacts> {
+    let now = clock::now_string();
+    let me = caller.agent_id();
+    // The table is asked only when the row itself does not settle it.
+    let settled = caller.is_admin()
+        || me.is_none()
+        || task.created_by_agent_id == me
+        || task.assigned_to_agent_id == me;
+    let reader = match me {
+        Some(agent) if !settled => readers::is_reader(conn, task.id, agent)?,
+        _ => false,
+    };
+    Ok(TaskFacts {
+        id: task.id,
+        created_by: task.created_by_agent_id,
+        assigned_to: task.assigned_to_agent_id,
+        live_claimant: task.live_claimant(&now),
+        reader,
+        in_queue: task.in_queue_of(me, &now),
+    })
+}
+
+/// Appends `kind` about task `id` (rendered as it is now, after its
+/// readers are settled) and returns the rendering, which is also the
+/// answer of the operation that caused it.
+pub fn emit(
+    tx: &Tx,
+    caller: &Caller,
+    id: i64,
+    kind: EventKind,
+    reason: Option<&str>,
+) -> Result<TaskJson> {
+    let task = store::tasks::json(tx, id)?;
+    event_log::record(tx, kind, Subject::Task(&task), Some(id), caller, reason)?;
+    Ok(task)
+}
+
+/// Moves `task` through `transition` (the state machine decides, from the
+/// task's dependencies as they are now) and writes the new state. When the
+/// transition ends a claim, the claim's columns are cleared and the task's
+/// readers refreshed (the claimant read it through the claim).
+pub fn transition(tx: &Tx, task: &TaskRow, t: Transition) -> Result<State> {
+    let now = clock::now_string();
+    let before = task.state(&now);
+    let after = before.apply(task.id, t, &store::dependencies::summary(tx, task.id)?)?;
+    let clears_claim = task.claimed_by_agent_id.is_some() && !after.claimed && t.ends_claim();
+    if after != before || clears_claim {
+        store::tasks::write_state(tx, task.id, after, clears_claim)?;
+    }
+    if clears_claim {
+        readers::refresh(tx, task.id)?;
+    }
+    Ok(after)
+}
+
+/// Re-evaluates the tasks that depend on `id` after it finished, failed,
+/// reopened or went away, and tells subscribers: `task.unblocked` when one
+/// opens, `task.updated` when one becomes blocked (or blocked by a failure).
+pub fn settle_dependents(tx: &Tx, caller: &Caller, id: i64) -> Result<()> {
+    for dependent in store::dependencies::dependents(tx, id)? {
+        settle_dependencies(tx, caller, dependent)?;
+    }
+    Ok(())
+}
+
+/// Re-evaluates one task against its dependencies; emits as
+/// [`settle_dependents`] says. Returns whether it opened.
+pub fn settle_dependencies(tx: &Tx, caller: &Caller, id: i64) -> Result<bool> {
+    let Some(task) = store::tasks::get(tx, id)? else {
+        return Ok(false);
+    };
+    let now = clock::now_string();
+    let before = task.state(&now);
+    let after = transition(tx, &task, Transition::DependenciesChanged)?;
+    if after == before {
+        return Ok(false);
+    }
+    let opened = before.status == Status::Blocked && after.status != Status::Blocked;
+    let kind = if opened {
+        EventKind::TaskUnblocked
+    } else {
+        EventKind::TaskUpdated
+    };
+    emit(tx, caller, id, kind, None)?;
+    Ok(opened)
+}

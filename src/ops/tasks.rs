@@ -1,0 +1,1104 @@
+//! Tasks (SPEC §5): create, read, list, update, delete, complete, reopen,
+//! fail, and the duplicate check.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{emit, require, settle_dependents, transition, Context};
+use crate::domain::access::{Caller, Need};
+use crate::domain::clock;
+use crate::domain::event_kind::EventKind;
+use crate::domain::input::{
+    self, check_len, check_non_blank, double_option, AgentRef, Id, Page, Query,
+};
+use crate::domain::lifecycle::{Dependencies, State, Status, Transition};
+use crate::error::{Error, Result};
+use crate::store::cache::Rendered;
+use crate::store::context::{self, Source};
+use crate::store::delegation::{self, DelegationKind};
+use crate::store::tasks::list::Filter;
+use crate::store::tasks::{self, render, NewRow, TaskJson, TaskRow};
+use crate::store::{agents, comments, dependencies, projects, readers, Tx};
+
+pub const MAX_CONTENT_CHARS: usize = 2000;
+const MAX_DESCRIPTION_CHARS: usize = 10_000;
+pub const MAX_LABELS: usize = 50;
+const MAX_LABEL_CHARS: usize = 100;
+const MAX_DEPENDENCIES: usize = 100;
+
+/// Evidence kinds accepted on completion, and those that satisfy
+/// `evidence_policy: "required"` (SPEC §5).
+pub const EVIDENCE_KINDS: &[&str] = &[
+    "commit",
+    "pr",
+    "ci_check",
+    "deploy_sha",
+    "artifact_url",
+    "command_output",
+];
+const STRONG_EVIDENCE: &[&str] = &["commit", "pr", "ci_check", "deploy_sha"];
+
+/// The fields of a task in a create, delegate or update body, as sent.
+#[derive(Deserialize, Default)]
+pub struct TaskInput {
+    content: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    project_id: Option<Option<Id>>,
+    priority: Option<i64>,
+    #[serde(default, deserialize_with = "double_option")]
+    labels: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "double_option")]
+    due_date: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    due_time: Option<Option<String>>,
+    status: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    assigned_to_agent_id: Option<Option<AgentRef>>,
+    #[serde(default, deserialize_with = "double_option")]
+    agent_id: Option<Option<AgentRef>>,
+    parent_task_id: Option<Id>,
+    depends_on: Option<Vec<Id>>,
+    context: Option<Value>,
+    metadata: Option<Value>,
+    #[serde(default, deserialize_with = "double_option")]
+    evidence_policy: Option<Option<String>>,
+    completed: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    recurring_type: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    recurring_interval: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    recurring_string: Option<Option<String>>,
+    is_recurring: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    reminder_time: Option<Option<String>>,
+}
+
+/// `context` or its alias `metadata`, which must be an object.
+pub fn context_of(
+    context: Option<Value>,
+    metadata: Option<Value>,
+) -> Result<Option<Map<String, Value>>> {
+    let (field, value) = match (context, metadata) {
+        (Some(c), Some(m)) if c != m => {
+            return Err(Error::validation(
+                "metadata",
+                "is an alias of context; send one of them",
+            ))
+        }
+        (Some(c), _) => ("context", c),
+        (None, Some(m)) => ("metadata", m),
+        (None, None) => return Ok(None),
+    };
+    match value {
+        Value::Object(map) => Ok(Some(map)),
+        Value::Null => Ok(None),
+        _ => Err(Error::validation(field, "must be a JSON object")),
+    }
+}
+
+fn check_date(field: &str, value: &str) -> Result<()> {
+    clock::parse_date(value)
+        .map(|_| ())
+        .ok_or_else(|| Error::validation(field, "must be a date YYYY-MM-DD"))
+}
+
+fn check_time(value: &str) -> Result<()> {
+    let parts: Vec<&str> = value.split(':').collect();
+    let ok = (2..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_digit()))
+        && parts[0] < "24"
+        && parts[1] < "60"
+        && parts.get(2).is_none_or(|s| *s < "60");
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::validation(
+            "due_time",
+            "must be a time HH:MM or HH:MM:SS",
+        ))
+    }
+}
+
+/// Labels: at most 50 non-blank strings of at most 100 characters.
+pub fn check_labels(field: &str, labels: &[String]) -> Result<()> {
+    if labels.len() > MAX_LABELS {
+        return Err(Error::validation(
+            field,
+            format!("at most {MAX_LABELS} labels"),
+        ));
+    }
+    for l in labels {
+        check_non_blank(field, l, MAX_LABEL_CHARS)?;
+    }
+    Ok(())
+}
+
+fn parse_status(s: &str) -> Result<Status> {
+    match Status::parse(s) {
+        Some(st) if Status::SETTABLE.contains(&st) => Ok(st),
+        Some(_) => Err(Error::validation(
+            "status",
+            format!("{s:?} is set by its own endpoint; set open, in_progress or blocked"),
+        )),
+        None => Err(Error::validation(
+            "status",
+            "must be one of open, in_progress, blocked",
+        )),
+    }
+}
+
+impl TaskInput {
+    /// Parses and validates a body (a JSON object).
+    pub fn parse(body: Value) -> Result<TaskInput> {
+        let t: TaskInput = input::object(body)?;
+        if let Some(c) = &t.content {
+            check_non_blank("content", c, MAX_CONTENT_CHARS)?;
+        }
+        if let Some(Some(d)) = &t.description {
+            check_len("description", d, MAX_DESCRIPTION_CHARS)?;
+        }
+        if let Some(p) = t.priority {
+            if !(1..=4).contains(&p) {
+                return Err(Error::validation(
+                    "priority",
+                    "must be 1, 2, 3 or 4 (1 = most urgent)",
+                ));
+            }
+        }
+        if let Some(Some(labels)) = &t.labels {
+            check_labels("labels", labels)?;
+        }
+        if let Some(Some(d)) = &t.due_date {
+            check_date("due_date", d)?;
+        }
+        if let Some(Some(tm)) = &t.due_time {
+            check_time(tm)?;
+        }
+        if let Some(s) = &t.status {
+            parse_status(s)?;
+        }
+        if let Some(Some(p)) = &t.evidence_policy {
+            if p != "required" {
+                return Err(Error::validation(
+                    "evidence_policy",
+                    "must be \"required\" or null",
+                ));
+            }
+        }
+        if let Some(Some(r)) = &t.recurring_type {
+            if !["daily", "weekly", "monthly", "yearly"].contains(&r.as_str()) {
+                return Err(Error::validation(
+                    "recurring_type",
+                    "must be daily, weekly, monthly or yearly",
+                ));
+            }
+        }
+        if let Some(Some(n)) = t.recurring_interval {
+            if !(1..=1000).contains(&n) {
+                return Err(Error::validation("recurring_interval", "must be 1..=1000"));
+            }
+        }
+        if let Some(deps) = &t.depends_on {
+            if deps.len() > MAX_DEPENDENCIES {
+                return Err(Error::validation(
+                    "depends_on",
+                    format!("at most {MAX_DEPENDENCIES} dependencies"),
+                ));
+            }
+        }
+        Ok(t)
+    }
+
+    fn assignee(&self) -> Option<Option<AgentRef>> {
+        self.assigned_to_agent_id
+            .clone()
+            .or_else(|| self.agent_id.clone())
+    }
+
+    /// A new task from a create (or delegate) body.
+    pub fn into_new_task(self) -> Result<NewTask> {
+        let content = self
+            .content
+            .clone()
+            .ok_or_else(|| Error::validation("content", "is required"))?;
+        let assignee = self.assignee().flatten();
+        Ok(NewTask {
+            content,
+            description: self.description.flatten(),
+            project_id: self.project_id.flatten().map(|i| i.0),
+            priority: self.priority.unwrap_or(2),
+            labels: self.labels.flatten().unwrap_or_default(),
+            due_date: self.due_date.flatten(),
+            due_time: self.due_time.flatten(),
+            status: self.status.as_deref().map(parse_status).transpose()?,
+            assignee,
+            parent_task_id: self.parent_task_id.map(|i| i.0),
+            depends_on: self
+                .depends_on
+                .unwrap_or_default()
+                .into_iter()
+                .map(|i| i.0)
+                .collect(),
+            context: context_of(self.context, self.metadata)?,
+            evidence_policy: self.evidence_policy.flatten(),
+            recurrence_id: None,
+            recurring_type: self.recurring_type.flatten(),
+            recurring_interval: self.recurring_interval.flatten(),
+            recurring_string: self.recurring_string.flatten(),
+            is_recurring: self.is_recurring.unwrap_or(false),
+            reminder_time: self.reminder_time.flatten(),
+        })
+    }
+
+    /// The changes of an update body.
+    pub fn into_changes(self) -> Result<Changes> {
+        Ok(Changes {
+            assignee: self.assignee(),
+            content: self.content,
+            description: self.description,
+            project_id: self.project_id.map(|p| p.map(|i| i.0)),
+            priority: self.priority,
+            labels: self.labels.map(Option::unwrap_or_default),
+            due_date: self.due_date,
+            due_time: self.due_time,
+            status: self.status.as_deref().map(parse_status).transpose()?,
+            completed: self.completed,
+            context: context_of(self.context, self.metadata)?,
+            evidence_policy: self.evidence_policy,
+            depends_on: self
+                .depends_on
+                .map(|d| d.into_iter().map(|i| i.0).collect()),
+            recurring_type: self.recurring_type,
+            recurring_interval: self.recurring_interval,
+            recurring_string: self.recurring_string,
+            is_recurring: self.is_recurring,
+            reminder_time: self.reminder_time,
+        })
+    }
+}
+
+/// A validated new task; agents are still named as sent.
+#[derive(Debug, Default, Clone)]
+pub struct NewTask {
+    pub content: String,
+    pub description: Option<String>,
+    pub project_id: Option<i64>,
+    pub priority: i64,
+    pub labels: Vec<String>,
+    pub due_date: Option<String>,
+    pub due_time: Option<String>,
+    pub status: Option<Status>,
+    pub assignee: Option<AgentRef>,
+    pub parent_task_id: Option<i64>,
+    pub depends_on: Vec<i64>,
+    pub context: Option<Map<String, Value>>,
+    pub evidence_policy: Option<String>,
+    pub recurrence_id: Option<i64>,
+    pub recurring_type: Option<String>,
+    pub recurring_interval: Option<i64>,
+    pub recurring_string: Option<String>,
+    pub is_recurring: bool,
+    pub reminder_time: Option<String>,
+}
+
+fn check_project(tx: &Tx, project_id: Option<i64>) -> Result<()> {
+    if let Some(pid) = project_id {
+        if projects::brief(tx, pid)?.is_none() {
+            return Err(Error::validation("project_id", format!("no project {pid}")));
+        }
+    }
+    Ok(())
+}
+
+/// Dependencies a caller named, checked.
+pub(crate) struct Named {
+    /// What they mean for the waiting task's status.
+    pub summary: Dependencies,
+    /// Each with whether the link shares its result (the caller reads it
+    /// through its own work or role, not only through its claim queue).
+    pub links: Vec<(i64, bool)>,
+}
+
+/// Loads each dependency the caller names (one it cannot read is a 422
+/// naming it).
+pub(crate) fn named_dependencies(tx: &Tx, caller: &Caller, deps: &[i64]) -> Result<Named> {
+    let mut named = Named {
+        summary: Dependencies::default(),
+        links: Vec::new(),
+    };
+    for dep in deps {
+        let row = require(tx, caller, *dep, Need::Read)
+            .map_err(|_| Error::validation("depends_on", format!("no task {dep} you can read")))?;
+        if named.links.iter().any(|(d, _)| *d == row.id) {
+            continue;
+        }
+        named
+            .links
+            .push((row.id, super::reads_beyond_queue(tx, caller, &row)?));
+        if row.status() != Status::Completed {
+            named.summary.unfinished.push(row.id);
+            if row.status() == Status::Failed {
+                named.summary.failed.push(row.id);
+            }
+        }
+    }
+    Ok(named)
+}
+
+/// Options of [`create`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CreateOptions {
+    /// `X-Dedup-Check: true`: refuse (409) when a similar open task exists.
+    pub dedup_check: bool,
+    /// Why the task exists, when not a request (`recurrence`): the
+    /// `reason` of its `task.created` event.
+    pub reason: Option<&'static str>,
+}
+
+/// `POST /tasks`: creates a task — a root, or a delegated child when it
+/// names a parent.
+pub async fn create(
+    ctx: &Context,
+    caller: &Caller,
+    new: NewTask,
+    options: CreateOptions,
+) -> Result<TaskJson> {
+    let (caller, max) = (caller.clone(), ctx.max_context_bytes());
+    ctx.store
+        .write(move |tx| {
+            if options.dedup_check {
+                let matches = find_duplicates(tx, &caller, &new.content, 0.6)?;
+                if !matches.is_empty() {
+                    return Err(Error::conflict_with(
+                        "a similar open task already exists",
+                        json!({
+                            "matches": matches,
+                            "hint": "reuse the existing task, or send the request without X-Dedup-Check to create it anyway",
+                        }),
+                    ));
+                }
+            }
+            let parent = new.parent_task_id;
+            // Here the parent is a body field: one you cannot read is a 422
+            // naming it (under /delegate it is the path, and a 404).
+            create_in(tx, &caller, new, options.reason, max).map_err(|e| match (e, parent) {
+                (Error::NotFound(_), Some(pid)) => {
+                    Error::validation("parent_task_id", format!("no task {pid} you can read"))
+                }
+                (e, _) => e,
+            })
+        })
+        .await
+}
+
+/// Creates a task inside a write: its row and initial state, context,
+/// dependencies, the delegation record, its readers and `task.created`;
+/// a parent becomes `delegated`.
+pub(crate) fn create_in(
+    tx: &Tx,
+    caller: &Caller,
+    new: NewTask,
+    reason: Option<&str>,
+    max_context_bytes: usize,
+) -> Result<TaskJson> {
+    check_project(tx, new.project_id)?;
+    let assignee = new
+        .assignee
+        .as_ref()
+        .map(|a| agents::resolve_active(tx, "assigned_to_agent_id", a))
+        .transpose()?;
+    // A parent the caller cannot read is a 404, like any unreadable task.
+    let parent = new
+        .parent_task_id
+        .map(|pid| require(tx, caller, pid, Need::Assign))
+        .transpose()?;
+    let deps = named_dependencies(tx, caller, &new.depends_on)?;
+    if let Some(p) = &parent {
+        // Refused before anything is written (a finished parent).
+        p.state(&clock::now_string()).apply(
+            p.id,
+            Transition::DelegateChild,
+            &Dependencies::default(),
+        )?;
+    }
+    let state = State::new().apply(0, Transition::Create(new.status), &deps.summary)?;
+    let row = NewRow {
+        content: new.content,
+        description: new.description,
+        project_id: new.project_id,
+        priority: new.priority,
+        labels: new.labels,
+        due_date: new.due_date,
+        due_time: new.due_time,
+        created_by: caller.agent_id(),
+        assigned_to: assignee.as_ref().map(|a| a.id),
+        parent: parent
+            .as_ref()
+            .map(|p| (p.id, p.root_task_id.unwrap_or(p.id), p.delegation_depth + 1)),
+        evidence_policy: new.evidence_policy,
+        recurrence_id: new.recurrence_id,
+        recurring_type: new.recurring_type,
+        recurring_interval: new.recurring_interval,
+        recurring_string: new.recurring_string,
+        is_recurring: new.is_recurring,
+        reminder_time: new.reminder_time,
+    };
+    let id = tasks::insert(tx, &row, state)?;
+    if let Some(ctx) = &new.context {
+        context::write(
+            tx,
+            caller,
+            id,
+            ctx,
+            Source::AgentInferred,
+            None,
+            max_context_bytes,
+        )?;
+    }
+    for (dep, shared) in deps.links {
+        dependencies::add(tx, id, dep, shared)?;
+    }
+    let kind = if parent.is_some() {
+        Some(DelegationKind::Delegate)
+    } else {
+        assignee
+            .as_ref()
+            .filter(|a| Some(a.id) != caller.agent_id())
+            .map(|_| DelegationKind::Assign)
+    };
+    if let Some(kind) = kind {
+        delegation::append(
+            tx,
+            &delegation::NewEvent {
+                task_id: id,
+                kind,
+                from_agent_id: caller.agent_id(),
+                to_agent_id: assignee.as_ref().map(|a| a.id),
+                actor_agent_id: caller.agent_id(),
+                note: None,
+            },
+        )?;
+    }
+    readers::refresh(tx, id)?;
+    let created = emit(tx, caller, id, EventKind::TaskCreated, reason)?;
+    if let Some(p) = &parent {
+        let before = p.state(&clock::now_string());
+        if transition(tx, p, Transition::DelegateChild)? != before {
+            emit(tx, caller, p.id, EventKind::TaskUpdated, None)?;
+        }
+    }
+    Ok(created)
+}
+
+/// `GET /tasks/{id}`: the task with its comments and links.
+pub async fn get(ctx: &Context, caller: &Caller, id: i64) -> Result<String> {
+    let cache = ctx.store.cache();
+    ctx.store.read_blocking(|conn| {
+        let generation = cache.generation();
+        let row = require(conn, caller, id, Need::Read)?;
+        let base = render::render_cached(conn, cache, generation, vec![row])?;
+        let base = base.first().map(|r| r.json()).unwrap_or("{}");
+        let comments = serde_json::to_string(&comments::list(conn, id)?)?;
+        let links = serde_json::to_string(&comments::links(conn, id)?)?;
+        let open = base.strip_suffix('}').unwrap_or(base);
+        Ok(format!(
+            "{open},\"comments\":{comments},\"links\":{links}}}"
+        ))
+    })
+}
+
+/// `GET /tasks` filters as sent, before agent names are resolved.
+pub struct ListQuery {
+    filter: Filter,
+    assigned_to: Option<AgentRef>,
+    created_by: Option<AgentRef>,
+}
+
+impl ListQuery {
+    /// Parses the query of `GET /tasks` (SPEC §5).
+    pub fn parse(q: &Query) -> Result<ListQuery> {
+        let mut f = Filter::default();
+        if let Some(s) = q.get("status") {
+            for status in s.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                if Status::parse(status).is_none() {
+                    return Err(Error::validation(
+                        "status",
+                        format!("unknown status {status:?}; one of {}", Status::names()),
+                    ));
+                }
+                f.statuses.push(status.to_string());
+            }
+        }
+        f.completed = q.bool("completed")?;
+        f.include_completed = q.bool("include_completed")?;
+        f.project_id = q.int("project_id")?;
+        if let Some(l) = q.get("label") {
+            f.labels.push(l.to_string());
+        }
+        for l in q.all("labels") {
+            f.labels.extend(
+                l.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from),
+            );
+        }
+        f.labels.sort();
+        f.labels.dedup();
+        check_labels("labels", &f.labels)?;
+        f.priority = q.int("priority")?;
+        f.search = q.get("search").map(String::from);
+        match q.get("due") {
+            None => {}
+            Some("today") => f.due_on = Some(clock::format_date(clock::today())),
+            Some("overdue") => f.overdue = true,
+            Some("upcoming") => {
+                f.due_after = Some(clock::format_date(clock::today() + time::Duration::days(1)))
+            }
+            Some(d) => {
+                clock::parse_date(d).ok_or_else(|| {
+                    Error::validation(
+                        "due",
+                        "must be today, upcoming, overdue or a date YYYY-MM-DD",
+                    )
+                })?;
+                f.due_on = Some(d.to_string());
+            }
+        }
+        for (field, slot) in [
+            ("due_after", &mut f.due_after),
+            ("due_before", &mut f.due_before),
+        ] {
+            if let Some(d) = q.get(field) {
+                check_date(field, d)?;
+                *slot = Some(d.to_string());
+            }
+        }
+        f.parent_task_id = q.int("parent_task_id")?;
+        f.root_task_id = q.int("root_task_id")?;
+        f.claimed = q.bool("claimed")?;
+        f.claimable = q.bool("claimable")?.unwrap_or(false);
+        Ok(ListQuery {
+            filter: f,
+            assigned_to: q.get("assigned_to").map(AgentRef::parse),
+            created_by: q.get("created_by").map(AgentRef::parse),
+        })
+    }
+}
+
+/// One page of a list, already serialized: `json` is the JSON array,
+/// `more` says a next page exists.
+pub struct PageBody {
+    pub json: Vec<u8>,
+    pub more: bool,
+}
+
+impl PageBody {
+    /// `items` may hold one row more than the page (fetched to learn
+    /// whether a next page exists): it is dropped.
+    pub fn new<T: serde::Serialize>(page: Page, mut items: Vec<T>) -> Result<PageBody> {
+        let more = items.len() as i64 > page.limit;
+        items.truncate(page.limit as usize);
+        Ok(PageBody {
+            json: serde_json::to_vec(&items)?,
+            more,
+        })
+    }
+
+    /// A page of ready renderings (tasks), joined into a buffer of the
+    /// exact size: a list of 1,000 tasks is a megabyte, and growing a
+    /// buffer to that size copies it twice over and faults in fresh pages.
+    pub fn rendered(page: Page, mut items: Vec<Rendered>) -> PageBody {
+        let more = items.len() as i64 > page.limit;
+        items.truncate(page.limit as usize);
+        let size = items.iter().map(|r| r.json().len() + 1).sum::<usize>() + 2;
+        let mut json = Vec::with_capacity(size);
+        json.push(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                json.push(b',');
+            }
+            json.extend_from_slice(item.json().as_bytes());
+        }
+        json.push(b']');
+        PageBody { json, more }
+    }
+}
+
+/// `GET /tasks`: one page of what the caller reads (or, with `claimable`,
+/// of its claim queue), in the order of SPEC §5. Built inside the read,
+/// off the async workers.
+pub async fn list(ctx: &Context, caller: &Caller, q: ListQuery, page: Page) -> Result<PageBody> {
+    let cache = ctx.store.cache().clone();
+    let caller = caller.clone();
+    let ListQuery {
+        mut filter,
+        assigned_to,
+        created_by,
+    } = q;
+    ctx.store
+        .read(move |conn| {
+            let generation = cache.generation();
+            if let Some(a) = &assigned_to {
+                filter.assigned_to = Some(agents::resolve(conn, "assigned_to", a)?.id);
+            }
+            if let Some(a) = &created_by {
+                filter.created_by = Some(agents::resolve(conn, "created_by", a)?.id);
+            }
+            let ids = tasks::list::list(conn, &caller, &filter, page.limit, page.offset)?;
+            Ok(PageBody::rendered(
+                page,
+                render::render_ids(conn, &cache, generation, &ids)?,
+            ))
+        })
+        .await
+}
+
+/// Validated changes of `PUT /tasks/{id}`; `None` leaves a field alone.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub content: Option<String>,
+    pub description: Option<Option<String>>,
+    pub project_id: Option<Option<i64>>,
+    pub priority: Option<i64>,
+    pub labels: Option<Vec<String>>,
+    pub due_date: Option<Option<String>>,
+    pub due_time: Option<Option<String>>,
+    pub status: Option<Status>,
+    pub assignee: Option<Option<AgentRef>>,
+    pub completed: Option<bool>,
+    pub context: Option<Map<String, Value>>,
+    pub evidence_policy: Option<Option<String>>,
+    pub depends_on: Option<Vec<i64>>,
+    pub recurring_type: Option<Option<String>>,
+    pub recurring_interval: Option<Option<i64>>,
+    pub recurring_string: Option<Option<String>>,
+    pub is_recurring: Option<bool>,
+    pub reminder_time: Option<Option<String>>,
+}
+
+impl Changes {
+    /// What the change needs: an assignment alone is for those who assign
+    /// (coordinators too); `completed` alone is work (a claim holder may
+    /// complete); anything else is for those who manage the task.
+    fn need(&self) -> Need {
+        let Changes {
+            assignee,
+            completed,
+            content,
+            description,
+            project_id,
+            priority,
+            labels,
+            due_date,
+            due_time,
+            status,
+            context,
+            evidence_policy,
+            depends_on,
+            recurring_type,
+            recurring_interval,
+            recurring_string,
+            is_recurring,
+            reminder_time,
+        } = self;
+        let fields = content.is_some()
+            || description.is_some()
+            || project_id.is_some()
+            || priority.is_some()
+            || labels.is_some()
+            || due_date.is_some()
+            || due_time.is_some()
+            || status.is_some()
+            || context.is_some()
+            || evidence_policy.is_some()
+            || depends_on.is_some()
+            || recurring_type.is_some()
+            || recurring_interval.is_some()
+            || recurring_string.is_some()
+            || is_recurring.is_some()
+            || reminder_time.is_some();
+        match (fields, assignee.is_some(), completed.is_some()) {
+            (false, true, false) => Need::Assign,
+            (false, false, true) => Need::Work,
+            _ => Need::Manage,
+        }
+    }
+}
+
+/// `PUT /tasks/{id}`: changes fields; emits `task.assigned` when the
+/// assignee changed, `task.updated` for other changes and
+/// `task.dependencies_changed` for new dependencies; `completed` behaves
+/// like complete and uncomplete.
+pub async fn update(ctx: &Context, caller: &Caller, id: i64, ch: Changes) -> Result<TaskJson> {
+    let (caller, max) = (caller.clone(), ctx.max_context_bytes());
+    ctx.store
+        .write(move |tx| update_in(tx, &caller, id, ch, max))
+        .await
+}
+
+fn update_in(tx: &Tx, caller: &Caller, id: i64, ch: Changes, max: usize) -> Result<TaskJson> {
+    let mut t = require(tx, caller, id, ch.need())?;
+    if let Some(Some(pid)) = ch.project_id {
+        check_project(tx, Some(pid))?;
+    }
+    let new_assignee = match &ch.assignee {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(a)) => Some(Some(
+            agents::resolve_active(tx, "assigned_to_agent_id", a)?.id,
+        )),
+    };
+    let mut other_change = false;
+    macro_rules! set {
+        ($field:ident) => {
+            if let Some(v) = ch.$field {
+                t.$field = v;
+                other_change = true;
+            }
+        };
+    }
+    set!(content);
+    set!(description);
+    set!(project_id);
+    set!(priority);
+    set!(due_date);
+    set!(due_time);
+    set!(evidence_policy);
+    set!(recurring_type);
+    set!(recurring_interval);
+    set!(recurring_string);
+    set!(is_recurring);
+    set!(reminder_time);
+    if let Some(labels) = &ch.labels {
+        t.labels = serde_json::to_string(labels)?;
+        other_change = true;
+    }
+    let previous_assignee = t.assigned_to_agent_id;
+    let assignment_changed = matches!(new_assignee, Some(a) if a != previous_assignee);
+    if let Some(a) = new_assignee {
+        t.assigned_to_agent_id = a;
+    }
+    tasks::update_fields(tx, &t)?;
+    let mut dependencies_changed = false;
+    if let Some(deps) = &ch.depends_on {
+        let named = named_dependencies(tx, caller, deps)?;
+        dependencies::clear(tx, id)?;
+        for (dep, shared) in named.links {
+            dependencies::add(tx, id, dep, shared)?;
+        }
+        dependencies_changed = true;
+    }
+    // After the dependencies: the machine sees the ones this PUT set.
+    let mut unblocked = false;
+    if let Some(status) = ch.status {
+        if ch.completed.is_none() {
+            let before = t.state(&clock::now_string());
+            let after = transition(tx, &t, Transition::Put(status))?;
+            other_change |= after != before;
+        }
+    } else if dependencies_changed && ch.completed.is_none() {
+        let before = t.state(&clock::now_string());
+        let after = transition(tx, &t, Transition::DependenciesChanged)?;
+        unblocked = before.status == Status::Blocked && after.status != Status::Blocked;
+        other_change |= after != before && !unblocked;
+    }
+    if let Some(ctx) = &ch.context {
+        context::write(tx, caller, id, ctx, Source::AgentInferred, None, max)?;
+    }
+    if assignment_changed {
+        delegation::append(
+            tx,
+            &delegation::NewEvent {
+                task_id: id,
+                kind: DelegationKind::Assign,
+                from_agent_id: previous_assignee.or(caller.agent_id()),
+                to_agent_id: t.assigned_to_agent_id,
+                actor_agent_id: caller.agent_id(),
+                note: None,
+            },
+        )?;
+        readers::refresh(tx, id)?;
+        emit(tx, caller, id, EventKind::TaskAssigned, None)?;
+    }
+    match ch.completed {
+        Some(true) => return complete_in(tx, caller, id, Completion::default(), max),
+        Some(false) => return reopen_in(tx, caller, id),
+        None => {}
+    }
+    if dependencies_changed {
+        emit(tx, caller, id, EventKind::TaskDependenciesChanged, None)?;
+    }
+    if unblocked {
+        emit(tx, caller, id, EventKind::TaskUnblocked, None)?;
+    }
+    if other_change {
+        emit(tx, caller, id, EventKind::TaskUpdated, None)
+    } else if ch.context.is_some() {
+        emit(tx, caller, id, EventKind::TaskContextUpdated, None)
+    } else {
+        tasks::json(tx, id)
+    }
+}
+
+/// `DELETE /tasks/{id}`: the event carries the task as it was; its
+/// children lose their parent (and what they inherited from it), its
+/// dependents are re-evaluated.
+pub async fn delete(ctx: &Context, caller: &Caller, id: i64) -> Result<()> {
+    let caller = caller.clone();
+    ctx.store
+        .write(move |tx| {
+            require(tx, &caller, id, Need::Manage)?;
+            emit(tx, &caller, id, EventKind::TaskDeleted, None)?;
+            let children = tasks::child_ids(tx, id)?;
+            let dependents = dependencies::dependents(tx, id)?;
+            tasks::delete(tx, id)?;
+            for child in children {
+                readers::refresh(tx, child)?;
+            }
+            for dependent in dependents {
+                tasks::touch(tx, dependent)?;
+                super::settle_dependencies(tx, &caller, dependent)?;
+            }
+            Ok(())
+        })
+        .await
+}
+
+/// What `/complete` (and `/fail`) may carry.
+#[derive(Debug, Default)]
+pub struct Completion {
+    pub context: Option<Map<String, Value>>,
+    pub evidence: Option<Vec<Value>>,
+}
+
+/// Checks `evidence: [{kind, ref, summary?}]` (SPEC §5).
+pub fn check_evidence(evidence: &[Value]) -> Result<()> {
+    if evidence.len() > 50 {
+        return Err(Error::validation("evidence", "at most 50 items"));
+    }
+    for (i, e) in evidence.iter().enumerate() {
+        let field = |f: &str| format!("evidence[{i}].{f}");
+        let Value::Object(map) = e else {
+            return Err(Error::validation(
+                format!("evidence[{i}]"),
+                "must be an object {kind, ref, summary?}",
+            ));
+        };
+        match map.get("kind").and_then(Value::as_str) {
+            Some(k) if EVIDENCE_KINDS.contains(&k) => {}
+            _ => {
+                return Err(Error::validation(
+                    field("kind"),
+                    format!("must be one of {}", EVIDENCE_KINDS.join(", ")),
+                ))
+            }
+        }
+        match map.get("ref").and_then(Value::as_str) {
+            Some(r) => check_non_blank(&field("ref"), r, 2000)?,
+            None => return Err(Error::validation(field("ref"), "is required (a string)")),
+        }
+        match map.get("summary") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => check_len(&field("summary"), s, 2000)?,
+            Some(_) => return Err(Error::validation(field("summary"), "must be a string")),
+        }
+    }
+    Ok(())
+}
+
+/// `POST /tasks/{id}/complete`: status, time, attribution, claim cleared,
+/// context merged, dependents settled, the next legacy occurrence created.
+/// Completing a completed task changes nothing (safe to retry).
+pub async fn complete(ctx: &Context, caller: &Caller, id: i64, c: Completion) -> Result<TaskJson> {
+    let (caller, max) = (caller.clone(), ctx.max_context_bytes());
+    ctx.store
+        .write(move |tx| complete_in(tx, &caller, id, c, max))
+        .await
+}
+
+pub(crate) fn complete_in(
+    tx: &Tx,
+    caller: &Caller,
+    id: i64,
+    c: Completion,
+    max: usize,
+) -> Result<TaskJson> {
+    let t = require(tx, caller, id, Need::Work)?;
+    if t.status() == Status::Completed {
+        return tasks::json(tx, id);
+    }
+    if t.evidence_policy.as_deref() == Some("required") {
+        let strong = c.evidence.iter().flatten().any(|e| {
+            e.get("kind")
+                .and_then(Value::as_str)
+                .is_some_and(|k| STRONG_EVIDENCE.contains(&k))
+        });
+        if !strong {
+            return Err(Error::validation(
+                "evidence",
+                "this task requires evidence: at least one of commit, pr, ci_check, deploy_sha",
+            ));
+        }
+    }
+    if let Some(ctx) = &c.context {
+        context::write(tx, caller, id, ctx, Source::AgentObserved, None, max)?;
+    }
+    let evidence = c.evidence.as_ref().map(serde_json::to_string).transpose()?;
+    tasks::mark_completed(tx, id, caller.agent_id(), evidence.as_deref())?;
+    transition(tx, &t, Transition::Complete)?;
+    // The completer reads what it completed (and what is below it).
+    readers::refresh(tx, id)?;
+    let completed = emit(tx, caller, id, EventKind::TaskCompleted, None)?;
+    settle_dependents(tx, caller, id)?;
+    if t.is_recurring && t.due_date.is_some() {
+        spawn_next_occurrence(tx, caller, &t, max)?;
+    }
+    Ok(completed)
+}
+
+/// A legacy recurring task (`is_recurring` with a `due_date`) completed:
+/// its next occurrence, on the series' calendar (SPEC §5).
+fn spawn_next_occurrence(tx: &Tx, caller: &Caller, t: &TaskRow, max: usize) -> Result<()> {
+    let Some(due) = t.due_date.as_deref().and_then(clock::parse_date) else {
+        return Ok(());
+    };
+    let n = t.recurring_interval.unwrap_or(1).max(1);
+    let next = match t.recurring_type.as_deref().unwrap_or("daily") {
+        "weekly" => due.checked_add(time::Duration::weeks(n)),
+        "monthly" => clock::add_months(due, n),
+        "yearly" => clock::add_months(due, 12 * n),
+        _ => due.checked_add(time::Duration::days(n)),
+    };
+    // Past the end of the calendar there is no next occurrence.
+    let Some(next) = next else { return Ok(()) };
+    create_in(
+        tx,
+        caller,
+        NewTask {
+            content: t.content.clone(),
+            description: t.description.clone(),
+            project_id: t.project_id,
+            priority: t.priority,
+            labels: t.labels(),
+            due_date: Some(clock::format_date(next)),
+            due_time: t.due_time.clone(),
+            assignee: t.assigned_to_agent_id.map(AgentRef::Id),
+            evidence_policy: t.evidence_policy.clone(),
+            recurring_type: t.recurring_type.clone(),
+            recurring_interval: t.recurring_interval,
+            recurring_string: t.recurring_string.clone(),
+            is_recurring: true,
+            reminder_time: t.reminder_time.clone(),
+            ..Default::default()
+        },
+        None,
+        max,
+    )?;
+    Ok(())
+}
+
+/// `POST /tasks/{id}/uncomplete`: a completed or failed task opens again
+/// (blocked if a dependency is unfinished).
+pub async fn uncomplete(ctx: &Context, caller: &Caller, id: i64) -> Result<TaskJson> {
+    let caller = caller.clone();
+    ctx.store.write(move |tx| reopen_in(tx, &caller, id)).await
+}
+
+fn reopen_in(tx: &Tx, caller: &Caller, id: i64) -> Result<TaskJson> {
+    let t = require(tx, caller, id, Need::Manage)?;
+    // Refused before anything is written.
+    t.state(&clock::now_string())
+        .apply(id, Transition::Reopen, &Dependencies::default())?;
+    tasks::clear_outcome(tx, id)?;
+    transition(tx, &t, Transition::Reopen)?;
+    readers::refresh(tx, id)?;
+    let reopened = emit(tx, caller, id, EventKind::TaskUpdated, None)?;
+    settle_dependents(tx, caller, id)?;
+    Ok(reopened)
+}
+
+/// `POST /tasks/{id}/fail`: status `failed` with the reason; dependents
+/// stay blocked with `dependency_failed`.
+pub async fn fail(
+    ctx: &Context,
+    caller: &Caller,
+    id: i64,
+    reason: Option<String>,
+    context: Option<Map<String, Value>>,
+) -> Result<TaskJson> {
+    let (caller, max) = (caller.clone(), ctx.max_context_bytes());
+    ctx.store
+        .write(move |tx| {
+            let t = require(tx, &caller, id, Need::Work)?;
+            t.state(&clock::now_string())
+                .apply(id, Transition::Fail, &Dependencies::default())?;
+            if let Some(c) = &context {
+                context::write(tx, &caller, id, c, Source::AgentObserved, None, max)?;
+            }
+            tasks::mark_failed(tx, id, reason.as_deref())?;
+            transition(tx, &t, Transition::Fail)?;
+            let failed = emit(tx, &caller, id, EventKind::TaskFailed, reason.as_deref())?;
+            settle_dependents(tx, &caller, id)?;
+            Ok(failed)
+        })
+        .await
+}
+
+/// One match of the duplicate check.
+#[derive(Debug, serde::Serialize)]
+pub struct DuplicateMatch {
+    pub task_id: i64,
+    pub content: String,
+    pub score: f64,
+}
+
+/// Open tasks the caller reads whose content resembles `content` (TF-IDF
+/// cosine ≥ threshold), best first. Looks at the newest 5,000.
+fn find_duplicates(
+    conn: &rusqlite::Connection,
+    caller: &Caller,
+    content: &str,
+    threshold: f64,
+) -> Result<Vec<DuplicateMatch>> {
+    let candidates = tasks::list::open_contents(conn, caller, 5000)?;
+    let docs: Vec<&str> = candidates.iter().map(|(_, c)| c.as_str()).collect();
+    let scores = crate::domain::similarity::scores(content, &docs);
+    let mut matches: Vec<DuplicateMatch> = candidates
+        .into_iter()
+        .zip(scores)
+        .filter(|(_, s)| *s >= threshold)
+        .map(|((task_id, content), score)| DuplicateMatch {
+            task_id,
+            content,
+            score: (score * 1000.0).round() / 1000.0,
+        })
+        .collect();
+    matches.sort_by(|a, b| b.score.total_cmp(&a.score));
+    matches.truncate(20);
+    Ok(matches)
+}
+
+/// `POST /tasks/dedup`: `{has_duplicates, matches}`.
+pub async fn dedup(
+    ctx: &Context,
+    caller: &Caller,
+    content: String,
+    threshold: f64,
+) -> Result<Value> {
+    if !(0.0..=1.0).contains(&threshold) {
+        return Err(Error::validation("threshold", "must be between 0 and 1"));
+    }
+    check_non_blank("content", &content, MAX_CONTENT_CHARS)?;
+    let caller = caller.clone();
+    let matches = ctx
+        .store
+        .read(move |conn| find_duplicates(conn, &caller, &content, threshold))
+        .await?;
+    Ok(json!({ "has_duplicates": !matches.is_empty(), "matches": matches }))
+}

@@ -1,0 +1,208 @@
+//! Webhooks (SPEC §9): registration, the delivery log, redelivery and
+//! test pings. Delivery itself is the dispatcher's (`crate::webhooks`).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::Context;
+use crate::domain::access::Caller;
+use crate::domain::event_kind::EventKind;
+use crate::domain::input::{self, check_len, double_option, Page};
+use crate::domain::keys;
+use crate::error::{Error, Result};
+use crate::store::webhooks::{self as hooks, AttemptLog, NewWebhook, Webhook, WebhookChanges};
+use crate::webhooks::guard;
+use crate::webhooks::sign::SignatureVersion;
+
+/// A webhook body as sent (create and update).
+#[derive(Deserialize)]
+pub struct WebhookInput {
+    url: Option<String>,
+    events: Option<Vec<String>>,
+    secret: Option<String>,
+    signature_version: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    description: Option<Option<String>>,
+    active: Option<bool>,
+}
+
+impl WebhookInput {
+    pub fn parse(body: Value) -> Result<WebhookInput> {
+        let w: WebhookInput = input::object(body)?;
+        if let Some(events) = &w.events {
+            if events.is_empty() {
+                return Err(Error::validation(
+                    "events",
+                    "must list at least one event (or \"*\")",
+                ));
+            }
+            if let Some(bad) = events
+                .iter()
+                .find(|e| *e != "*" && EventKind::parse(e).is_none())
+            {
+                return Err(Error::validation(
+                    "events",
+                    format!("unknown event {bad:?}; known: {}", EventKind::names()),
+                ));
+            }
+        }
+        if let Some(s) = &w.secret {
+            if s.is_empty() {
+                return Err(Error::validation("secret", "must not be empty"));
+            }
+            check_len("secret", s, 256)?;
+        }
+        if let Some(v) = &w.signature_version {
+            SignatureVersion::parse(v)
+                .ok_or_else(|| Error::validation("signature_version", "must be v1 or v2"))?;
+        }
+        if let Some(Some(d)) = &w.description {
+            check_len("description", d, 500)?;
+        }
+        if let Some(u) = &w.url {
+            check_len("url", u, 2000)?;
+        }
+        Ok(w)
+    }
+}
+
+/// Checks the target's shape and where it resolves (DNS, off the async
+/// workers): no SSRF to loopback, private or link-local addresses unless
+/// `allow_private_webhooks`.
+async fn check_url(ctx: &Context, url: String) -> Result<String> {
+    let allow_private = ctx.config.allow_private_webhooks;
+    tokio::task::spawn_blocking(move || {
+        guard::check_target(&url, allow_private).map(|u| u.to_string())
+    })
+    .await
+    .map_err(|e| Error::internal(format!("url check failed: {e}")))?
+    .map_err(|reason| Error::validation("url", reason))
+}
+
+/// `POST /webhooks`: 201; a generated secret is returned this once.
+pub async fn create(ctx: &Context, caller: &Caller, w: WebhookInput) -> Result<Webhook> {
+    let url = w
+        .url
+        .clone()
+        .ok_or_else(|| Error::validation("url", "is required"))?;
+    let url = check_url(ctx, url).await?;
+    let events = w
+        .events
+        .clone()
+        .ok_or_else(|| Error::validation("events", "is required: a list of events or [\"*\"]"))?;
+    let generated = w.secret.is_none();
+    let secret = w.secret.clone().unwrap_or_else(keys::new_webhook_secret);
+    let new = NewWebhook {
+        url,
+        events,
+        secret: secret.clone(),
+        signature_version: w.signature_version.clone().unwrap_or_else(|| "v1".into()),
+        description: w.description.clone().flatten(),
+    };
+    let caller = caller.clone();
+    let mut hook = ctx
+        .store
+        .write(move |tx| hooks::insert(tx, &caller, new))
+        .await?;
+    // The dispatcher may be asleep, with no hook to feed until now.
+    ctx.store.hub().wake_dispatcher();
+    if generated {
+        hook.secret = Some(secret);
+    }
+    Ok(hook)
+}
+
+/// The hooks a caller manages (admins all, others their own).
+pub async fn list(ctx: &Context, caller: &Caller, page: Page) -> Result<Vec<Webhook>> {
+    let caller = caller.clone();
+    let all = ctx
+        .store
+        .read(move |conn| hooks::list(conn, &caller))
+        .await?;
+    Ok(all
+        .into_iter()
+        .skip(page.offset as usize)
+        .take(page.limit as usize + 1)
+        .collect())
+}
+
+pub async fn get(ctx: &Context, caller: &Caller, id: i64) -> Result<Webhook> {
+    let caller = caller.clone();
+    ctx.store
+        .read(move |c| hooks::require(c, &caller, id))
+        .await
+}
+
+pub async fn update(ctx: &Context, caller: &Caller, id: i64, w: WebhookInput) -> Result<Webhook> {
+    let url = match w.url.clone() {
+        Some(u) => Some(check_url(ctx, u).await?),
+        None => None,
+    };
+    let changes = WebhookChanges {
+        url,
+        events: w.events,
+        secret: w.secret,
+        signature_version: w.signature_version,
+        description: w.description,
+        active: w.active,
+    };
+    let caller = caller.clone();
+    let hook = ctx
+        .store
+        .write(move |tx| hooks::update(tx, &caller, id, changes))
+        .await?;
+    // Re-enabled hooks may have deliveries waiting.
+    ctx.store.hub().wake_dispatcher();
+    Ok(hook)
+}
+
+pub async fn delete(ctx: &Context, caller: &Caller, id: i64) -> Result<()> {
+    let caller = caller.clone();
+    ctx.store
+        .write(move |tx| hooks::delete(tx, &caller, id))
+        .await
+}
+
+/// `GET /webhooks/{id}/deliveries`: every attempt, newest first.
+pub async fn deliveries(
+    ctx: &Context,
+    caller: &Caller,
+    id: i64,
+    page: Page,
+) -> Result<Vec<AttemptLog>> {
+    let caller = caller.clone();
+    ctx.store
+        .read(move |c| {
+            hooks::require(c, &caller, id)?;
+            hooks::attempts(c, id, page.limit + 1, page.offset)
+        })
+        .await
+}
+
+/// `POST /webhooks/{id}/deliveries/{did}/redeliver`.
+pub async fn redeliver(ctx: &Context, caller: &Caller, id: i64, did: i64) -> Result<Value> {
+    let caller = caller.clone();
+    let queued = ctx
+        .store
+        .write(move |tx| {
+            hooks::require(tx, &caller, id)?;
+            hooks::redeliver(tx, &caller, id, did)
+        })
+        .await?;
+    ctx.store.hub().wake_dispatcher();
+    Ok(queued)
+}
+
+/// `POST /webhooks/{id}/test`: a `webhook.test` ping to this hook alone.
+pub async fn test(ctx: &Context, caller: &Caller, id: i64) -> Result<Value> {
+    let caller = caller.clone();
+    let queued = ctx
+        .store
+        .write(move |tx| {
+            let hook = hooks::require(tx, &caller, id)?;
+            hooks::ping(tx, &caller, &hook)
+        })
+        .await?;
+    ctx.store.hub().wake_dispatcher();
+    Ok(queued)
+}

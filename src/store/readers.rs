@@ -1,0 +1,163 @@
+//! Who reads each task through their own work: the `task_readers` table.
+//!
+//! SPEC §3 gives workers the tasks they created, are assigned, completed,
+//! hold a claim on or handed on themselves, and everything downstream of
+//! those. The rule itself is [`access::readers`]; this module keeps its
+//! result per task, so every read path — a task by id, lists, the chain,
+//! inputs, events, recall, duplicates, stats, webhooks — asks one indexed
+//! table instead of re-deriving the rule in its own SQL.
+//!
+//! Operations call [`refresh`] after anything the rule looks at changed:
+//! a task's creator, assignee, completer or claim, a hand-off recorded in
+//! `delegation_events`, or its parent. A refresh descends to the children
+//! only when what they inherit changed.
+
+use std::collections::{BTreeSet, HashSet};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::domain::access::{self, ReaderFacts};
+use crate::domain::clock;
+use crate::error::Result;
+
+/// The task's own facts and its parent, or `None` if it is gone.
+fn facts(conn: &Connection, id: i64, now: &str) -> Result<Option<(ReaderFacts, Option<i64>)>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT created_by_agent_id, assigned_to_agent_id, completed_by_agent_id, \
+             CASE WHEN lease_expires_at > ?2 THEN claimed_by_agent_id END, parent_task_id \
+             FROM tasks WHERE id = ?1",
+        )?
+        .query_row(params![id, now], |r| {
+            Ok((
+                ReaderFacts {
+                    created_by: r.get(0)?,
+                    assigned_to: r.get(1)?,
+                    completed_by: r.get(2)?,
+                    live_claimant: r.get(3)?,
+                    actors: Vec::new(),
+                },
+                r.get::<_, Option<i64>>(4)?,
+            ))
+        })
+        .optional()?;
+    let Some((mut own, parent)) = row else {
+        return Ok(None);
+    };
+    // Agents deleted since they acted no longer read anything.
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT d.actor_agent_id FROM delegation_events d \
+         JOIN agents a ON a.id = d.actor_agent_id WHERE d.task_id = ?1",
+    )?;
+    own.actors = stmt
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some((own, parent)))
+}
+
+/// `(agent, heritable)` rows of a task.
+fn current(conn: &Connection, id: i64) -> Result<(BTreeSet<i64>, Option<i64>)> {
+    let mut stmt =
+        conn.prepare_cached("SELECT agent_id, heritable FROM task_readers WHERE task_id = ?1")?;
+    let mut heritable = BTreeSet::new();
+    let mut claim_only = None;
+    for row in stmt.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?)))? {
+        match row? {
+            (agent, true) => {
+                heritable.insert(agent);
+            }
+            (agent, false) => claim_only = Some(agent),
+        }
+    }
+    Ok((heritable, claim_only))
+}
+
+/// Recomputes the readers of task `id`, and of its subtree where what the
+/// children inherit changed.
+pub fn refresh(conn: &Connection, id: i64) -> Result<()> {
+    let now = clock::now_string();
+    let mut stack = vec![id];
+    while let Some(id) = stack.pop() {
+        let Some((own, parent)) = facts(conn, id, &now)? else {
+            continue;
+        };
+        let from_parent = match parent {
+            Some(p) => current(conn, p)?.0,
+            None => BTreeSet::new(),
+        };
+        let (heritable, claim_only) = access::readers(&own, &from_parent);
+        let (old_heritable, old_claim_only) = current(conn, id)?;
+        if heritable == old_heritable && claim_only == old_claim_only {
+            continue;
+        }
+        conn.prepare_cached("DELETE FROM task_readers WHERE task_id = ?1")?
+            .execute([id])?;
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO task_readers (task_id, agent_id, heritable) VALUES (?1, ?2, ?3)",
+        )?;
+        for agent in &heritable {
+            insert.execute(params![id, agent, true])?;
+        }
+        if let Some(agent) = claim_only {
+            insert.execute(params![id, agent, false])?;
+        }
+        if heritable != old_heritable {
+            stack.extend(super::tasks::child_ids(conn, id)?);
+        }
+    }
+    Ok(())
+}
+
+/// Fills the table for every task (a database from before it existed).
+pub fn rebuild(conn: &Connection) -> Result<()> {
+    let mut stmt = conn.prepare("SELECT id FROM tasks WHERE parent_task_id IS NULL")?;
+    let roots: Vec<i64> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for root in roots {
+        refresh(conn, root)?;
+    }
+    Ok(())
+}
+
+/// Whether `agent` reads task `id` through its own work.
+pub fn is_reader(conn: &Connection, id: i64, agent: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM task_readers WHERE task_id = ?1 AND agent_id = ?2)",
+        )?
+        .query_row([id, agent], |r| r.get(0))?)
+}
+
+/// The readers of a task as `",3,7,"`: the audience of an event about it.
+pub fn audience(conn: &Connection, id: i64) -> Result<String> {
+    let mut stmt = conn
+        .prepare_cached("SELECT agent_id FROM task_readers WHERE task_id = ?1 ORDER BY agent_id")?;
+    let mut out = String::from(",");
+    for agent in stmt.query_map([id], |r| r.get::<_, i64>(0))? {
+        out.push_str(&agent?.to_string());
+        out.push(',');
+    }
+    Ok(out)
+}
+
+/// Which tasks of the tree rooted at `root` `agent` reads.
+pub fn in_tree(conn: &Connection, agent: i64, root: i64) -> Result<HashSet<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.task_id FROM task_readers r JOIN tasks t ON t.id = r.task_id \
+         WHERE r.agent_id = ?1 AND t.root_task_id = ?2",
+    )?;
+    let ids = stmt.query_map([agent, root], |r| r.get(0))?;
+    Ok(ids.collect::<rusqlite::Result<_>>()?)
+}
+
+/// SQL: task `t` is among those the agent bound at `agent` (`?N`) reads,
+/// driven by the agent's rows (use when the agent's set picks the rows).
+pub fn read_set(agent: &str) -> String {
+    format!("t.id IN (SELECT task_id FROM task_readers WHERE agent_id = {agent})")
+}
+
+/// SQL: the same test, row by row (use when another index picks the rows).
+pub fn reads(agent: &str) -> String {
+    format!("EXISTS (SELECT 1 FROM task_readers r WHERE r.task_id = t.id AND r.agent_id = {agent})")
+}
