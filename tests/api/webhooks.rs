@@ -1,29 +1,38 @@
 //! Webhooks over real HTTP, delivered to a real local receiver.
 
-mod common;
-#[path = "common/receiver.rs"]
-mod receiver;
-
 use std::time::{Duration, Instant};
 
-use common::{id_of, TestServer};
+use crate::helpers::receiver::{Receiver, Reply};
+use crate::helpers::{id_of, TestServer};
 use hmac::{Hmac, Mac};
-use receiver::{Receiver, Reply};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// A server that may call loopback receivers, with fast retries.
-fn server_with(webhooks: &str) -> (TestServer, tempfile::TempDir) {
+/// The configuration file of a server that may call loopback receivers,
+/// with the given `[webhooks]` settings.
+fn webhook_config(webhooks: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("delega.toml");
     std::fs::write(
-        &path,
+        dir.path().join("delega.toml"),
         format!("allow_private_webhooks = true\n[webhooks]\n{webhooks}"),
     )
     .unwrap();
-    let server = TestServer::start_with(&[("DELEGA_CONFIG", path.to_str().unwrap())]);
+    dir
+}
+
+fn config_env(dir: &tempfile::TempDir) -> String {
+    dir.path()
+        .join("delega.toml")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A server (in this process) that may call loopback receivers.
+fn server_with(webhooks: &str) -> (TestServer, tempfile::TempDir) {
+    let dir = webhook_config(webhooks);
+    let server = TestServer::start_with(&[("DELEGA_CONFIG", &config_env(&dir))]);
     (server, dir)
 }
 
@@ -270,8 +279,11 @@ fn redeliver_sends_a_delivered_event_again_and_test_sends_a_ping() {
 
 #[test]
 fn deliveries_committed_while_the_receiver_is_down_survive_a_kill_and_restart() {
-    let (mut server, _cfg) =
-        server_with("first_retry_seconds = 0.2\nbackoff_factor = 1.0\nmax_attempts = 1000\ndisable_after_failures = 100000\n");
+    let cfg = webhook_config(
+        "first_retry_seconds = 0.2\nbackoff_factor = 1.0\nmax_attempts = 1000\ndisable_after_failures = 100000\n",
+    );
+    // The real binary: SIGKILL, no graceful shutdown.
+    let mut server = TestServer::process_with(&[("DELEGA_CONFIG", &config_env(&cfg))]);
     let rx = Receiver::start();
     rx.set_default(Reply::Status(503));
     register(&server, json!({"url": rx.url, "events": ["task.created"]}));
@@ -544,7 +556,7 @@ fn many_events_to_several_hooks_arrive_exactly_once_each_in_a_burst() {
 /// tried; attempt ids had reached 50 (some deleted since).
 fn version_one_database(path: &std::path::Path, receiver: &str) {
     let conn = rusqlite::Connection::open(path).unwrap();
-    conn.execute_batch(include_str!("../schema.sql")).unwrap();
+    conn.execute_batch(include_str!("../../schema.sql")).unwrap();
     conn.pragma_update(None, "user_version", 1).unwrap();
     let at = "2026-01-01T00:00:00.000Z";
     conn.execute(

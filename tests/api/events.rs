@@ -1,11 +1,9 @@
 //! The event log: JSON polling and the Server-Sent Events stream.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
-use common::{Client, TestServer};
+use crate::helpers::{Client, TestServer};
 use serde_json::{json, Value};
 
 /// One SSE event as read off the wire.
@@ -34,9 +32,9 @@ fn open_stream(
         .get(&server.url(&format!("/api/events{query}")))
         .set("Accept", "text/event-stream");
     req = match &client.auth {
-        common::Auth::Key(k) => req.set("X-Agent-Key", k),
-        common::Auth::Bearer(t) => req.set("Authorization", &format!("Bearer {t}")),
-        common::Auth::None => req,
+        crate::helpers::Auth::Key(k) => req.set("X-Agent-Key", k),
+        crate::helpers::Auth::Bearer(t) => req.set("Authorization", &format!("Bearer {t}")),
+        crate::helpers::Auth::None => req,
     };
     if let Some(id) = last_event_id {
         req = req.set("Last-Event-ID", &id.to_string());
@@ -235,7 +233,7 @@ fn events_deep_in_a_delegation_tree_reach_every_agent_upstream_and_no_one_else()
     let done = erin.post(&format!("/api/tasks/{grandchild}/complete"), json!({}));
     assert_eq!(done.status, 200, "{}", done.text);
 
-    let completed_seen_by = |client: &common::Client| -> bool {
+    let completed_seen_by = |client: &crate::helpers::Client| -> bool {
         let page = client.get(&format!(
             "/api/events?types=task.completed&task_id={grandchild}"
         ));

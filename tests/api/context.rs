@@ -2,11 +2,9 @@
 //! concurrency, sources, provenance, history, supersede, the size cap,
 //! the `metadata` alias and recall (`GET /context/search`).
 
-mod common;
-
 use std::collections::{BTreeSet, HashSet};
 
-use common::{id_of, Client, TestServer};
+use crate::helpers::{id_of, Client, TestServer};
 use serde_json::{json, Value};
 
 fn ctx_path(id: i64) -> String {

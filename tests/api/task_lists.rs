@@ -1,15 +1,9 @@
 //! SPEC §5 `GET /tasks`: every filter, the order, and pagination.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{date_in, ids, Client, TestServer};
+use crate::helpers::{date_in, id_of, ids, Client, TestServer};
 use serde_json::{json, Value};
-
-fn id_of(v: &Value) -> i64 {
-    v["id"].as_i64().expect("id")
-}
 
 fn listed(client: &Client, query: &str) -> BTreeSet<i64> {
     let r = client.get(&format!("/api/tasks{query}"));

@@ -1,14 +1,8 @@
 //! SPEC §2/§5: bad input is refused with the right status and the JSON
 //! error shape, never a 500, and nothing stored changes.
 
-mod common;
-
-use common::{Client, TestServer};
+use crate::helpers::{id_of, Client, TestServer};
 use serde_json::{json, Value};
-
-fn id_of(v: &Value) -> i64 {
-    v["id"].as_i64().expect("id")
-}
 
 /// Everything observable that a refused request must leave alone.
 fn world(server: &TestServer) -> Value {

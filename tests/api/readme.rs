@@ -1,10 +1,8 @@
 //! The README's curl quick start runs verbatim against a real server.
 
-mod common;
-
 use std::process::Command;
 
-use common::TestServer;
+use crate::helpers::TestServer;
 use serde_json::Value;
 
 #[test]

@@ -1,20 +1,18 @@
-//! SPEC §1 and §12: rate limit, restarts, durability, configuration
-//! errors, graceful shutdown, project-token rotation.
+//! The real binary (SPEC §1 and §12): rate limit, restarts, durability
+//! under SIGKILL, configuration errors, graceful shutdown on SIGTERM,
+//! the first-start token, project-token rotation.
 
-mod common;
+#[path = "api/helpers/mod.rs"]
+mod helpers;
 
 use std::time::Duration;
 
-use common::{run_delega, Auth, TestServer};
-use serde_json::{json, Value};
-
-fn id_of(v: &Value) -> i64 {
-    v["id"].as_i64().expect("id")
-}
+use helpers::{id_of, run_delega, Auth, TestServer};
+use serde_json::json;
 
 #[test]
 fn the_rate_limit_answers_429_with_retry_after_but_never_limits_the_project_token() {
-    let server = TestServer::start_with(&[("DELEGA_RATE_LIMIT_PER_MINUTE", "5")]);
+    let server = TestServer::process_with(&[("DELEGA_RATE_LIMIT_PER_MINUTE", "5")]);
     let (agent, _) = server.agent("chatty", "worker");
     let (other, _) = server.agent("quiet", "worker");
 
@@ -53,7 +51,7 @@ fn the_rate_limit_answers_429_with_retry_after_but_never_limits_the_project_toke
 #[test]
 fn a_restart_on_the_same_database_keeps_everything() {
     // Arrange: one of each thing.
-    let mut server = TestServer::start();
+    let mut server = TestServer::process();
     let token = server.token.clone();
     let (agent, agent_id) = server.agent("survivor", "coordinator");
     let key = agent.key().unwrap().to_string();
@@ -112,7 +110,7 @@ fn a_restart_on_the_same_database_keeps_everything() {
 
 #[test]
 fn a_task_acknowledged_with_201_survives_sigkill() {
-    let mut server = TestServer::start();
+    let mut server = TestServer::process();
     let admin = server.admin();
     let mut acknowledged = Vec::new();
     for i in 0..20 {
@@ -147,7 +145,7 @@ fn a_task_acknowledged_with_201_survives_sigkill() {
 
 #[test]
 fn sigterm_shuts_the_server_down_cleanly() {
-    let mut server = TestServer::start();
+    let mut server = TestServer::process();
     server
         .admin()
         .create_task(json!({"content": "before shutdown"}));
@@ -235,7 +233,7 @@ fn a_bad_environment_variable_stops_startup_naming_it() {
 
 #[test]
 fn token_rotate_prints_a_new_project_token_that_works_after_restart() {
-    let mut server = TestServer::start();
+    let mut server = TestServer::process();
     let old = server.token.clone();
     let (agent, _) = server.agent("keeps-key", "worker");
     server.admin().create_task(json!({"content": "existing"}));
@@ -279,7 +277,7 @@ fn token_rotate_prints_a_new_project_token_that_works_after_restart() {
 
 #[test]
 fn the_project_token_is_printed_on_first_start_only() {
-    let mut server = TestServer::start();
+    let mut server = TestServer::process();
     assert!(server.token.starts_with("dlp_"));
     server.terminate();
 
@@ -321,7 +319,7 @@ fn the_project_token_is_printed_on_first_start_only() {
 #[test]
 fn a_project_token_from_the_environment_is_used_and_not_printed() {
     let token = "dlp_configured-token-for-tests-0123456789abcdef";
-    let mut server = TestServer::start_with(&[("DELEGA_PROJECT_TOKEN", token)]);
+    let mut server = TestServer::process_with(&[("DELEGA_PROJECT_TOKEN", token)]);
     assert_eq!(server.token, "", "a configured token is not printed");
 
     let client = server.client(Auth::Bearer(token.to_string()));
@@ -340,7 +338,7 @@ fn a_project_token_from_the_environment_is_used_and_not_printed() {
 #[test]
 fn backup_makes_a_consistent_copy_while_the_server_runs() {
     // Arrange
-    let server = TestServer::start();
+    let server = TestServer::process();
     let task = server
         .admin()
         .create_task(json!({"content": "keep me safe"}));

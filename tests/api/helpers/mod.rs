@@ -1,27 +1,50 @@
-//! Test harness: starts the real `delega` binary on an ephemeral port with
-//! a fresh temporary database, and talks HTTP to it.
+//! The test harness, shared by every integration test: a server on an
+//! ephemeral port with a fresh temporary database, and an HTTP client.
+//!
+//! [`TestServer::start`] runs the server in this process (the same
+//! `Application` that `delega serve` runs, on a listener bound here, with
+//! a shutdown future), which is fast enough for every test to have its
+//! own. [`TestServer::process`] runs the real binary, for what only a
+//! process can show: signals, SIGKILL, what it prints on first start.
 
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Once};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
+use delega::app::Application;
+use delega::config::{Config, Overrides};
 use serde_json::{json, Value};
 
+/// How the server runs.
+enum Running {
+    InProcess {
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        thread: Option<JoinHandle<()>>,
+    },
+    Process(Option<Child>),
+    Stopped,
+}
+
 pub struct TestServer {
-    child: Option<Child>,
+    running: Running,
     pub base: String,
     pub port: u16,
-    /// The project token printed on first start.
+    /// The project token generated on first start.
     pub token: String,
     pub dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    in_process: bool,
 }
 
-/// Spawns the server; returns the child, its base URL and the token it
+/// Spawns the binary; returns the child, its base URL and the token it
 /// printed (if it printed one).
 fn spawn(
     db: &PathBuf,
@@ -66,12 +89,76 @@ fn spawn(
     (child, base, port, token)
 }
 
+/// Logs to stderr when `DELEGA_TEST_LOG` is set (once per process).
+fn init_logging() {
+    static LOGGING: Once = Once::new();
+    LOGGING.call_once(|| {
+        if let Ok(level) = std::env::var("DELEGA_TEST_LOG") {
+            let _ = env_logger::Builder::new().parse_filters(&level).try_init();
+        }
+    });
+}
+
+/// Starts the application in a thread of this process, configured from
+/// `env` as the binary would be from its environment; returns how to stop
+/// it, its port and the token generated on first start.
+fn start_in_process(
+    db: &Path,
+    env: &[(String, String)],
+    port: u16,
+) -> (Running, u16, Option<String>) {
+    init_logging();
+    let flags = Overrides {
+        db_path: Some(db.to_path_buf()),
+        ..Default::default()
+    };
+    let lookup = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let mut config = Config::load_from(&flags, lookup).expect("test configuration");
+    if lookup("DELEGA_WORKERS").is_none() {
+        config.workers = 1;
+    }
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind 127.0.0.1");
+    let port = listener.local_addr().expect("local address").port();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let served = actix_web::rt::System::new().block_on(async move {
+            let app = match Application::build_on(config, listener) {
+                Ok(app) => app,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!("{e:#}")));
+                    return Ok(());
+                }
+            };
+            let _ = ready_tx.send(Ok(app.new_project_token.clone()));
+            app.run_until_stopped(async {
+                let _ = stop_rx.await;
+            })
+            .await
+        });
+        if let Err(e) = served {
+            eprintln!("test server failed: {e}");
+        }
+    });
+    let token = ready_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server did not start")
+        .unwrap_or_else(|e| panic!("server did not start: {e}"));
+    let running = Running::InProcess {
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    };
+    (running, port, token)
+}
+
 impl TestServer {
+    /// A server in this process.
     pub fn start() -> TestServer {
         Self::start_with(&[])
     }
 
-    /// Starts with extra environment variables (e.g. `DELEGA_REQUIRE_AUTH`).
+    /// Starts with configuration from environment variables (e.g.
+    /// `DELEGA_REQUIRE_AUTH`), read as the binary reads its environment.
     pub fn start_with(env: &[(&str, &str)]) -> TestServer {
         Self::start_with_db(env, |_| {})
     }
@@ -79,21 +166,54 @@ impl TestServer {
     /// Like [`TestServer::start_with`], after `prepare` made the database
     /// file (an older schema, say).
     pub fn start_with_db(env: &[(&str, &str)], prepare: impl FnOnce(&Path)) -> TestServer {
+        Self::launch(env, prepare, true)
+    }
+
+    /// The real binary, as a child process.
+    pub fn process() -> TestServer {
+        Self::process_with(&[])
+    }
+
+    /// The real binary with extra environment variables.
+    pub fn process_with(env: &[(&str, &str)]) -> TestServer {
+        Self::launch(env, |_| {}, false)
+    }
+
+    fn launch(env: &[(&str, &str)], prepare: impl FnOnce(&Path), in_process: bool) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        prepare(&dir.path().join("delega.db"));
+        let db = dir.path().join("delega.db");
+        prepare(&db);
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let db = dir.path().join("delega.db");
-        let (child, base, port, token) = spawn(&db, &env, 0);
-        TestServer {
-            child: Some(child),
-            base,
-            port,
-            token: token.unwrap_or_default(),
+        let mut server = TestServer {
+            running: Running::Stopped,
+            base: String::new(),
+            port: 0,
+            token: String::new(),
             dir,
             env,
+            in_process,
+        };
+        server.run_on(0);
+        server
+    }
+
+    /// Starts the server on `port` (0: any free port).
+    fn run_on(&mut self, port: u16) {
+        let db = self.db_path();
+        let (running, port, token) = if self.in_process {
+            start_in_process(&db, &self.env, port)
+        } else {
+            let (child, _, port, token) = spawn(&db, &self.env, port);
+            (Running::Process(Some(child)), port, token)
+        };
+        self.running = running;
+        self.port = port;
+        self.base = format!("http://127.0.0.1:{port}");
+        if let Some(token) = token {
+            self.token = token;
         }
     }
 
@@ -101,17 +221,32 @@ impl TestServer {
         self.dir.path().join("delega.db")
     }
 
-    /// Kills the process (SIGKILL: no graceful shutdown).
+    /// Stops the server: SIGKILL for a process (no graceful shutdown), the
+    /// graceful stop for one in this process.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        match std::mem::replace(&mut self.running, Running::Stopped) {
+            Running::Process(Some(mut c)) => {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            Running::InProcess { stop, thread } => {
+                if let Some(stop) = stop {
+                    let _ = stop.send(());
+                }
+                if let Some(thread) = thread {
+                    let _ = thread.join();
+                }
+            }
+            _ => {}
         }
     }
 
-    /// Sends SIGTERM and waits for the process to exit; returns its status.
+    /// Sends SIGTERM to the process and waits for it to exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let mut c = self.child.take().expect("running");
+        let Running::Process(Some(mut c)) = std::mem::replace(&mut self.running, Running::Stopped)
+        else {
+            panic!("terminate() needs a server started with TestServer::process()");
+        };
         let _ = Command::new("kill").arg(c.id().to_string()).status();
         c.wait().expect("wait")
     }
@@ -119,10 +254,7 @@ impl TestServer {
     /// Starts the server again on the same database and port.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, base, port, _) = spawn(&self.db_path(), &self.env, self.port);
-        self.child = Some(child);
-        self.base = base;
-        self.port = port;
+        self.run_on(self.port);
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,9 +1,7 @@
 //! SPEC §5 tasks: one task's life — create, read, update, complete, fail,
 //! comments, subtasks, dedup, legacy recurrence, aliases.
 
-mod common;
-
-use common::{ids, TestServer};
+use crate::helpers::{id_of, ids, TestServer};
 use serde_json::{json, Value};
 
 const TASK_FIELDS: &[&str] = &[
@@ -54,10 +52,6 @@ const TASK_FIELDS: &[&str] = &[
     "is_recurring",
     "reminder_time",
 ];
-
-fn id_of(v: &Value) -> i64 {
-    v["id"].as_i64().expect("id")
-}
 
 #[test]
 fn a_new_task_has_every_documented_field_and_sensible_defaults() {

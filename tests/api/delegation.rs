@@ -2,11 +2,9 @@
 //! `delegation_events` ledger, `GET /tasks/{id}/chain` in both dialects,
 //! downstream visibility, bad input and concurrent delegation.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 
-use common::{id_of, Client, TestServer};
+use crate::helpers::{id_of, Client, TestServer};
 use serde_json::{json, Value};
 
 fn names(hops: &Value) -> Vec<(String, String)> {
@@ -23,7 +21,7 @@ fn names(hops: &Value) -> Vec<(String, String)> {
 }
 
 /// Status and JSON error shape; a refused change may be 403 or 404.
-fn assert_refused(r: &common::Resp) {
+fn assert_refused(r: &crate::helpers::Resp) {
     assert!(
         r.status == 403 || r.status == 404,
         "expected 403 or 404, got {}: {}",

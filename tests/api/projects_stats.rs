@@ -1,13 +1,7 @@
 //! SPEC §4 projects, §10 stats and usage, health.
 
-mod common;
-
-use common::{date_in, TestServer};
+use crate::helpers::{date_in, id_of, TestServer};
 use serde_json::{json, Value};
-
-fn id_of(v: &Value) -> i64 {
-    v["id"].as_i64().expect("id")
-}
 
 #[test]
 fn admins_create_read_update_and_delete_projects() {

@@ -1,8 +1,6 @@
 //! SPEC §4 agents: create, list, get, update, delete, rotate-key, /agent/me.
 
-mod common;
-
-use common::TestServer;
+use crate::helpers::TestServer;
 use serde_json::{json, Value};
 
 #[test]

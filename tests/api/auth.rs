@@ -1,10 +1,8 @@
 //! SPEC §3: credentials, bootstrap, open mode, roles and scoped reads.
 
-mod common;
-
 use std::sync::{Arc, Barrier};
 
-use common::{ids, Auth, Client, TestServer};
+use crate::helpers::{ids, Auth, Client, TestServer};
 use serde_json::{json, Value};
 
 fn key_of(agent: &Value) -> String {

@@ -2,9 +2,7 @@
 //! status, inputs, failed dependencies, cycles. Also what a finished task
 //! carries about the work done: completion evidence (§5) and links.
 
-mod common;
-
-use common::{id_of, Client, TestServer};
+use crate::helpers::{id_of, Client, TestServer};
 use serde_json::{json, Value};
 
 /// research → writer → editor, each assigned to its own agent.

@@ -1,12 +1,10 @@
 //! Lists, chains and single-task reads answer from a cache of rendered
 //! tasks; every change must show in the very next read.
 
-mod common;
-
-use common::TestServer;
+use crate::helpers::TestServer;
 use serde_json::{json, Value};
 
-fn listed(client: &common::Client, id: &Value) -> Value {
+fn listed(client: &crate::helpers::Client, id: &Value) -> Value {
     let list = client.get("/api/tasks?include_completed=true");
     assert_eq!(list.status, 200, "{}", list.text);
     list.body

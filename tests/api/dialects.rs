@@ -1,14 +1,8 @@
 //! SPEC §2: every core route exists under `/api` and `/v1` with the same
 //! behaviour.
 
-mod common;
-
-use common::TestServer;
-use serde_json::{json, Value};
-
-fn id_of(v: &Value) -> i64 {
-    v["id"].as_i64().expect("id")
-}
+use crate::helpers::{id_of, TestServer};
+use serde_json::json;
 
 #[test]
 fn read_routes_answer_the_same_under_api_and_v1() {

@@ -1,6 +1,4 @@
-mod common;
-
-use common::TestServer;
+use crate::helpers::TestServer;
 use serde_json::json;
 
 #[test]

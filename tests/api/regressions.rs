@@ -1,9 +1,7 @@
 //! Defects found in review, each pinned by the request sequence that
 //! triggered it.
 
-mod common;
-
-use common::TestServer;
+use crate::helpers::TestServer;
 use serde_json::json;
 
 #[test]

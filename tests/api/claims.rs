@@ -1,11 +1,9 @@
 //! The work queue: claims, leases, heartbeats, release.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::TestServer;
+use crate::helpers::TestServer;
 use serde_json::json;
 
 #[test]
@@ -197,19 +195,20 @@ fn a_waiting_claim_returns_a_task_created_while_it_waits() {
 
 #[test]
 fn an_expired_lease_frees_the_task_with_reason_lease_expired() {
-    let server = TestServer::start();
+    // `[queue] min_lease_seconds` lets a test lease run out in a second.
+    let server = TestServer::start_with(&[("DELEGA_MIN_LEASE_SECONDS", "1")]);
     let (w, _) = server.agent("w", "worker");
     let t = w.create_task(json!({"content": "abandoned"}));
     let id = t["id"].as_i64().unwrap();
     assert_eq!(
         w.post(
             &format!("/api/tasks/{id}/claim"),
-            json!({"lease_seconds": 30})
+            json!({"lease_seconds": 1})
         )
         .status,
         200
     );
-    let deadline = Instant::now() + Duration::from_secs(45);
+    let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let events = server
             .admin()
