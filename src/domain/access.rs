@@ -207,17 +207,29 @@ pub struct ReaderFacts {
     pub live_claimant: Option<i64>,
     /// The actors of the task's hand-offs, delegations and assignments.
     pub actors: Vec<i64>,
+    /// Who reads, through their own work, a task that waits for this one
+    /// on a link that shares it (the link was made by someone who reads
+    /// this task through their own work or role — SPEC §8's pipelines).
+    pub waiting_readers: BTreeSet<i64>,
 }
 
-/// Who reads a task through their own work (SPEC §3), given its facts and
-/// the agents who read its parent that way.
-///
-/// Returns the readers that pass down to the task's children — its
-/// creator, assignee, completer, the agents who acted on its hand-offs,
-/// and its parent's — and the claimant, who reads the task itself only
-/// (a claim never opens the subtree). Someone moved off the task by
-/// another agent is in none of these: being reassigned away ends access.
-pub fn readers(own: &ReaderFacts, from_parent: &BTreeSet<i64>) -> (BTreeSet<i64>, Option<i64>) {
+/// Who reads a task, as [`readers`] derives it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Readers {
+    /// Read it through their own work, and pass that down to its children:
+    /// its creator, assignee, completer, the agents who acted on its
+    /// hand-offs, and its parent's such readers.
+    pub heritable: BTreeSet<i64>,
+    /// Read the task itself only: its claimant (a claim never opens the
+    /// subtree) and the readers of tasks that wait for its result.
+    pub this_task_only: BTreeSet<i64>,
+}
+
+/// Who reads a task through their own work (SPEC §3, §8), given its
+/// facts and the heritable readers of its parent. Someone moved off the
+/// task by another agent is in neither set: being reassigned away ends
+/// access.
+pub fn readers(own: &ReaderFacts, from_parent: &BTreeSet<i64>) -> Readers {
     let mut heritable = from_parent.clone();
     heritable.extend(
         [own.created_by, own.assigned_to, own.completed_by]
@@ -225,6 +237,14 @@ pub fn readers(own: &ReaderFacts, from_parent: &BTreeSet<i64>) -> (BTreeSet<i64>
             .flatten(),
     );
     heritable.extend(own.actors.iter().copied());
-    let claim_only = own.live_claimant.filter(|c| !heritable.contains(c));
-    (heritable, claim_only)
+    let this_task_only = own
+        .live_claimant
+        .into_iter()
+        .chain(own.waiting_readers.iter().copied())
+        .filter(|a| !heritable.contains(a))
+        .collect();
+    Readers {
+        heritable,
+        this_task_only,
+    }
 }

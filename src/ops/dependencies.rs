@@ -9,7 +9,7 @@ use crate::domain::lifecycle::{Status, Transition};
 use crate::error::{Error, Result};
 use crate::store::dependencies::{self, InputEntry};
 use crate::store::tasks::{self, TaskJson};
-use crate::store::Tx;
+use crate::store::{readers, Tx};
 
 /// After `task`'s dependencies changed: its status follows them, and
 /// `task.dependencies_changed` (plus `task.unblocked` when it opened) is
@@ -38,6 +38,7 @@ pub async fn add(ctx: &Context, caller: &Caller, id: i64, deps: Vec<i64>) -> Res
             require(tx, &caller, id, Need::Manage)?;
             for (dep, shared) in super::tasks::named_dependencies(tx, &caller, &deps)?.links {
                 dependencies::add(tx, id, dep, shared)?;
+                readers::refresh(tx, dep)?;
             }
             announce(tx, &caller, id)
         })
@@ -55,15 +56,16 @@ pub async fn remove(ctx: &Context, caller: &Caller, id: i64, dep: i64) -> Result
                     "task {id} does not depend on task {dep}"
                 )));
             }
+            readers::refresh(tx, dep)?;
             announce(tx, &caller, id)
         })
         .await
 }
 
-/// `GET /tasks/{id}/inputs`: each dependency's result. One the caller
-/// may not read shows only its id and status — unless the link shares it:
-/// an orchestrator that reads both tasks declares the pipeline, and the
-/// writer reads the researcher's result (SPEC §8).
+/// `GET /tasks/{id}/inputs`: each dependency's result; one the caller may
+/// not read shows only its id and status. (The readers of a task read what
+/// it waits for when the link shares it: an orchestrator that reads both
+/// declares the pipeline, and the writer reads the researcher's result.)
 pub async fn inputs(ctx: &Context, caller: &Caller, id: i64) -> Result<Vec<InputEntry>> {
     let caller = caller.clone();
     ctx.store
@@ -71,11 +73,10 @@ pub async fn inputs(ctx: &Context, caller: &Caller, id: i64) -> Result<Vec<Input
             require(conn, &caller, id, Need::Read)?;
             let mut out = Vec::new();
             for input in dependencies::inputs(conn, id)? {
-                let readable = input.shared
-                    || match tasks::get(conn, input.task_id)? {
-                        Some(row) => may_read(conn, &caller, &row)?,
-                        None => false,
-                    };
+                let readable = match tasks::get(conn, input.task_id)? {
+                    Some(row) => may_read(conn, &caller, &row)?,
+                    None => false,
+                };
                 out.push(if readable {
                     InputEntry::Readable(input)
                 } else {

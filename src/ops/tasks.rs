@@ -788,9 +788,13 @@ fn update_in(tx: &Tx, caller: &Caller, id: i64, ch: Changes, max: usize) -> Resu
     let mut dependencies_changed = false;
     if let Some(deps) = &ch.depends_on {
         let named = named_dependencies(tx, caller, deps)?;
-        dependencies::clear(tx, id)?;
+        let mut touched = dependencies::clear(tx, id)?;
         for (dep, shared) in named.links {
             dependencies::add(tx, id, dep, shared)?;
+            touched.push(dep);
+        }
+        for dep in touched {
+            readers::refresh(tx, dep)?;
         }
         dependencies_changed = true;
     }
@@ -857,9 +861,10 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: i64) -> Result<()> {
             emit(tx, &caller, id, EventKind::TaskDeleted, None)?;
             let children = tasks::child_ids(tx, id)?;
             let dependents = dependencies::dependents(tx, id)?;
+            let inputs = dependencies::clear(tx, id)?;
             tasks::delete(tx, id)?;
-            for child in children {
-                readers::refresh(tx, child)?;
+            for task in children.into_iter().chain(inputs) {
+                readers::refresh(tx, task)?;
             }
             for dependent in dependents {
                 tasks::touch(tx, dependent)?;

@@ -92,11 +92,12 @@ pub fn remove(conn: &Connection, task: i64, dep: i64) -> Result<bool> {
     Ok(n > 0)
 }
 
-/// Removes every dependency of `task`.
-pub fn clear(conn: &Connection, task: i64) -> Result<()> {
+/// Removes every dependency of `task`; returns the tasks it waited for.
+pub fn clear(conn: &Connection, task: i64) -> Result<Vec<i64>> {
+    let old = of_tasks(conn, &[task])?.remove(&task).unwrap_or_default();
     conn.prepare_cached("DELETE FROM task_dependencies WHERE task_id = ?1")?
         .execute([task])?;
-    Ok(())
+    Ok(old)
 }
 
 /// One entry of `GET /tasks/{id}/inputs`: a dependency's result.
@@ -108,9 +109,6 @@ pub struct Input {
     pub completed_by: Option<String>,
     pub completed_at: Option<String>,
     pub context: Box<RawValue>,
-    /// The link shares the result with the waiting task's readers.
-    #[serde(skip)]
-    pub shared: bool,
 }
 
 /// An entry as the caller may see it: whole, or — for a dependency it
@@ -134,7 +132,7 @@ impl Input {
 /// Every dependency of `id` with its result, by id.
 pub fn inputs(conn: &Connection, id: i64) -> Result<Vec<Input>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT d.id, d.content, d.status, a.name, d.completed_at, d.context, td.shared \
+        "SELECT d.id, d.content, d.status, a.name, d.completed_at, d.context \
          FROM task_dependencies td JOIN tasks d ON d.id = td.depends_on_id \
          LEFT JOIN agents a ON a.id = d.completed_by_agent_id \
          WHERE td.task_id = ?1 ORDER BY d.id",
@@ -147,7 +145,6 @@ pub fn inputs(conn: &Connection, id: i64) -> Result<Vec<Input>> {
             completed_by: r.get(3)?,
             completed_at: r.get(4)?,
             context: raw(&r.get::<_, String>(5)?),
-            shared: r.get(6)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

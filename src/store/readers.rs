@@ -2,21 +2,23 @@
 //!
 //! SPEC §3 gives workers the tasks they created, are assigned, completed,
 //! hold a claim on or handed on themselves, and everything downstream of
-//! those. The rule itself is [`access::readers`]; this module keeps its
-//! result per task, so every read path — a task by id, lists, the chain,
-//! inputs, events, recall, duplicates, stats, webhooks — asks one indexed
-//! table instead of re-deriving the rule in its own SQL.
+//! those; SPEC §8 lets the readers of a task read what it waits for. The
+//! rule itself is [`access::readers`]; this module keeps its result per
+//! task, so every read path — a task by id, lists, the chain, inputs,
+//! events, recall, duplicates, stats, webhooks — asks one indexed table
+//! instead of re-deriving the rule in its own SQL.
 //!
 //! Operations call [`refresh`] after anything the rule looks at changed:
 //! a task's creator, assignee, completer or claim, a hand-off recorded in
-//! `delegation_events`, or its parent. A refresh descends to the children
-//! only when what they inherit changed.
+//! `delegation_events`, its parent, or a dependency link. A refresh passes
+//! on to the children and to the tasks it waits for only when what they
+//! derive from it changed.
 
 use std::collections::{BTreeSet, HashSet};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::domain::access::{self, ReaderFacts};
+use crate::domain::access::{self, ReaderFacts, Readers};
 use crate::domain::clock;
 use crate::error::Result;
 
@@ -35,7 +37,7 @@ fn facts(conn: &Connection, id: i64, now: &str) -> Result<Option<(ReaderFacts, O
                     assigned_to: r.get(1)?,
                     completed_by: r.get(2)?,
                     live_claimant: r.get(3)?,
-                    actors: Vec::new(),
+                    ..Default::default()
                 },
                 r.get::<_, Option<i64>>(4)?,
             ))
@@ -52,28 +54,46 @@ fn facts(conn: &Connection, id: i64, now: &str) -> Result<Option<(ReaderFacts, O
     own.actors = stmt
         .query_map([id], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT r.agent_id FROM task_dependencies d \
+         JOIN task_readers r ON r.task_id = d.task_id AND r.heritable \
+         WHERE d.depends_on_id = ?1 AND d.shared",
+    )?;
+    own.waiting_readers = stmt
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     Ok(Some((own, parent)))
 }
 
-/// `(agent, heritable)` rows of a task.
-fn current(conn: &Connection, id: i64) -> Result<(BTreeSet<i64>, Option<i64>)> {
+/// The readers of a task as stored.
+fn current(conn: &Connection, id: i64) -> Result<Readers> {
     let mut stmt =
         conn.prepare_cached("SELECT agent_id, heritable FROM task_readers WHERE task_id = ?1")?;
-    let mut heritable = BTreeSet::new();
-    let mut claim_only = None;
+    let mut readers = Readers::default();
     for row in stmt.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?)))? {
         match row? {
-            (agent, true) => {
-                heritable.insert(agent);
-            }
-            (agent, false) => claim_only = Some(agent),
-        }
+            (agent, true) => readers.heritable.insert(agent),
+            (agent, false) => readers.this_task_only.insert(agent),
+        };
     }
-    Ok((heritable, claim_only))
+    Ok(readers)
 }
 
-/// Recomputes the readers of task `id`, and of its subtree where what the
-/// children inherit changed.
+/// Tasks whose readers derive from `id`'s heritable readers: its children,
+/// and the tasks it waits for on a sharing link.
+fn derived_from(conn: &Connection, id: i64) -> Result<Vec<i64>> {
+    let mut out = super::tasks::child_ids(conn, id)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT depends_on_id FROM task_dependencies WHERE task_id = ?1 AND shared",
+    )?;
+    for dep in stmt.query_map([id], |r| r.get(0))? {
+        out.push(dep?);
+    }
+    Ok(out)
+}
+
+/// Recomputes the readers of task `id`, and of the tasks that derive
+/// theirs from it where that changed.
 pub fn refresh(conn: &Connection, id: i64) -> Result<()> {
     let now = clock::now_string();
     let mut stack = vec![id];
@@ -82,12 +102,12 @@ pub fn refresh(conn: &Connection, id: i64) -> Result<()> {
             continue;
         };
         let from_parent = match parent {
-            Some(p) => current(conn, p)?.0,
+            Some(p) => current(conn, p)?.heritable,
             None => BTreeSet::new(),
         };
-        let (heritable, claim_only) = access::readers(&own, &from_parent);
-        let (old_heritable, old_claim_only) = current(conn, id)?;
-        if heritable == old_heritable && claim_only == old_claim_only {
+        let new = access::readers(&own, &from_parent);
+        let old = current(conn, id)?;
+        if new == old {
             continue;
         }
         conn.prepare_cached("DELETE FROM task_readers WHERE task_id = ?1")?
@@ -95,27 +115,28 @@ pub fn refresh(conn: &Connection, id: i64) -> Result<()> {
         let mut insert = conn.prepare_cached(
             "INSERT INTO task_readers (task_id, agent_id, heritable) VALUES (?1, ?2, ?3)",
         )?;
-        for agent in &heritable {
+        for agent in &new.heritable {
             insert.execute(params![id, agent, true])?;
         }
-        if let Some(agent) = claim_only {
+        for agent in &new.this_task_only {
             insert.execute(params![id, agent, false])?;
         }
-        if heritable != old_heritable {
-            stack.extend(super::tasks::child_ids(conn, id)?);
+        if new.heritable != old.heritable {
+            stack.extend(derived_from(conn, id)?);
         }
     }
     Ok(())
 }
 
-/// Fills the table for every task (a database from before it existed).
+/// Fills the table for every task (a database from before it existed),
+/// parents first.
 pub fn rebuild(conn: &Connection) -> Result<()> {
-    let mut stmt = conn.prepare("SELECT id FROM tasks WHERE parent_task_id IS NULL")?;
-    let roots: Vec<i64> = stmt
+    let mut stmt = conn.prepare("SELECT id FROM tasks ORDER BY delegation_depth, id")?;
+    let ids: Vec<i64> = stmt
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    for root in roots {
-        refresh(conn, root)?;
+    for id in ids {
+        refresh(conn, id)?;
     }
     Ok(())
 }

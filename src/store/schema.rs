@@ -28,27 +28,24 @@ const MIGRATIONS: &[Migration] = &[
         sql: COMMENT_AUTHOR,
         then: None,
     },
-    Migration {
-        sql: SHARED_RESULTS,
-        then: None,
-    },
 ];
-
-/// Version 5: whether a dependency shares its result (`/inputs`) with the
-/// readers of the task that waits for it: true when whoever linked them
-/// read the dependency through their own work or role, false when they
-/// saw it only in their claim queue. Existing links keep sharing.
-const SHARED_RESULTS: &str =
-    "ALTER TABLE task_dependencies ADD COLUMN shared INTEGER NOT NULL DEFAULT 1;";
 
 /// Version 4: a comment keeps the display name it was sent with
 /// (`author`, SPEC §5); `author_agent_id` stays the caller.
 const COMMENT_AUTHOR: &str = "ALTER TABLE comments ADD COLUMN author TEXT;";
 
-/// Version 3: who reads each task through their own work (SPEC §3), kept
-/// per task by `store::readers` so every read path asks one indexed table.
-/// `heritable` rows pass down to the task's children; a claim's does not.
+/// Version 3: who reads each task through their own work (SPEC §3, §8),
+/// kept per task by `store::readers` so every read path asks one indexed
+/// table. `heritable` rows pass down to the task's children; a claim's and
+/// a waiting task's do not.
+///
+/// `task_dependencies.shared`: whether the readers of the waiting task
+/// read the task it waits for (its result, for `/inputs`): true when the
+/// link was made by someone who reads that task through their own work or
+/// role, false when they only saw it in their claim queue. Existing links
+/// share.
 const TASK_READERS: &str = "
+ALTER TABLE task_dependencies ADD COLUMN shared INTEGER NOT NULL DEFAULT 1;
 CREATE TABLE task_readers (
     task_id   INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
     agent_id  INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,

@@ -556,7 +556,8 @@ fn many_events_to_several_hooks_arrive_exactly_once_each_in_a_burst() {
 /// tried; attempt ids had reached 50 (some deleted since).
 fn version_one_database(path: &std::path::Path, receiver: &str) {
     let conn = rusqlite::Connection::open(path).unwrap();
-    conn.execute_batch(include_str!("../../schema.sql")).unwrap();
+    conn.execute_batch(include_str!("../../schema.sql"))
+        .unwrap();
     conn.pragma_update(None, "user_version", 1).unwrap();
     let at = "2026-01-01T00:00:00.000Z";
     conn.execute(

@@ -51,7 +51,7 @@ fn spawn(
     env: &[(String, String)],
     port: u16,
 ) -> (Child, String, u16, Option<String>) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_delega"));
+    let mut cmd = Command::new(binary());
     cmd.args(["serve", "--port", &port.to_string(), "--db"])
         .arg(db)
         .stdout(Stdio::piped())
@@ -60,7 +60,7 @@ fn spawn(
         cmd.stderr(Stdio::null());
     }
     for (k, _) in std::env::vars() {
-        if k.starts_with("DELEGA_") && k != "DELEGA_TEST_LOG" {
+        if k.starts_with("DELEGA_") && k != "DELEGA_TEST_LOG" && k != "DELEGA_TEST_BINARY" {
             cmd.env_remove(k);
         }
     }
@@ -87,6 +87,15 @@ fn spawn(
         .expect("server did not report its address");
     let port = base.rsplit(':').next().unwrap().parse().unwrap();
     (child, base, port, token)
+}
+
+/// The binary [`TestServer::process`] runs: this build's, or the one
+/// `DELEGA_TEST_BINARY` names — with it set, every test runs against that
+/// binary (how a new test is shown to fail on an older build).
+fn binary() -> PathBuf {
+    std::env::var_os("DELEGA_TEST_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_delega")))
 }
 
 /// Logs to stderr when `DELEGA_TEST_LOG` is set (once per process).
@@ -194,7 +203,7 @@ impl TestServer {
             token: String::new(),
             dir,
             env,
-            in_process,
+            in_process: in_process && std::env::var_os("DELEGA_TEST_BINARY").is_none(),
         };
         server.run_on(0);
         server
