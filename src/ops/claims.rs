@@ -257,6 +257,7 @@ pub async fn release(
                 tasks::set_handoff(tx, id, note)?;
             }
             transition(tx, &task, Transition::Release)?;
+            readers::refresh(tx, id)?;
             emit(tx, &caller, id, EventKind::TaskReleased, Some("released"))
         })
         .await
@@ -269,6 +270,7 @@ pub fn expire_in(tx: &Tx) -> Result<usize> {
     for id in &ids {
         let task = tasks::require(tx, *id)?;
         transition(tx, &task, Transition::Release)?;
+        readers::refresh(tx, *id)?;
         emit(
             tx,
             &Caller::Project,

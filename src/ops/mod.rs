@@ -140,8 +140,9 @@ pub fn emit(
 
 /// Moves `task` through `transition` (the state machine decides, from the
 /// task's dependencies as they are now) and writes the new state. When the
-/// transition ends a claim, the claim's columns are cleared and the task's
-/// readers refreshed (the claimant read it through the claim).
+/// transition ends a claim, the claim's columns are cleared; the operation
+/// then refreshes the task's readers (the claimant read it through the
+/// claim), once, with whatever else it changed.
 pub fn transition(tx: &Tx, task: &TaskRow, t: Transition) -> Result<State> {
     let now = clock::now_string();
     let before = task.state(&now);
@@ -149,9 +150,6 @@ pub fn transition(tx: &Tx, task: &TaskRow, t: Transition) -> Result<State> {
     let clears_claim = task.claimed_by_agent_id.is_some() && !after.claimed && t.ends_claim();
     if after != before || clears_claim {
         store::tasks::write_state(tx, task.id, after, clears_claim)?;
-    }
-    if clears_claim {
-        readers::refresh(tx, task.id)?;
     }
     Ok(after)
 }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{emit, require, settle_dependents, transition, Context};
-use crate::domain::access::{Caller, Need};
+use crate::domain::access::{Caller, Need, ReaderFacts};
 use crate::domain::clock;
 use crate::domain::event_kind::EventKind;
 use crate::domain::input::{
@@ -17,7 +17,7 @@ use crate::store::cache::Rendered;
 use crate::store::context::{self, Source};
 use crate::store::delegation::{self, DelegationKind};
 use crate::store::tasks::list::Filter;
-use crate::store::tasks::{self, render, NewRow, TaskJson, TaskRow};
+use crate::store::tasks::{self, render, FieldPatch, Fields, JsonText, NewRow, TaskJson, TaskRow};
 use crate::store::{agents, comments, dependencies, projects, readers, Tx};
 
 pub const MAX_CONTENT_CHARS: usize = 2000;
@@ -220,23 +220,41 @@ impl TaskInput {
             .or_else(|| self.agent_id.clone())
     }
 
+    /// The fields a body sets; `None` where it says nothing.
+    fn patch(&self) -> FieldPatch {
+        FieldPatch {
+            content: self.content.clone(),
+            description: self.description.clone(),
+            project_id: self.project_id.map(|p| p.map(|i| i.0)),
+            priority: self.priority,
+            labels: self.labels.as_ref().map(|l| {
+                JsonText(serde_json::to_string(&l.clone().unwrap_or_default()).unwrap_or_default())
+            }),
+            due_date: self.due_date.clone(),
+            due_time: self.due_time.clone(),
+            evidence_policy: self.evidence_policy.clone(),
+            recurring_type: self.recurring_type.clone(),
+            recurring_interval: self.recurring_interval,
+            recurring_string: self.recurring_string.clone(),
+            is_recurring: self.is_recurring,
+            reminder_time: self.reminder_time.clone(),
+        }
+    }
+
     /// A new task from a create (or delegate) body.
     pub fn into_new_task(self) -> Result<NewTask> {
-        let content = self
-            .content
-            .clone()
-            .ok_or_else(|| Error::validation("content", "is required"))?;
-        let assignee = self.assignee().flatten();
+        if self.content.is_none() {
+            return Err(Error::validation("content", "is required"));
+        }
+        let mut fields = Fields {
+            priority: 2,
+            ..Fields::default()
+        };
+        fields.apply(self.patch());
         Ok(NewTask {
-            content,
-            description: self.description.flatten(),
-            project_id: self.project_id.flatten().map(|i| i.0),
-            priority: self.priority.unwrap_or(2),
-            labels: self.labels.flatten().unwrap_or_default(),
-            due_date: self.due_date.flatten(),
-            due_time: self.due_time.flatten(),
+            fields,
             status: self.status.as_deref().map(parse_status).transpose()?,
-            assignee,
+            assignee: self.assignee().flatten(),
             parent_task_id: self.parent_task_id.map(|i| i.0),
             depends_on: self
                 .depends_on
@@ -245,39 +263,21 @@ impl TaskInput {
                 .map(|i| i.0)
                 .collect(),
             context: context_of(self.context, self.metadata)?,
-            evidence_policy: self.evidence_policy.flatten(),
             recurrence_id: None,
-            recurring_type: self.recurring_type.flatten(),
-            recurring_interval: self.recurring_interval.flatten(),
-            recurring_string: self.recurring_string.flatten(),
-            is_recurring: self.is_recurring.unwrap_or(false),
-            reminder_time: self.reminder_time.flatten(),
         })
     }
 
     /// The changes of an update body.
     pub fn into_changes(self) -> Result<Changes> {
         Ok(Changes {
+            fields: self.patch(),
             assignee: self.assignee(),
-            content: self.content,
-            description: self.description,
-            project_id: self.project_id.map(|p| p.map(|i| i.0)),
-            priority: self.priority,
-            labels: self.labels.map(Option::unwrap_or_default),
-            due_date: self.due_date,
-            due_time: self.due_time,
             status: self.status.as_deref().map(parse_status).transpose()?,
             completed: self.completed,
             context: context_of(self.context, self.metadata)?,
-            evidence_policy: self.evidence_policy,
             depends_on: self
                 .depends_on
                 .map(|d| d.into_iter().map(|i| i.0).collect()),
-            recurring_type: self.recurring_type,
-            recurring_interval: self.recurring_interval,
-            recurring_string: self.recurring_string,
-            is_recurring: self.is_recurring,
-            reminder_time: self.reminder_time,
         })
     }
 }
@@ -285,25 +285,13 @@ impl TaskInput {
 /// A validated new task; agents are still named as sent.
 #[derive(Debug, Default, Clone)]
 pub struct NewTask {
-    pub content: String,
-    pub description: Option<String>,
-    pub project_id: Option<i64>,
-    pub priority: i64,
-    pub labels: Vec<String>,
-    pub due_date: Option<String>,
-    pub due_time: Option<String>,
+    pub fields: Fields,
     pub status: Option<Status>,
     pub assignee: Option<AgentRef>,
     pub parent_task_id: Option<i64>,
     pub depends_on: Vec<i64>,
     pub context: Option<Map<String, Value>>,
-    pub evidence_policy: Option<String>,
     pub recurrence_id: Option<i64>,
-    pub recurring_type: Option<String>,
-    pub recurring_interval: Option<i64>,
-    pub recurring_string: Option<String>,
-    pub is_recurring: bool,
-    pub reminder_time: Option<String>,
 }
 
 fn check_project(tx: &Tx, project_id: Option<i64>) -> Result<()> {
@@ -372,7 +360,7 @@ pub async fn create(
     ctx.store
         .write(move |tx| {
             if options.dedup_check {
-                let matches = find_duplicates(tx, &caller, &new.content, 0.6)?;
+                let matches = find_duplicates(tx, &caller, &new.fields.content, 0.6)?;
                 if !matches.is_empty() {
                     return Err(Error::conflict_with(
                         "a similar open task already exists",
@@ -406,7 +394,7 @@ pub(crate) fn create_in(
     reason: Option<&str>,
     max_context_bytes: usize,
 ) -> Result<TaskJson> {
-    check_project(tx, new.project_id)?;
+    check_project(tx, new.fields.project_id)?;
     let assignee = new
         .assignee
         .as_ref()
@@ -428,25 +416,13 @@ pub(crate) fn create_in(
     }
     let state = State::new().apply(0, Transition::Create(new.status), &deps.summary)?;
     let row = NewRow {
-        content: new.content,
-        description: new.description,
-        project_id: new.project_id,
-        priority: new.priority,
-        labels: new.labels,
-        due_date: new.due_date,
-        due_time: new.due_time,
+        fields: new.fields,
         created_by: caller.agent_id(),
         assigned_to: assignee.as_ref().map(|a| a.id),
         parent: parent
             .as_ref()
             .map(|p| (p.id, p.root_task_id.unwrap_or(p.id), p.delegation_depth + 1)),
-        evidence_policy: new.evidence_policy,
         recurrence_id: new.recurrence_id,
-        recurring_type: new.recurring_type,
-        recurring_interval: new.recurring_interval,
-        recurring_string: new.recurring_string,
-        is_recurring: new.is_recurring,
-        reminder_time: new.reminder_time,
     };
     let id = tasks::insert(tx, &row, state)?;
     if let Some(ctx) = &new.context {
@@ -484,11 +460,20 @@ pub(crate) fn create_in(
             },
         )?;
     }
-    readers::refresh(tx, id)?;
+    let own = ReaderFacts {
+        created_by: caller.agent_id(),
+        assigned_to: row.assigned_to,
+        actors: kind.and(caller.agent_id()).into_iter().collect(),
+        ..Default::default()
+    };
+    readers::initialize(tx, id, &own, row.parent.map(|p| p.0))?;
     let created = emit(tx, caller, id, EventKind::TaskCreated, reason)?;
     if let Some(p) = &parent {
         let before = p.state(&clock::now_string());
         if transition(tx, p, Transition::DelegateChild)? != before {
+            if p.claimed_by_agent_id.is_some() {
+                readers::refresh(tx, p.id)?;
+            }
             emit(tx, caller, p.id, EventKind::TaskUpdated, None)?;
         }
     }
@@ -662,24 +647,12 @@ pub async fn list(ctx: &Context, caller: &Caller, q: ListQuery, page: Page) -> R
 /// Validated changes of `PUT /tasks/{id}`; `None` leaves a field alone.
 #[derive(Debug, Default)]
 pub struct Changes {
-    pub content: Option<String>,
-    pub description: Option<Option<String>>,
-    pub project_id: Option<Option<i64>>,
-    pub priority: Option<i64>,
-    pub labels: Option<Vec<String>>,
-    pub due_date: Option<Option<String>>,
-    pub due_time: Option<Option<String>>,
+    pub fields: FieldPatch,
     pub status: Option<Status>,
     pub assignee: Option<Option<AgentRef>>,
     pub completed: Option<bool>,
     pub context: Option<Map<String, Value>>,
-    pub evidence_policy: Option<Option<String>>,
     pub depends_on: Option<Vec<i64>>,
-    pub recurring_type: Option<Option<String>>,
-    pub recurring_interval: Option<Option<i64>>,
-    pub recurring_string: Option<Option<String>>,
-    pub is_recurring: Option<bool>,
-    pub reminder_time: Option<Option<String>>,
 }
 
 impl Changes {
@@ -687,43 +660,11 @@ impl Changes {
     /// (coordinators too); `completed` alone is work (a claim holder may
     /// complete); anything else is for those who manage the task.
     fn need(&self) -> Need {
-        let Changes {
-            assignee,
-            completed,
-            content,
-            description,
-            project_id,
-            priority,
-            labels,
-            due_date,
-            due_time,
-            status,
-            context,
-            evidence_policy,
-            depends_on,
-            recurring_type,
-            recurring_interval,
-            recurring_string,
-            is_recurring,
-            reminder_time,
-        } = self;
-        let fields = content.is_some()
-            || description.is_some()
-            || project_id.is_some()
-            || priority.is_some()
-            || labels.is_some()
-            || due_date.is_some()
-            || due_time.is_some()
-            || status.is_some()
-            || context.is_some()
-            || evidence_policy.is_some()
-            || depends_on.is_some()
-            || recurring_type.is_some()
-            || recurring_interval.is_some()
-            || recurring_string.is_some()
-            || is_recurring.is_some()
-            || reminder_time.is_some();
-        match (fields, assignee.is_some(), completed.is_some()) {
+        let fields = !self.fields.is_empty()
+            || self.status.is_some()
+            || self.context.is_some()
+            || self.depends_on.is_some();
+        match (fields, self.assignee.is_some(), self.completed.is_some()) {
             (false, true, false) => Need::Assign,
             (false, false, true) => Need::Work,
             _ => Need::Manage,
@@ -744,7 +685,7 @@ pub async fn update(ctx: &Context, caller: &Caller, id: i64, ch: Changes) -> Res
 
 fn update_in(tx: &Tx, caller: &Caller, id: i64, ch: Changes, max: usize) -> Result<TaskJson> {
     let mut t = require(tx, caller, id, ch.need())?;
-    if let Some(Some(pid)) = ch.project_id {
+    if let Some(Some(pid)) = ch.fields.project_id {
         check_project(tx, Some(pid))?;
     }
     let new_assignee = match &ch.assignee {
@@ -754,31 +695,7 @@ fn update_in(tx: &Tx, caller: &Caller, id: i64, ch: Changes, max: usize) -> Resu
             agents::resolve_active(tx, "assigned_to_agent_id", a)?.id,
         )),
     };
-    let mut other_change = false;
-    macro_rules! set {
-        ($field:ident) => {
-            if let Some(v) = ch.$field {
-                t.$field = v;
-                other_change = true;
-            }
-        };
-    }
-    set!(content);
-    set!(description);
-    set!(project_id);
-    set!(priority);
-    set!(due_date);
-    set!(due_time);
-    set!(evidence_policy);
-    set!(recurring_type);
-    set!(recurring_interval);
-    set!(recurring_string);
-    set!(is_recurring);
-    set!(reminder_time);
-    if let Some(labels) = &ch.labels {
-        t.labels = serde_json::to_string(labels)?;
-        other_change = true;
-    }
+    let mut other_change = t.fields.apply(ch.fields);
     let previous_assignee = t.assigned_to_agent_id;
     let assignment_changed = matches!(new_assignee, Some(a) if a != previous_assignee);
     if let Some(a) = new_assignee {
@@ -938,7 +855,7 @@ pub(crate) fn complete_in(
     if t.status() == Status::Completed {
         return tasks::json(tx, id);
     }
-    if t.evidence_policy.as_deref() == Some("required") {
+    if t.fields.evidence_policy.as_deref() == Some("required") {
         let strong = c.evidence.iter().flatten().any(|e| {
             e.get("kind")
                 .and_then(Value::as_str)
@@ -957,11 +874,12 @@ pub(crate) fn complete_in(
     let evidence = c.evidence.as_ref().map(serde_json::to_string).transpose()?;
     tasks::mark_completed(tx, id, caller.agent_id(), evidence.as_deref())?;
     transition(tx, &t, Transition::Complete)?;
-    // The completer reads what it completed (and what is below it).
+    // The completer reads what it completed (and what is below it); the
+    // claimant, if any, no longer reads it through the claim.
     readers::refresh(tx, id)?;
     let completed = emit(tx, caller, id, EventKind::TaskCompleted, None)?;
     settle_dependents(tx, caller, id)?;
-    if t.is_recurring && t.due_date.is_some() {
+    if t.fields.is_recurring && t.fields.due_date.is_some() {
         spawn_next_occurrence(tx, caller, &t, max)?;
     }
     Ok(completed)
@@ -970,11 +888,11 @@ pub(crate) fn complete_in(
 /// A legacy recurring task (`is_recurring` with a `due_date`) completed:
 /// its next occurrence, on the series' calendar (SPEC §5).
 fn spawn_next_occurrence(tx: &Tx, caller: &Caller, t: &TaskRow, max: usize) -> Result<()> {
-    let Some(due) = t.due_date.as_deref().and_then(clock::parse_date) else {
+    let Some(due) = t.fields.due_date.as_deref().and_then(clock::parse_date) else {
         return Ok(());
     };
-    let n = t.recurring_interval.unwrap_or(1).max(1);
-    let next = match t.recurring_type.as_deref().unwrap_or("daily") {
+    let n = t.fields.recurring_interval.unwrap_or(1).max(1);
+    let next = match t.fields.recurring_type.as_deref().unwrap_or("daily") {
         "weekly" => due.checked_add(time::Duration::weeks(n)),
         "monthly" => clock::add_months(due, n),
         "yearly" => clock::add_months(due, 12 * n),
@@ -986,20 +904,11 @@ fn spawn_next_occurrence(tx: &Tx, caller: &Caller, t: &TaskRow, max: usize) -> R
         tx,
         caller,
         NewTask {
-            content: t.content.clone(),
-            description: t.description.clone(),
-            project_id: t.project_id,
-            priority: t.priority,
-            labels: t.labels(),
-            due_date: Some(clock::format_date(next)),
-            due_time: t.due_time.clone(),
+            fields: Fields {
+                due_date: Some(clock::format_date(next)),
+                ..t.fields.clone()
+            },
             assignee: t.assigned_to_agent_id.map(AgentRef::Id),
-            evidence_policy: t.evidence_policy.clone(),
-            recurring_type: t.recurring_type.clone(),
-            recurring_interval: t.recurring_interval,
-            recurring_string: t.recurring_string.clone(),
-            is_recurring: true,
-            reminder_time: t.reminder_time.clone(),
             ..Default::default()
         },
         None,
@@ -1048,6 +957,9 @@ pub async fn fail(
             }
             tasks::mark_failed(tx, id, reason.as_deref())?;
             transition(tx, &t, Transition::Fail)?;
+            if t.claimed_by_agent_id.is_some() {
+                readers::refresh(tx, id)?;
+            }
             let failed = emit(tx, &caller, id, EventKind::TaskFailed, reason.as_deref())?;
             settle_dependents(tx, &caller, id)?;
             Ok(failed)

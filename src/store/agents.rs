@@ -301,6 +301,7 @@ pub fn delete(conn: &Connection, id: i64) -> Result<()> {
             "agent {id} holds {claims} claim(s); release them first"
         )));
     }
+    super::readers::forget_agent(conn, id)?;
     conn.execute("DELETE FROM agents WHERE id = ?1", [id])?;
     Ok(())
 }

@@ -22,12 +22,25 @@ use crate::domain::access::{self, ReaderFacts, Readers};
 use crate::domain::clock;
 use crate::error::Result;
 
-/// The task's own facts and its parent, or `None` if it is gone.
+/// Splits `"3,7"` (a `group_concat`) into ids.
+fn id_list(text: Option<String>) -> Vec<i64> {
+    text.map(|t| t.split(',').filter_map(|s| s.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// The task's own facts and its parent, or `None` if it is gone (one
+/// statement: this runs for most writes).
 fn facts(conn: &Connection, id: i64, now: &str) -> Result<Option<(ReaderFacts, Option<i64>)>> {
+    // Agents deleted since they acted no longer read anything (the join).
     let row = conn
         .prepare_cached(
             "SELECT created_by_agent_id, assigned_to_agent_id, completed_by_agent_id, \
-             CASE WHEN lease_expires_at > ?2 THEN claimed_by_agent_id END, parent_task_id \
+             CASE WHEN lease_expires_at > ?2 THEN claimed_by_agent_id END, parent_task_id, \
+             (SELECT group_concat(DISTINCT d.actor_agent_id) FROM delegation_events d \
+              JOIN agents a ON a.id = d.actor_agent_id WHERE d.task_id = ?1), \
+             (SELECT group_concat(DISTINCT r.agent_id) FROM task_dependencies d \
+              JOIN task_readers r ON r.task_id = d.task_id AND r.heritable \
+              WHERE d.depends_on_id = ?1 AND d.shared) \
              FROM tasks WHERE id = ?1",
         )?
         .query_row(params![id, now], |r| {
@@ -37,32 +50,14 @@ fn facts(conn: &Connection, id: i64, now: &str) -> Result<Option<(ReaderFacts, O
                     assigned_to: r.get(1)?,
                     completed_by: r.get(2)?,
                     live_claimant: r.get(3)?,
-                    ..Default::default()
+                    actors: id_list(r.get(5)?),
+                    waiting_readers: id_list(r.get(6)?).into_iter().collect(),
                 },
                 r.get::<_, Option<i64>>(4)?,
             ))
         })
         .optional()?;
-    let Some((mut own, parent)) = row else {
-        return Ok(None);
-    };
-    // Agents deleted since they acted no longer read anything.
-    let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT d.actor_agent_id FROM delegation_events d \
-         JOIN agents a ON a.id = d.actor_agent_id WHERE d.task_id = ?1",
-    )?;
-    own.actors = stmt
-        .query_map([id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT r.agent_id FROM task_dependencies d \
-         JOIN task_readers r ON r.task_id = d.task_id AND r.heritable \
-         WHERE d.depends_on_id = ?1 AND d.shared",
-    )?;
-    own.waiting_readers = stmt
-        .query_map([id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(Some((own, parent)))
+    Ok(row)
 }
 
 /// The readers of a task as stored.
@@ -83,13 +78,17 @@ fn current(conn: &Connection, id: i64) -> Result<Readers> {
 /// and the tasks it waits for on a sharing link.
 fn derived_from(conn: &Connection, id: i64) -> Result<Vec<i64>> {
     let mut out = super::tasks::child_ids(conn, id)?;
+    out.extend(shared_inputs(conn, id)?);
+    Ok(out)
+}
+
+/// The tasks `id` waits for on a sharing link.
+fn shared_inputs(conn: &Connection, id: i64) -> Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached(
         "SELECT depends_on_id FROM task_dependencies WHERE task_id = ?1 AND shared",
     )?;
-    for dep in stmt.query_map([id], |r| r.get(0))? {
-        out.push(dep?);
-    }
-    Ok(out)
+    let ids = stmt.query_map([id], |r| r.get(0))?;
+    Ok(ids.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Recomputes the readers of task `id`, and of the tasks that derive
@@ -101,30 +100,71 @@ pub fn refresh(conn: &Connection, id: i64) -> Result<()> {
         let Some((own, parent)) = facts(conn, id, &now)? else {
             continue;
         };
-        let from_parent = match parent {
-            Some(p) => current(conn, p)?.heritable,
-            None => BTreeSet::new(),
-        };
-        let new = access::readers(&own, &from_parent);
         let old = current(conn, id)?;
+        let new = derive(conn, &own, parent)?;
         if new == old {
             continue;
         }
         conn.prepare_cached("DELETE FROM task_readers WHERE task_id = ?1")?
             .execute([id])?;
-        let mut insert = conn.prepare_cached(
-            "INSERT INTO task_readers (task_id, agent_id, heritable) VALUES (?1, ?2, ?3)",
-        )?;
-        for agent in &new.heritable {
-            insert.execute(params![id, agent, true])?;
-        }
-        for agent in &new.this_task_only {
-            insert.execute(params![id, agent, false])?;
-        }
+        store(conn, id, &new)?;
         if new.heritable != old.heritable {
             stack.extend(derived_from(conn, id)?);
         }
     }
+    Ok(())
+}
+
+/// The readers of a task just inserted, from the facts its creation knows
+/// (it has no rows, no children and nothing waiting for it yet).
+pub fn initialize(
+    conn: &Connection,
+    id: i64,
+    own: &ReaderFacts,
+    parent: Option<i64>,
+) -> Result<()> {
+    let new = derive(conn, own, parent)?;
+    store(conn, id, &new)?;
+    if !new.heritable.is_empty() {
+        for input in shared_inputs(conn, id)? {
+            refresh(conn, input)?;
+        }
+    }
+    Ok(())
+}
+
+fn derive(conn: &Connection, own: &ReaderFacts, parent: Option<i64>) -> Result<Readers> {
+    let from_parent = match parent {
+        Some(p) => current(conn, p)?.heritable,
+        None => BTreeSet::new(),
+    };
+    Ok(access::readers(own, &from_parent))
+}
+
+fn store(conn: &Connection, id: i64, readers: &Readers) -> Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO task_readers (task_id, agent_id, heritable) VALUES (?1, ?2, ?3)",
+    )?;
+    for agent in &readers.heritable {
+        insert.execute(params![id, agent, true])?;
+    }
+    for agent in &readers.this_task_only {
+        insert.execute(params![id, agent, false])?;
+    }
+    Ok(())
+}
+
+/// Forgets a task's rows (it is being deleted).
+pub fn forget_task(conn: &Connection, id: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM task_readers WHERE task_id = ?1")?
+        .execute([id])?;
+    Ok(())
+}
+
+/// Forgets an agent's rows (it is being deleted).
+pub fn forget_agent(conn: &Connection, agent: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM task_readers WHERE agent_id = ?1")?
+        .execute([agent])?;
     Ok(())
 }
 
@@ -162,11 +202,12 @@ pub fn audience(conn: &Connection, id: i64) -> Result<String> {
     Ok(out)
 }
 
-/// Which tasks of the tree rooted at `root` `agent` reads.
+/// Which tasks of the tree rooted at `root` `agent` reads (driven by the
+/// tree, whatever the agent reads elsewhere).
 pub fn in_tree(conn: &Connection, agent: i64, root: i64) -> Result<HashSet<i64>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT r.task_id FROM task_readers r JOIN tasks t ON t.id = r.task_id \
-         WHERE r.agent_id = ?1 AND t.root_task_id = ?2",
+        "SELECT t.id FROM tasks t WHERE t.root_task_id = ?2 AND EXISTS \
+         (SELECT 1 FROM task_readers r WHERE r.task_id = t.id AND r.agent_id = ?1)",
     )?;
     let ids = stmt.query_map([agent, root], |r| r.get(0))?;
     Ok(ids.collect::<rusqlite::Result<_>>()?)

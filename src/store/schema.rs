@@ -46,9 +46,12 @@ const COMMENT_AUTHOR: &str = "ALTER TABLE comments ADD COLUMN author TEXT;";
 /// share.
 const TASK_READERS: &str = "
 ALTER TABLE task_dependencies ADD COLUMN shared INTEGER NOT NULL DEFAULT 1;
+-- No foreign keys: rows are written for most writes, and the parent
+-- lookups cost more than the rows; deleting a task or an agent deletes
+-- its rows (store::readers::forget_task / forget_agent).
 CREATE TABLE task_readers (
-    task_id   INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
-    agent_id  INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+    task_id   INTEGER NOT NULL,
+    agent_id  INTEGER NOT NULL,
     heritable INTEGER NOT NULL,
     PRIMARY KEY (task_id, agent_id)
 ) WITHOUT ROWID;

@@ -9,7 +9,12 @@
 pub mod list;
 pub mod render;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::sync::LazyLock;
+
+use rusqlite::types::{FromSql, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToSql};
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use crate::domain::clock;
 use crate::domain::lifecycle::{BlockedReason, State, Status};
@@ -17,17 +22,127 @@ use crate::error::{Error, Result};
 
 pub use render::{json, TaskJson};
 
-/// One row of `tasks`, as stored.
+/// A JSON document stored as text (`labels`), serialized as itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonText(pub String);
+
+impl Default for JsonText {
+    fn default() -> Self {
+        JsonText("[]".into())
+    }
+}
+
+impl Serialize for JsonText {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let raw: &RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
+    }
+}
+
+impl FromSql for JsonText {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        String::column_result(v).map(JsonText)
+    }
+}
+
+impl ToSql for JsonText {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        self.0.to_sql()
+    }
+}
+
+/// Declares the fields of a task that its writers set and every reader
+/// sees as stored — once: the struct, its columns in order, how a row
+/// fills it, the values to bind, and [`FieldPatch`] (each field optional)
+/// with how a patch applies.
+macro_rules! fields {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty,)*) => {
+        /// What a task's writers set (SPEC §5), as stored.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+        pub struct Fields {
+            $($(#[$doc])* pub $field: $ty,)*
+        }
+
+        /// Changes to [`Fields`]: `None` leaves a field alone.
+        #[derive(Debug, Clone, Default)]
+        pub struct FieldPatch {
+            $(pub $field: Option<$ty>,)*
+        }
+
+        impl Fields {
+            /// The columns, in declaration order.
+            pub const COLUMNS: &'static [&'static str] = &[$(stringify!($field),)*];
+
+            /// Reads the fields from `row`, starting at column `at`.
+            #[allow(unused_assignments)]
+            pub fn read(row: &Row, mut at: usize) -> rusqlite::Result<Fields> {
+                Ok(Fields {
+                    $($field: {
+                        let v = row.get(at)?;
+                        at += 1;
+                        v
+                    },)*
+                })
+            }
+
+            /// The values to bind, in [`Fields::COLUMNS`] order.
+            pub fn values(&self) -> Vec<&dyn ToSql> {
+                vec![$(&self.$field as &dyn ToSql,)*]
+            }
+
+            /// Applies `patch`; true if it named any field.
+            pub fn apply(&mut self, patch: FieldPatch) -> bool {
+                let mut named = false;
+                $(if let Some(v) = patch.$field {
+                    self.$field = v;
+                    named = true;
+                })*
+                named
+            }
+        }
+
+        impl FieldPatch {
+            pub fn is_empty(&self) -> bool {
+                true $(&& self.$field.is_none())*
+            }
+        }
+    };
+}
+
+fields! {
+    content: String,
+    description: Option<String>,
+    project_id: Option<i64>,
+    /// 1 (most urgent) to 4.
+    priority: i64,
+    /// A JSON array of strings.
+    labels: JsonText,
+    /// `YYYY-MM-DD`.
+    due_date: Option<String>,
+    /// `HH:MM[:SS]`.
+    due_time: Option<String>,
+    /// `"required"` or null.
+    evidence_policy: Option<String>,
+    recurring_type: Option<String>,
+    recurring_interval: Option<i64>,
+    recurring_string: Option<String>,
+    is_recurring: bool,
+    reminder_time: Option<String>,
+}
+
+impl Fields {
+    pub fn labels(&self) -> Vec<String> {
+        serde_json::from_str(&self.labels.0).unwrap_or_default()
+    }
+}
+
+/// One row of `tasks`, as stored: the [`Fields`] its writers set, and the
+/// state, ownership, chain, context, claim and outcome the operations
+/// keep.
 #[derive(Debug, Clone)]
 pub struct TaskRow {
     pub id: i64,
-    pub content: String,
-    pub description: Option<String>,
-    pub project_id: Option<i64>,
-    pub priority: i64,
-    pub labels: String,
-    pub due_date: Option<String>,
-    pub due_time: Option<String>,
+    pub fields: Fields,
     pub status: String,
     pub blocked_reason: Option<String>,
     pub completed_at: Option<String>,
@@ -49,65 +164,50 @@ pub struct TaskRow {
     pub session_state_detail: Option<String>,
     pub handoff: Option<String>,
     pub completion_evidence: Option<String>,
-    pub evidence_policy: Option<String>,
     pub recurrence_id: Option<i64>,
     pub failure_reason: Option<String>,
-    pub recurring_type: Option<String>,
-    pub recurring_interval: Option<i64>,
-    pub recurring_string: Option<String>,
-    pub is_recurring: bool,
-    pub reminder_time: Option<String>,
 }
 
-/// The columns of [`TaskRow`], in order, for `SELECT {COLUMNS} FROM tasks t`.
-pub const COLUMNS: &str = "t.id, t.content, t.description, t.project_id, t.priority, t.labels, \
-    t.due_date, t.due_time, t.status, t.blocked_reason, t.completed_at, t.created_at, \
-    t.updated_at, t.created_by_agent_id, t.assigned_to_agent_id, t.completed_by_agent_id, \
-    t.parent_task_id, t.root_task_id, t.delegation_depth, t.context, t.context_version, \
-    t.claimed_by_agent_id, t.claimed_at, t.lease_expires_at, t.last_heartbeat_at, \
-    t.session_state, t.session_state_detail, t.handoff, t.completion_evidence, \
-    t.evidence_policy, t.recurrence_id, t.failure_reason, t.recurring_type, \
-    t.recurring_interval, t.recurring_string, t.is_recurring, t.reminder_time";
+/// The columns [`from_row`] reads, for `SELECT {COLUMNS} FROM tasks t`:
+/// the kept ones, then [`Fields::COLUMNS`].
+pub static COLUMNS: LazyLock<String> = LazyLock::new(|| {
+    let kept = "t.id, t.status, t.blocked_reason, t.completed_at, t.created_at, t.updated_at, \
+        t.created_by_agent_id, t.assigned_to_agent_id, t.completed_by_agent_id, \
+        t.parent_task_id, t.root_task_id, t.delegation_depth, t.context, t.context_version, \
+        t.claimed_by_agent_id, t.claimed_at, t.lease_expires_at, t.last_heartbeat_at, \
+        t.session_state, t.session_state_detail, t.handoff, t.completion_evidence, \
+        t.recurrence_id, t.failure_reason";
+    let fields: Vec<String> = Fields::COLUMNS.iter().map(|c| format!("t.{c}")).collect();
+    format!("{kept}, {}", fields.join(", "))
+});
 
 pub fn from_row(r: &Row) -> rusqlite::Result<TaskRow> {
     Ok(TaskRow {
         id: r.get(0)?,
-        content: r.get(1)?,
-        description: r.get(2)?,
-        project_id: r.get(3)?,
-        priority: r.get(4)?,
-        labels: r.get(5)?,
-        due_date: r.get(6)?,
-        due_time: r.get(7)?,
-        status: r.get(8)?,
-        blocked_reason: r.get(9)?,
-        completed_at: r.get(10)?,
-        created_at: r.get(11)?,
-        updated_at: r.get(12)?,
-        created_by_agent_id: r.get(13)?,
-        assigned_to_agent_id: r.get(14)?,
-        completed_by_agent_id: r.get(15)?,
-        parent_task_id: r.get(16)?,
-        root_task_id: r.get(17)?,
-        delegation_depth: r.get(18)?,
-        context: r.get(19)?,
-        context_version: r.get(20)?,
-        claimed_by_agent_id: r.get(21)?,
-        claimed_at: r.get(22)?,
-        lease_expires_at: r.get(23)?,
-        last_heartbeat_at: r.get(24)?,
-        session_state: r.get(25)?,
-        session_state_detail: r.get(26)?,
-        handoff: r.get(27)?,
-        completion_evidence: r.get(28)?,
-        evidence_policy: r.get(29)?,
-        recurrence_id: r.get(30)?,
-        failure_reason: r.get(31)?,
-        recurring_type: r.get(32)?,
-        recurring_interval: r.get(33)?,
-        recurring_string: r.get(34)?,
-        is_recurring: r.get(35)?,
-        reminder_time: r.get(36)?,
+        status: r.get(1)?,
+        blocked_reason: r.get(2)?,
+        completed_at: r.get(3)?,
+        created_at: r.get(4)?,
+        updated_at: r.get(5)?,
+        created_by_agent_id: r.get(6)?,
+        assigned_to_agent_id: r.get(7)?,
+        completed_by_agent_id: r.get(8)?,
+        parent_task_id: r.get(9)?,
+        root_task_id: r.get(10)?,
+        delegation_depth: r.get(11)?,
+        context: r.get(12)?,
+        context_version: r.get(13)?,
+        claimed_by_agent_id: r.get(14)?,
+        claimed_at: r.get(15)?,
+        lease_expires_at: r.get(16)?,
+        last_heartbeat_at: r.get(17)?,
+        session_state: r.get(18)?,
+        session_state_detail: r.get(19)?,
+        handoff: r.get(20)?,
+        completion_evidence: r.get(21)?,
+        recurrence_id: r.get(22)?,
+        failure_reason: r.get(23)?,
+        fields: Fields::read(r, 24)?,
     })
 }
 
@@ -142,15 +242,11 @@ impl TaskRow {
             && self.state(now).is_claimable()
             && (self.assigned_to_agent_id.is_none() || self.assigned_to_agent_id == agent)
     }
-
-    pub fn labels(&self) -> Vec<String> {
-        serde_json::from_str(&self.labels).unwrap_or_default()
-    }
 }
 
 pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM tasks t WHERE t.id = ?1"))?
+        .prepare_cached(&format!("SELECT {} FROM tasks t WHERE t.id = ?1", *COLUMNS))?
         .query_row([id], from_row)
         .optional()?)
 }
@@ -158,95 +254,79 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>> {
 /// A task to insert, already validated and resolved.
 #[derive(Debug, Default, Clone)]
 pub struct NewRow {
-    pub content: String,
-    pub description: Option<String>,
-    pub project_id: Option<i64>,
-    pub priority: i64,
-    pub labels: Vec<String>,
-    pub due_date: Option<String>,
-    pub due_time: Option<String>,
+    pub fields: Fields,
     pub created_by: Option<i64>,
     pub assigned_to: Option<i64>,
     /// The parent, its root and this task's depth (a delegated child).
     pub parent: Option<(i64, i64, i64)>,
-    pub evidence_policy: Option<String>,
     pub recurrence_id: Option<i64>,
-    pub recurring_type: Option<String>,
-    pub recurring_interval: Option<i64>,
-    pub recurring_string: Option<String>,
-    pub is_recurring: bool,
-    pub reminder_time: Option<String>,
+}
+
+/// `?N, ?N+1, …` for `n` values from `?from`.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Inserts a task with its initial state; returns its id.
 pub fn insert(conn: &Connection, new: &NewRow, state: State) -> Result<i64> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        // Only the writer inserts tasks, so a root's id (its own root) is
+        // the next AUTOINCREMENT value, known before the insert.
+        format!(
+            "INSERT INTO tasks (status, blocked_reason, created_at, updated_at, \
+             created_by_agent_id, assigned_to_agent_id, parent_task_id, root_task_id, \
+             delegation_depth, recurrence_id, {}) \
+             VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, COALESCE(?7, (SELECT COALESCE((SELECT seq \
+             FROM sqlite_sequence WHERE name = 'tasks'), 0) + 1)), ?8, ?9, {})",
+            Fields::COLUMNS.join(", "),
+            placeholders(10, Fields::COLUMNS.len())
+        )
+    });
     let now = clock::now_string();
-    // Only the writer inserts tasks, so a root's id (its own root) is the
-    // next AUTOINCREMENT value, known before the insert.
-    conn.prepare_cached(
-        "INSERT INTO tasks (content, description, project_id, priority, labels, due_date, \
-         due_time, status, blocked_reason, created_at, updated_at, created_by_agent_id, \
-         assigned_to_agent_id, parent_task_id, root_task_id, delegation_depth, evidence_policy, \
-         recurrence_id, recurring_type, recurring_interval, recurring_string, is_recurring, \
-         reminder_time) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, \
-         COALESCE(?14, (SELECT COALESCE((SELECT seq FROM sqlite_sequence \
-         WHERE name = 'tasks'), 0) + 1)), ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
-    )?
-    .execute(params![
-        new.content,
-        new.description,
-        new.project_id,
-        new.priority,
-        serde_json::to_string(&new.labels)?,
-        new.due_date,
-        new.due_time,
-        state.status.as_str(),
-        state.blocked_reason.map(BlockedReason::as_str),
-        now,
-        new.created_by,
-        new.assigned_to,
-        new.parent.map(|p| p.0),
-        new.parent.map(|p| p.1),
-        new.parent.map_or(0, |p| p.2),
-        new.evidence_policy,
-        new.recurrence_id,
-        new.recurring_type,
-        new.recurring_interval,
-        new.recurring_string,
-        new.is_recurring,
-        new.reminder_time,
-    ])?;
+    let status = state.status.as_str();
+    let reason = state.blocked_reason.map(BlockedReason::as_str);
+    let (parent, root, depth) = match new.parent {
+        Some((p, r, d)) => (Some(p), Some(r), d),
+        None => (None, None, 0),
+    };
+    let mut values: Vec<&dyn ToSql> = vec![
+        &status,
+        &reason,
+        &now,
+        &new.created_by,
+        &new.assigned_to,
+        &parent,
+        &root,
+        &depth,
+        &new.recurrence_id,
+    ];
+    values.extend(new.fields.values());
+    conn.prepare_cached(&SQL)?
+        .execute(params_from_iter(values))?;
     Ok(conn.last_insert_rowid())
 }
 
-/// Writes the fields a PUT may change (and the assignee).
+/// Writes a task's [`Fields`] and its assignee (a PUT).
 pub fn update_fields(conn: &Connection, t: &TaskRow) -> Result<()> {
-    conn.prepare_cached(
-        "UPDATE tasks SET content = ?2, description = ?3, project_id = ?4, priority = ?5, \
-         labels = ?6, due_date = ?7, due_time = ?8, assigned_to_agent_id = ?9, \
-         evidence_policy = ?10, recurring_type = ?11, recurring_interval = ?12, \
-         recurring_string = ?13, is_recurring = ?14, reminder_time = ?15, updated_at = ?16 \
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        t.id,
-        t.content,
-        t.description,
-        t.project_id,
-        t.priority,
-        t.labels,
-        t.due_date,
-        t.due_time,
-        t.assigned_to_agent_id,
-        t.evidence_policy,
-        t.recurring_type,
-        t.recurring_interval,
-        t.recurring_string,
-        t.is_recurring,
-        t.reminder_time,
-        clock::now_string()
-    ])?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let sets: Vec<String> = Fields::COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ?{}", i + 4))
+            .collect();
+        format!(
+            "UPDATE tasks SET assigned_to_agent_id = ?2, updated_at = ?3, {} WHERE id = ?1",
+            sets.join(", ")
+        )
+    });
+    let now = clock::now_string();
+    let mut values: Vec<&dyn ToSql> = vec![&t.id, &t.assigned_to_agent_id, &now];
+    values.extend(t.fields.values());
+    conn.prepare_cached(&SQL)?
+        .execute(params_from_iter(values))?;
     Ok(())
 }
 
@@ -369,6 +449,7 @@ pub fn expired_claims(conn: &Connection, now: &str) -> Result<Vec<i64>> {
 pub fn delete(conn: &Connection, id: i64) -> Result<()> {
     // The recall index is contentless: its rows go with the entries.
     super::context::forget_task(conn, id)?;
+    super::readers::forget_task(conn, id)?;
     conn.prepare_cached("DELETE FROM tasks WHERE id = ?1")?
         .execute([id])?;
     Ok(())
@@ -386,7 +467,8 @@ pub fn touch(conn: &Connection, id: i64) -> Result<()> {
 /// Direct children of a task, oldest first.
 pub fn children(conn: &Connection, id: i64) -> Result<Vec<TaskRow>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM tasks t WHERE t.parent_task_id = ?1 ORDER BY t.id"
+        "SELECT {} FROM tasks t WHERE t.parent_task_id = ?1 ORDER BY t.id",
+        *COLUMNS
     ))?;
     let rows = stmt.query_map([id], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -402,8 +484,9 @@ pub fn child_ids(conn: &Connection, id: i64) -> Result<Vec<i64>> {
 /// Every task of the tree rooted at `root`, by depth then creation.
 pub fn tree(conn: &Connection, root: i64) -> Result<Vec<TaskRow>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM tasks t WHERE t.root_task_id = ?1 \
-         ORDER BY t.delegation_depth, t.id"
+        "SELECT {} FROM tasks t WHERE t.root_task_id = ?1 \
+         ORDER BY t.delegation_depth, t.id",
+        *COLUMNS
     ))?;
     let rows = stmt.query_map([root], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

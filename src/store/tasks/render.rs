@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::{get, TaskRow};
+use super::{get, Fields, TaskRow};
 use crate::error::{Error, Result};
 use crate::store::agents::{self, AgentBrief};
 use crate::store::cache::{RenderCache, Rendered};
@@ -22,18 +22,16 @@ pub(crate) fn raw(json: &str) -> Box<RawValue> {
         .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
 }
 
-/// A task as every response and event payload shows it.
+/// A task as every response and event payload shows it (SPEC §5): its
+/// [`Fields`] as stored, the rest as kept, with nested agents and project,
+/// agent names, subtasks, dependencies and the aliases clients read
+/// (`metadata` for `context`, `parent_id` for `parent_task_id`).
 #[derive(Debug, Serialize)]
 pub struct TaskView {
     pub id: i64,
-    pub content: String,
-    pub description: Option<String>,
-    pub project_id: Option<i64>,
+    #[serde(flatten)]
+    pub fields: Fields,
     pub project: Option<ProjectBrief>,
-    pub priority: i64,
-    pub labels: Box<RawValue>,
-    pub due_date: Option<String>,
-    pub due_time: Option<String>,
     pub status: String,
     pub blocked_reason: Option<String>,
     pub completed: bool,
@@ -66,15 +64,9 @@ pub struct TaskView {
     pub handoff: Option<String>,
     pub depends_on: Vec<i64>,
     pub completion_evidence: Option<Box<RawValue>>,
-    pub evidence_policy: Option<String>,
     pub subtasks: Vec<Subtask>,
     pub recurrence_id: Option<i64>,
     pub failure_reason: Option<String>,
-    pub recurring_type: Option<String>,
-    pub recurring_interval: Option<i64>,
-    pub recurring_string: Option<String>,
-    pub is_recurring: bool,
-    pub reminder_time: Option<String>,
 }
 
 /// Renders rows with their nested agents, project, subtasks and
@@ -106,7 +98,7 @@ pub fn render(conn: &Connection, rows: Vec<TaskRow>) -> Result<Vec<TaskView>> {
         let assigned_to_agent = agent(t.assigned_to_agent_id)?;
         let completed_by_agent = agent(t.completed_by_agent_id)?;
         let claimed_by = agent(t.claimed_by_agent_id)?.map(|a| a.name);
-        let project = match t.project_id {
+        let project = match t.fields.project_id {
             None => None,
             Some(pid) => match project_cache.get(&pid) {
                 Some(p) => p.clone(),
@@ -128,18 +120,12 @@ pub fn render(conn: &Connection, rows: Vec<TaskRow>) -> Result<Vec<TaskView>> {
             assigned_to_agent,
             completed_by_agent,
             project,
-            labels: raw(&t.labels),
             metadata: context.clone(),
             context,
             completion_evidence: t.completion_evidence.as_deref().map(raw),
             subtasks: subtasks.remove(&t.id).unwrap_or_default(),
             depends_on: deps.remove(&t.id).unwrap_or_default(),
-            content: t.content,
-            description: t.description,
-            project_id: t.project_id,
-            priority: t.priority,
-            due_date: t.due_date,
-            due_time: t.due_time,
+            fields: t.fields,
             status: t.status,
             blocked_reason: t.blocked_reason,
             completed_at: t.completed_at,
@@ -161,14 +147,8 @@ pub fn render(conn: &Connection, rows: Vec<TaskRow>) -> Result<Vec<TaskView>> {
             session_state: t.session_state,
             session_state_detail: t.session_state_detail,
             handoff: t.handoff,
-            evidence_policy: t.evidence_policy,
             recurrence_id: t.recurrence_id,
             failure_reason: t.failure_reason,
-            recurring_type: t.recurring_type,
-            recurring_interval: t.recurring_interval,
-            recurring_string: t.recurring_string,
-            is_recurring: t.is_recurring,
-            reminder_time: t.reminder_time,
         });
     }
     Ok(out)
