@@ -3,10 +3,18 @@
 //! SPEC §3 gives workers the tasks they created, are assigned, completed,
 //! hold a claim on or handed on themselves, and everything downstream of
 //! those; SPEC §8 lets the readers of a task read what it waits for. The
-//! rule itself is [`access::readers`]; this module keeps its result per
-//! task, so every read path — a task by id, lists, the chain, inputs,
-//! events, recall, duplicates, stats, webhooks — asks one indexed table
-//! instead of re-deriving the rule in its own SQL.
+//! rule itself is [`access::readers`]; this module keeps its result, so
+//! every read path — a task by id, lists, the chain, inputs, events,
+//! recall, duplicates, stats, webhooks — asks the same place instead of
+//! re-deriving the rule in its own SQL.
+//!
+//! A task's own creator and assignee are its own columns, indexed, and
+//! always among its readers: they are not stored again as rows (most
+//! tasks have no other reader, and a row per create cost the single
+//! writer a tenth of its time). The rows hold everyone else: what a task
+//! inherits from its parent, its completer, the actors of its hand-offs,
+//! its claimant, the readers of tasks that wait for it. [`read_set`],
+//! [`reads`] and [`audience`] put the two together.
 //!
 //! Operations call [`refresh`] after anything the rule looks at changed:
 //! a task's creator, assignee, completer or claim, a hand-off recorded in
@@ -32,15 +40,22 @@ fn id_list(text: Option<String>) -> Vec<i64> {
 /// statement: this runs for most writes).
 fn facts(conn: &Connection, id: i64, now: &str) -> Result<Option<(ReaderFacts, Option<i64>)>> {
     // Agents deleted since they acted no longer read anything (the join).
+    // Those who wait: the stored heritable readers of the waiting tasks,
+    // and their own creators and assignees.
     let row = conn
         .prepare_cached(
             "SELECT created_by_agent_id, assigned_to_agent_id, completed_by_agent_id, \
              CASE WHEN lease_expires_at > ?2 THEN claimed_by_agent_id END, parent_task_id, \
              (SELECT group_concat(DISTINCT d.actor_agent_id) FROM delegation_events d \
               JOIN agents a ON a.id = d.actor_agent_id WHERE d.task_id = ?1), \
-             (SELECT group_concat(DISTINCT r.agent_id) FROM task_dependencies d \
-              JOIN task_readers r ON r.task_id = d.task_id AND r.heritable \
-              WHERE d.depends_on_id = ?1 AND d.shared) \
+             (SELECT group_concat(a) FROM ( \
+                SELECT r.agent_id AS a FROM task_dependencies d \
+                JOIN task_readers r ON r.task_id = d.task_id AND r.heritable \
+                WHERE d.depends_on_id = ?1 AND d.shared \
+                UNION SELECT w.created_by_agent_id FROM task_dependencies d \
+                JOIN tasks w ON w.id = d.task_id WHERE d.depends_on_id = ?1 AND d.shared \
+                UNION SELECT w.assigned_to_agent_id FROM task_dependencies d \
+                JOIN tasks w ON w.id = d.task_id WHERE d.depends_on_id = ?1 AND d.shared)) \
              FROM tasks WHERE id = ?1",
         )?
         .query_row(params![id, now], |r| {
@@ -60,8 +75,8 @@ fn facts(conn: &Connection, id: i64, now: &str) -> Result<Option<(ReaderFacts, O
     Ok(row)
 }
 
-/// The readers of a task as stored.
-fn current(conn: &Connection, id: i64) -> Result<Readers> {
+/// The rows of a task as stored.
+fn stored(conn: &Connection, id: i64) -> Result<Readers> {
     let mut stmt =
         conn.prepare_cached("SELECT agent_id, heritable FROM task_readers WHERE task_id = ?1")?;
     let mut readers = Readers::default();
@@ -72,6 +87,29 @@ fn current(conn: &Connection, id: i64) -> Result<Readers> {
         };
     }
     Ok(readers)
+}
+
+/// What a task passes down to its children: its stored heritable rows,
+/// its creator and its assignee.
+fn heritable(conn: &Connection, id: i64) -> Result<BTreeSet<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT agent_id FROM task_readers WHERE task_id = ?1 AND heritable \
+         UNION SELECT created_by_agent_id FROM tasks WHERE id = ?1 AND created_by_agent_id NOT NULL \
+         UNION SELECT assigned_to_agent_id FROM tasks WHERE id = ?1 \
+         AND assigned_to_agent_id NOT NULL",
+    )?;
+    let ids = stmt.query_map([id], |r| r.get(0))?;
+    Ok(ids.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The rows to store for `readers` of a task: all but its own creator and
+/// assignee, whom its columns name.
+fn to_store(mut readers: Readers, own: &ReaderFacts) -> Readers {
+    for column in [own.created_by, own.assigned_to].into_iter().flatten() {
+        readers.heritable.remove(&column);
+        readers.this_task_only.remove(&column);
+    }
+    readers
 }
 
 /// Tasks whose readers derive from `id`'s heritable readers: its children,
@@ -91,57 +129,15 @@ fn shared_inputs(conn: &Connection, id: i64) -> Result<Vec<i64>> {
     Ok(ids.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Recomputes the readers of task `id`, and of the tasks that derive
-/// theirs from it where that changed.
-pub fn refresh(conn: &Connection, id: i64) -> Result<()> {
-    let now = clock::now_string();
-    let mut stack = vec![id];
-    while let Some(id) = stack.pop() {
-        let Some((own, parent)) = facts(conn, id, &now)? else {
-            continue;
-        };
-        let old = current(conn, id)?;
-        let new = derive(conn, &own, parent)?;
-        if new == old {
-            continue;
-        }
-        conn.prepare_cached("DELETE FROM task_readers WHERE task_id = ?1")?
-            .execute([id])?;
-        store(conn, id, &new)?;
-        if new.heritable != old.heritable {
-            stack.extend(derived_from(conn, id)?);
-        }
-    }
-    Ok(())
-}
-
-/// The readers of a task just inserted, from the facts its creation knows
-/// (it has no rows, no children and nothing waiting for it yet).
-pub fn initialize(
-    conn: &Connection,
-    id: i64,
-    own: &ReaderFacts,
-    parent: Option<i64>,
-) -> Result<()> {
-    let new = derive(conn, own, parent)?;
-    store(conn, id, &new)?;
-    if !new.heritable.is_empty() {
-        for input in shared_inputs(conn, id)? {
-            refresh(conn, input)?;
-        }
-    }
-    Ok(())
-}
-
 fn derive(conn: &Connection, own: &ReaderFacts, parent: Option<i64>) -> Result<Readers> {
     let from_parent = match parent {
-        Some(p) => current(conn, p)?.heritable,
+        Some(p) => heritable(conn, p)?,
         None => BTreeSet::new(),
     };
-    Ok(access::readers(own, &from_parent))
+    Ok(to_store(access::readers(own, &from_parent), own))
 }
 
-fn store(conn: &Connection, id: i64, readers: &Readers) -> Result<()> {
+fn insert(conn: &Connection, id: i64, readers: &Readers) -> Result<()> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO task_readers (task_id, agent_id, heritable) VALUES (?1, ?2, ?3)",
     )?;
@@ -150,6 +146,53 @@ fn store(conn: &Connection, id: i64, readers: &Readers) -> Result<()> {
     }
     for agent in &readers.this_task_only {
         insert.execute(params![id, agent, false])?;
+    }
+    Ok(())
+}
+
+/// Recomputes the readers of task `id` — whose facts just changed — and
+/// of the tasks that derive theirs from it: its children and the tasks it
+/// waits for always (its creator or assignee columns may have changed
+/// under it), theirs only where what they pass on changed.
+pub fn refresh(conn: &Connection, id: i64) -> Result<()> {
+    let now = clock::now_string();
+    let mut stack = vec![(id, true)];
+    while let Some((id, changed_here)) = stack.pop() {
+        let Some((own, parent)) = facts(conn, id, &now)? else {
+            continue;
+        };
+        let before = (!changed_here).then(|| heritable(conn, id)).transpose()?;
+        let new = derive(conn, &own, parent)?;
+        if new != stored(conn, id)? {
+            conn.prepare_cached("DELETE FROM task_readers WHERE task_id = ?1")?
+                .execute([id])?;
+            insert(conn, id, &new)?;
+        }
+        let passes_on = match before {
+            None => true,
+            Some(before) => heritable(conn, id)? != before,
+        };
+        if passes_on {
+            stack.extend(derived_from(conn, id)?.into_iter().map(|t| (t, false)));
+        }
+    }
+    Ok(())
+}
+
+/// The readers of a task just inserted, from the facts its creation knows
+/// (it has no rows, no children and nothing waiting for it yet). A root
+/// whose only readers are its creator and assignee writes nothing.
+pub fn initialize(
+    conn: &Connection,
+    id: i64,
+    own: &ReaderFacts,
+    parent: Option<i64>,
+) -> Result<()> {
+    let new = derive(conn, own, parent)?;
+    insert(conn, id, &new)?;
+    let inputs = shared_inputs(conn, id)?;
+    for input in inputs {
+        refresh(conn, input)?;
     }
     Ok(())
 }
@@ -181,7 +224,8 @@ pub fn rebuild(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Whether `agent` reads task `id` through its own work.
+/// Whether `agent` reads task `id` through a stored row (callers check the
+/// task's creator and assignee columns first).
 pub fn is_reader(conn: &Connection, id: i64, agent: i64) -> Result<bool> {
     Ok(conn
         .prepare_cached(
@@ -192,8 +236,12 @@ pub fn is_reader(conn: &Connection, id: i64, agent: i64) -> Result<bool> {
 
 /// The readers of a task as `",3,7,"`: the audience of an event about it.
 pub fn audience(conn: &Connection, id: i64) -> Result<String> {
-    let mut stmt = conn
-        .prepare_cached("SELECT agent_id FROM task_readers WHERE task_id = ?1 ORDER BY agent_id")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT agent_id FROM task_readers WHERE task_id = ?1 \
+         UNION SELECT created_by_agent_id FROM tasks WHERE id = ?1 AND created_by_agent_id NOT NULL \
+         UNION SELECT assigned_to_agent_id FROM tasks WHERE id = ?1 \
+         AND assigned_to_agent_id NOT NULL ORDER BY 1",
+    )?;
     let mut out = String::from(",");
     for agent in stmt.query_map([id], |r| r.get::<_, i64>(0))? {
         out.push_str(&agent?.to_string());
@@ -205,21 +253,29 @@ pub fn audience(conn: &Connection, id: i64) -> Result<String> {
 /// Which tasks of the tree rooted at `root` `agent` reads (driven by the
 /// tree, whatever the agent reads elsewhere).
 pub fn in_tree(conn: &Connection, agent: i64, root: i64) -> Result<HashSet<i64>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT t.id FROM tasks t WHERE t.root_task_id = ?2 AND EXISTS \
-         (SELECT 1 FROM task_readers r WHERE r.task_id = t.id AND r.agent_id = ?1)",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT t.id FROM tasks t WHERE t.root_task_id = ?2 AND {}",
+        reads("?1")
+    ))?;
     let ids = stmt.query_map([agent, root], |r| r.get(0))?;
     Ok(ids.collect::<rusqlite::Result<_>>()?)
 }
 
 /// SQL: task `t` is among those the agent bound at `agent` (`?N`) reads,
-/// driven by the agent's rows (use when the agent's set picks the rows).
+/// driven by the agent's rows and its created and assigned tasks (use
+/// when the agent's set picks the rows).
 pub fn read_set(agent: &str) -> String {
-    format!("t.id IN (SELECT task_id FROM task_readers WHERE agent_id = {agent})")
+    format!(
+        "(t.created_by_agent_id = {agent} OR t.assigned_to_agent_id = {agent} \
+         OR t.id IN (SELECT task_id FROM task_readers WHERE agent_id = {agent}))"
+    )
 }
 
-/// SQL: the same test, row by row (use when another index picks the rows).
+/// SQL: the same test, row by row (use when another index picks the
+/// rows).
 pub fn reads(agent: &str) -> String {
-    format!("EXISTS (SELECT 1 FROM task_readers r WHERE r.task_id = t.id AND r.agent_id = {agent})")
+    format!(
+        "(t.created_by_agent_id = {agent} OR t.assigned_to_agent_id = {agent} OR EXISTS \
+         (SELECT 1 FROM task_readers r WHERE r.task_id = t.id AND r.agent_id = {agent}))"
+    )
 }
