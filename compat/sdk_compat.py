@@ -894,6 +894,180 @@ def webhooks_section():
         srv.server_close()
 
 
+
+# --------------------------------------------------------------------------
+# the work queue (SDK: claim, heartbeat, set_state, release) and a worker
+# loop in the style of delega-examples' python/worker_loop.py
+# --------------------------------------------------------------------------
+
+
+def queue_section():
+    label = f"queue-{SUFFIX}"
+
+    def seed():
+        admin = need("admin")
+        S["queue_tasks"] = [
+            admin.tasks.create(f"queue job {i}", priority=p, labels=[label])
+            for i, p in enumerate([2, 1, 3])
+        ]
+
+    def claim_from_queue():
+        w1 = need("w1")
+        tasks = need("queue_tasks")
+        t = w1.tasks.claim(labels=[label], lease_seconds=60)
+        truthy(t, "tasks.claim() returned a task")
+        eq(t.id, tasks[1].id, "the most urgent task first")
+        eq(t.status, "claimed", "status")
+        eq(str(t.claimed_by_agent_id), str(S["w1_agent"]["id"]), "claimed_by_agent_id")
+        truthy(t.lease_expires_at, "lease_expires_at")
+        S["claimed"] = t
+
+    def heartbeat():
+        w1, t = need("w1", "claimed")
+        h = w1.tasks.heartbeat(t.id, lease_seconds=120)
+        truthy(h.lease_expires_at > t.lease_expires_at, "heartbeat extends the lease")
+
+    def set_state():
+        w1, t = need("w1", "claimed")
+        s = w1.tasks.set_state(t.id, "waiting_input", detail="which region?")
+        eq(s.session_state, "waiting_input", "session_state")
+        eq(s.session_state_detail, "which region?", "session_state_detail")
+
+    def heartbeat_without_claim_is_409():
+        w2, t = need("w2", "claimed")
+        exc = expect_raises(DelegaAPIError, lambda: w2.tasks.heartbeat(t.id), "heartbeat by another agent")
+        eq(exc.status_code, 409, "status")
+
+    def release_by_another_is_403():
+        w2, t = need("w2", "claimed")
+        exc = expect_raises(DelegaAuthError, lambda: w2.tasks.release(t.id), "release by another agent")
+        eq(exc.status_code, 403, "status")
+
+    def release():
+        w1, t = need("w1", "claimed")
+        r = w1.tasks.release(t.id)
+        eq(r.status, "open", "status after release")
+        exc = expect_raises(DelegaAPIError, lambda: w1.tasks.release(t.id), "release again")
+        eq(exc.status_code, 409, "status")
+
+    def claim_by_id_and_409():
+        w1, w2, t = need("w1", "w2", "claimed")
+        c = w1.tasks.claim(task_id=t.id)
+        eq(c.id, t.id, "claimed by id")
+        exc = expect_raises(DelegaAPIError, lambda: w2.tasks.claim(task_id=t.id), "claim a held task")
+        eq(exc.status_code, 409, "status")
+        w1.tasks.release(t.id)
+
+    def list_claimed():
+        admin = need("admin")
+        w1 = need("w1")
+        t = w1.tasks.claim(labels=[label])
+        claimed = admin.tasks.list(claimed=True)
+        truthy(t.id in ids(claimed), "list(claimed=True) shows the claim")
+        w1.tasks.release(t.id)
+
+    def empty_queue_is_none():
+        w2 = need("w2")
+        eq(w2.tasks.claim(labels=[f"nothing-{SUFFIX}"]), None, "claim on an empty queue")
+
+    def worker_loop():
+        # delega-examples python/worker_loop.py, over raw HTTP: seed three
+        # labelled tasks; claim, heartbeat, release the unsupported one,
+        # complete the rest, stop after empty polls.
+        key = need("w2_agent")["api_key"]
+        loop_label = f"worker-demo-{SUFFIX}"
+        for i, content in enumerate(["summarise", "translate", "UNSUPPORTED: fax it"]):
+            st, _, b = raw("POST", "/api/tasks", {"content": content, "priority": i + 1,
+                                                  "labels": [loop_label]}, agent_key=key)
+            eq(st, 201, f"seed {content}")
+        released, completed, empty = set(), [], 0
+        while empty < 2:
+            st, _, result = raw("POST", "/api/tasks/claim",
+                                {"labels": [loop_label], "lease_seconds": 60}, agent_key=key)
+            eq(st, 200, "POST /api/tasks/claim")
+            task = result["task"]
+            if task is None or task["id"] in released:
+                if task is not None:
+                    raw("POST", f"/api/tasks/{task['id']}/release", agent_key=key)
+                empty += 1
+                continue
+            truthy(task["lease_expires_at"], "lease_expires_at")
+            if task["content"].startswith("UNSUPPORTED:"):
+                st, _, _ = raw("POST", f"/api/tasks/{task['id']}/release", agent_key=key)
+                eq(st, 200, "release")
+                released.add(task["id"])
+                continue
+            st, _, hb = raw("POST", f"/api/tasks/{task['id']}/heartbeat", {"lease_seconds": 60},
+                            agent_key=key)
+            eq(st, 200, "heartbeat")
+            st, _, done = raw("POST", f"/api/tasks/{task['id']}/complete", agent_key=key)
+            eq(st, 200, "complete")
+            truthy(done["completed_at"], "completed_at on the complete answer")
+            completed.append(task["content"])
+        eq(sorted(completed), ["summarise", "translate"], "completed by the loop")
+        eq(len(released), 1, "released the unsupported one")
+
+    check("queue: seed labelled tasks", seed)
+    check("tasks.claim (queue, most urgent first)", claim_from_queue)
+    check("tasks.heartbeat", heartbeat)
+    check("tasks.set_state", set_state)
+    check("tasks.heartbeat without the claim: 409", heartbeat_without_claim_is_409)
+    check("tasks.release by another agent: 403", release_by_another_is_403)
+    check("tasks.release, and again: 409", release)
+    check("tasks.claim(task_id=…), and a held task: 409", claim_by_id_and_409)
+    check("tasks.list(claimed=True)", list_claimed)
+    check("tasks.claim on an empty queue: None", empty_queue_is_none)
+    check("worker loop (delega-examples python/worker_loop.py)", worker_loop)
+
+
+# --------------------------------------------------------------------------
+# recurrences
+# --------------------------------------------------------------------------
+
+
+def recurrences_section():
+    def create():
+        admin = need("admin")
+        r = admin.recurrences.create(
+            "Replace furnace filter", rule_type="monthly", timezone="America/Chicago",
+            anchor_day=1, labels=["home-family"],
+        )
+        truthy(r.id, "id")
+        eq(r.rule_type, "monthly", "rule_type")
+        eq(r.timezone, "America/Chicago", "timezone")
+        eq(r.anchor_day, 1, "anchor_day")
+        eq(r.labels, ["home-family"], "labels")
+        truthy(r.next_due_at, "next_due_at")
+        eq(r.active, True, "active")
+        eq(r.skip_if_open, True, "skip_if_open")
+        S["recurrence"] = r
+
+    def list_():
+        admin, r = need("admin", "recurrence")
+        truthy(r.id in {x.id for x in admin.recurrences.list()}, "listed")
+
+    def get():
+        admin, r = need("admin", "recurrence")
+        g = admin.recurrences.get(r.id)
+        eq(g.content, "Replace furnace filter", "content")
+
+    def update():
+        admin, r = need("admin", "recurrence")
+        u = admin.recurrences.update(r.id, active=False)
+        eq(u.active, False, "paused")
+
+    def delete():
+        admin, r = need("admin", "recurrence")
+        truthy(admin.recurrences.delete(r.id), "delete")
+        expect_raises(DelegaNotFoundError, lambda: admin.recurrences.get(r.id), "get after delete")
+
+    check("recurrences.create", create)
+    check("recurrences.list", list_)
+    check("recurrences.get", get)
+    check("recurrences.update(active=False)", update)
+    check("recurrences.delete", delete)
+
+
 # --------------------------------------------------------------------------
 
 
@@ -912,6 +1086,8 @@ def main():
         links_section()
         dedup_section()
         scoping_section()
+        queue_section()
+        recurrences_section()
         webhooks_section()
     print(f"{PASSED} passed, {FAILED} failed")
     return 1 if FAILED else 0

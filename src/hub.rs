@@ -1,8 +1,9 @@
 //! The hub: tells live subscribers (SSE streams, the webhook dispatcher,
 //! long-polling claimers) about committed events.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, Thread};
 use std::time::Duration;
 use std::time::Instant;
@@ -57,6 +58,8 @@ pub struct Hub {
     /// Whether any webhook is active (as the dispatcher last saw): new
     /// events wake the dispatcher only then.
     hooks_active: AtomicBool,
+    /// Claimers waiting for work.
+    waiters: Waiters,
 }
 
 impl Default for Hub {
@@ -71,15 +74,23 @@ impl Default for Hub {
             dispatch: AtomicU64::new(0),
             feeder: OnceLock::new(),
             hooks_active: AtomicBool::new(true),
+            waiters: Waiters::default(),
         }
     }
 }
 
 impl Hub {
-    /// Called by the writer after a commit: streams get the events, and
-    /// the dispatcher is woken if some webhook may want them or the commit
-    /// addressed an event to one hook.
-    pub fn publish(&self, events: Vec<Arc<Event>>, addressed_hook: bool) {
+    /// Claimers waiting for work.
+    pub fn waiters(&self) -> &Waiters {
+        &self.waiters
+    }
+
+    /// Called by the writer after a commit: streams get the events, the
+    /// waiting claimers the tasks it queued, and the dispatcher is woken if
+    /// some webhook may want the events or the commit addressed an event
+    /// to one hook.
+    pub fn publish(&self, events: Vec<Arc<Event>>, queued: &[Queued], addressed_hook: bool) {
+        self.waiters.offer(queued);
         let wake =
             addressed_hook || (!events.is_empty() && self.hooks_active.load(Ordering::Relaxed));
         for event in events {
@@ -147,6 +158,160 @@ impl Hub {
                 return now;
             };
             thread::park_timeout(left);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- queue
+
+/// A task that is in the claim queue after a commit, as the writer
+/// announces it to waiting claimers.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub id: i64,
+    pub assigned_to: Option<i64>,
+    pub project_id: Option<i64>,
+    pub labels: Vec<String>,
+}
+
+/// What a waiting claimer waits for (SPEC §10's claim filters).
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    pub agent: i64,
+    pub project_id: Option<i64>,
+    pub labels: Vec<String>,
+}
+
+impl Wanted {
+    fn matches(&self, q: &Queued) -> bool {
+        q.assigned_to.is_none_or(|a| a == self.agent)
+            && self.project_id.is_none_or(|p| q.project_id == Some(p))
+            && self.labels.iter().all(|l| q.labels.contains(l))
+    }
+
+    /// The index key a waiter is filed under: its most selective filter.
+    fn key(&self) -> WaitKey {
+        match (self.labels.first(), self.project_id) {
+            (Some(l), _) => WaitKey::Label(l.clone()),
+            (None, Some(p)) => WaitKey::Project(p),
+            (None, None) => WaitKey::Any,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum WaitKey {
+    Any,
+    Project(i64),
+    Label(String),
+}
+
+struct Waiter {
+    id: u64,
+    wanted: Wanted,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+/// Claimers waiting for work (long polls). They hold no thread: each is a
+/// `Notify` filed under its most selective filter, so a commit wakes only
+/// the waiters one of its queued tasks can serve — idle waiters on a
+/// label nothing carries cost nothing. Wake-ups coalesce: a waiter woken
+/// several times before it looks again looks once.
+#[derive(Default)]
+pub struct Waiters {
+    index: Mutex<HashMap<WaitKey, Vec<Waiter>>>,
+    count: AtomicUsize,
+    next_id: AtomicU64,
+    /// Wake-ups delivered so far (for tests and metrics).
+    wakeups: AtomicU64,
+}
+
+/// A registered waiter; dropping it unregisters.
+pub struct WaitTicket<'a> {
+    waiters: &'a Waiters,
+    key: WaitKey,
+    id: u64,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl WaitTicket<'_> {
+    /// Resolves when a commit queued a task this waiter may take (or one
+    /// did since the last time).
+    pub async fn notified(&self) {
+        self.notify.notified().await
+    }
+}
+
+impl Drop for WaitTicket<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut index) = self.waiters.index.lock() {
+            if let Some(list) = index.get_mut(&self.key) {
+                list.retain(|w| w.id != self.id);
+                if list.is_empty() {
+                    index.remove(&self.key);
+                }
+            }
+        }
+        self.waiters.count.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Waiters {
+    pub fn register(&self, wanted: Wanted) -> WaitTicket<'_> {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let key = wanted.key();
+        if let Ok(mut index) = self.index.lock() {
+            index.entry(key.clone()).or_default().push(Waiter {
+                id,
+                wanted,
+                notify: notify.clone(),
+            });
+        }
+        self.count.fetch_add(1, Ordering::SeqCst);
+        WaitTicket {
+            waiters: self,
+            key,
+            id,
+            notify,
+        }
+    }
+
+    /// How many claimers are waiting.
+    pub fn len(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Wake-ups delivered since start.
+    pub fn wakeups(&self) -> u64 {
+        self.wakeups.load(Ordering::Relaxed)
+    }
+
+    /// Wakes the waiters one of `queued` can serve.
+    pub fn offer(&self, queued: &[Queued]) {
+        if queued.is_empty() || self.is_empty() {
+            return;
+        }
+        let Ok(index) = self.index.lock() else {
+            return;
+        };
+        for q in queued {
+            let keys = [WaitKey::Any]
+                .into_iter()
+                .chain(q.project_id.map(WaitKey::Project))
+                .chain(q.labels.iter().cloned().map(WaitKey::Label));
+            for key in keys {
+                for w in index.get(&key).into_iter().flatten() {
+                    if w.wanted.matches(q) {
+                        w.notify.notify_one();
+                        self.wakeups.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
         }
     }
 }

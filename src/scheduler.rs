@@ -1,7 +1,6 @@
 //! Background upkeep on a timer: checkpoints the write-ahead log, frees
-//! claims whose lease ran out (and is where time-driven work such as
-//! recurrences belongs). Its work goes through the operations layer like
-//! any request's.
+//! claims whose lease ran out, spawns the recurrences that fell due. Its
+//! work goes through the operations layer like any request's.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,7 +10,7 @@ use std::time::Duration;
 use crate::ops::{self, Context};
 
 const TICK: Duration = Duration::from_millis(250);
-/// Ticks between lease sweeps.
+/// Ticks between lease sweeps and recurrence spawns.
 const SWEEP_EVERY: u32 = 4;
 
 pub struct Scheduler {
@@ -27,6 +26,11 @@ impl Scheduler {
         let thread = thread::Builder::new()
             .name("delega-scheduler".into())
             .spawn(move || {
+                // Recurrences missed while the server was down: one
+                // instance each, at once.
+                if let Err(e) = ops::recurrences::spawn_due(&ctx) {
+                    log::warn!("recurrences could not spawn: {e}");
+                }
                 let mut tick = 0u32;
                 while !flag.load(Ordering::SeqCst) {
                     thread::sleep(TICK);
@@ -37,6 +41,9 @@ impl Scheduler {
                     if tick.is_multiple_of(SWEEP_EVERY) {
                         if let Err(e) = ops::claims::expire(&ctx) {
                             log::warn!("lease sweep failed: {e}");
+                        }
+                        if let Err(e) = ops::recurrences::spawn_due(&ctx) {
+                            log::warn!("recurrences could not spawn: {e}");
                         }
                     }
                 }

@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! cargo run --release -p delega-bench -- --connections 16 --duration 10 \
-//!     --workloads create,get,list,pipeline,webhook,sse
+//!     --workloads create,get,list,pipeline,webhook,sse,claim,longpoll,scale
 //! ```
 
 use std::collections::HashSet;
@@ -23,6 +23,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+mod queue;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, ValueEnum};
@@ -82,6 +84,15 @@ enum Workload {
     Pipeline,
     Webhook,
     Sse,
+    /// Workers drain queues of 2,000, 20,000 and 200,000 tasks (servers of
+    /// their own).
+    Claim,
+    /// Create throughput with 0, 100 and 1,000 idle long-pollers; how soon
+    /// a waiting claimer gets a task.
+    Longpoll,
+    /// The everyday requests on 10,000 and 1,000,000 tasks (servers of
+    /// their own).
+    Scale,
 }
 
 fn main() {
@@ -97,6 +108,8 @@ fn run(mut args: Args) -> Result<()> {
     }
     args.workloads.sort();
     args.workloads.dedup();
+    queue::check(&args)?;
+    queue::raise_file_limit();
     let binary = match &args.server {
         Some(path) => path.clone(),
         None => default_server_binary()?,
@@ -116,6 +129,9 @@ fn run(mut args: Args) -> Result<()> {
             Workload::Pipeline => bench_pipeline(&admin, &args, &mut report),
             Workload::Webhook => bench_webhook(&admin, &args, &mut report),
             Workload::Sse => bench_sse(&admin, &server, &mut report),
+            Workload::Claim => queue::bench_claim(&binary, &args, &mut report),
+            Workload::Longpoll => queue::bench_longpoll(&admin, &args, &mut report),
+            Workload::Scale => queue::bench_scale(&binary, &mut report),
         };
         server.check_alive()?;
         result.with_context(|| format!("workload {workload:?}"))?;
@@ -209,6 +225,7 @@ struct Server {
     token: String,
     startup: Duration,
     log: PathBuf,
+    binary: PathBuf,
     // Declared last so it is removed after the child is gone.
     _dir: TempDir,
 }
@@ -224,7 +241,30 @@ impl Server {
     /// Starts `delega serve` on a fresh database and waits until `/health`
     /// answers, measuring the time from spawning the process.
     fn start(binary: &Path) -> Result<Server> {
-        let dir = TempDir::new()?;
+        Self::start_with(binary, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment variables.
+    fn start_with(binary: &Path, env: &[(&str, &str)]) -> Result<Server> {
+        Self::start_in(binary, TempDir::new()?, env)
+    }
+
+    /// Stops the server (SIGTERM: a clean shutdown), lets `fill` change its
+    /// database file, and starts it again on the same file and token.
+    fn refill(mut self, fill: impl FnOnce(&Path) -> Result<()>) -> Result<Server> {
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait()?;
+        let binary = self.binary.clone();
+        let token = self.token.clone();
+        let dir = std::mem::replace(&mut self._dir, TempDir(PathBuf::new()));
+        drop(self);
+        fill(&dir.0.join("bench.db"))?;
+        Self::start_in(&binary, dir, &[("DELEGA_PROJECT_TOKEN", &token)])
+    }
+
+    fn start_in(binary: &Path, dir: TempDir, env: &[(&str, &str)]) -> Result<Server> {
         let log = dir.0.join("server.log");
         let log_file =
             File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
@@ -244,6 +284,13 @@ impl Server {
             }
         }
         command.env("DELEGA_ALLOW_PRIVATE_WEBHOOKS", "true");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let fixed_token = env
+            .iter()
+            .find(|(k, _)| *k == "DELEGA_PROJECT_TOKEN")
+            .map(|(_, v)| v.to_string());
 
         let spawned = Instant::now();
         let mut child = command
@@ -254,9 +301,10 @@ impl Server {
         let mut server = Server {
             child,
             base: String::new(),
-            token: String::new(),
+            token: fixed_token.unwrap_or_default(),
             startup: Duration::ZERO,
             log,
+            binary: binary.to_path_buf(),
             _dir: dir,
         };
         let stdout = stdout.ok_or_else(|| anyhow!("the server's stdout was not captured"))?;
@@ -309,9 +357,12 @@ impl Server {
         if !base.starts_with("http://127.0.0.1:") {
             bail!("the server listens on {base}, not on 127.0.0.1");
         }
-        self.token = token.ok_or_else(|| {
-            anyhow!("the server printed no dlp_ project token (is the database fresh?)")
-        })?;
+        if let Some(token) = token {
+            self.token = token;
+        }
+        if self.token.is_empty() {
+            bail!("the server printed no dlp_ project token (is the database fresh?)");
+        }
 
         let health = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(1))

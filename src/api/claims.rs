@@ -59,7 +59,15 @@ pub async fn set_state(
     let new_state = c.state.ok_or_else(|| {
         Error::validation("state", "is required: working, waiting_input or errored")
     })?;
-    ok(&claims::set_state(&state.ops, &caller, id, new_state, c.detail).await?)
+    ok(&claims::set_state(
+        &state.ops,
+        &caller,
+        id,
+        new_state,
+        c.detail,
+        c.claim_generation,
+    )
+    .await?)
 }
 
 pub async fn release(
@@ -70,5 +78,5 @@ pub async fn release(
 ) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let c = parse(&state, body)?;
-    ok(&claims::release(&state.ops, &caller, id, c.handoff).await?)
+    ok(&claims::release(&state.ops, &caller, id, c.handoff, c.claim_generation).await?)
 }

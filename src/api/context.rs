@@ -53,6 +53,7 @@ pub async fn patch(
         patch,
         source: source_param(&q)?.unwrap_or(Source::AgentInferred),
         expected_version: q.int("expected_version")?,
+        claim_generation: q.int("claim_generation")?,
     };
     ok(&context::patch(&state.ops, &caller, id, p).await?)
 }
@@ -81,6 +82,8 @@ pub async fn history(
 #[derive(Deserialize)]
 struct SupersedeInput {
     key: String,
+    #[serde(default)]
+    claim_generation: Option<i64>,
 }
 
 pub async fn supersede(
@@ -91,7 +94,7 @@ pub async fn supersede(
 ) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let s: SupersedeInput = input::object(body)?;
-    let entry = context::supersede(&state.ops, &caller, id, s.key).await?;
+    let entry = context::supersede(&state.ops, &caller, id, s.key, s.claim_generation).await?;
     ok(&json!({ "superseded": entry }))
 }
 

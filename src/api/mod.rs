@@ -15,6 +15,7 @@ pub mod events;
 pub mod health;
 pub mod misc;
 pub mod projects;
+pub mod recurrences;
 pub mod tasks;
 pub mod webhooks;
 
@@ -141,7 +142,9 @@ pub fn ok_json(body: impl actix_web::body::MessageBody + 'static) -> Result<Http
         .body(body))
 }
 
-/// Answers one page, with `Link: <…>; rel="next"` when more rows exist.
+/// Answers one page, with `Link: <…>; rel="next"` when more rows exist:
+/// after the page's cursor where the list gives one (keyset pagination),
+/// else at the next offset.
 pub fn respond_page(
     req: &HttpRequest,
     q: &Query,
@@ -150,12 +153,18 @@ pub fn respond_page(
 ) -> Result<HttpResponse> {
     let mut resp = HttpResponse::Ok();
     if body.more {
-        let next = format!(
-            "<{}?{}>; rel=\"next\"",
-            req.path(),
-            q.with_offset(page.offset + page.limit)
-        );
-        resp.insert_header((header::LINK, next));
+        let next = match &body.cursor {
+            Some(cursor) => q.with("cursor", cursor, &["offset", "cursor"]),
+            None => q.with(
+                "offset",
+                &(page.offset + page.limit).to_string(),
+                &["offset"],
+            ),
+        };
+        resp.insert_header((
+            header::LINK,
+            format!("<{}?{next}>; rel=\"next\"", req.path()),
+        ));
     }
     Ok(resp.content_type("application/json").body(body.json))
 }
@@ -250,6 +259,13 @@ pub fn endpoints() -> Vec<Endpoint> {
         PUT "/projects/{id}" => projects::update;
         PATCH "/projects/{id}" => projects::update;
         DELETE "/projects/{id}" => projects::delete;
+        GET "/recurrences" => recurrences::list;
+        POST "/recurrences" => recurrences::create;
+        GET "/recurrences/{id}" => recurrences::get;
+        PUT "/recurrences/{id}" => recurrences::update;
+        PATCH "/recurrences/{id}" => recurrences::update;
+        DELETE "/recurrences/{id}" => recurrences::delete;
+        GET "/fleet/attention" => recurrences::attention;
         GET "/stats" => misc::stats;
         GET "/usage" => misc::usage;
         GET "/webhooks" => webhooks::list;

@@ -26,7 +26,8 @@ pub async fn list(state: State, req: HttpRequest, caller: Caller) -> Result<Http
     let q = query(&req);
     let page = Page::from_query(&q)?;
     let lq = ListQuery::parse(&q)?;
-    let body = ops::tasks::list(&state.ops, &caller, lq, page).await?;
+    let cursor = q.get("cursor").map(String::from);
+    let body = ops::tasks::list(&state.ops, &caller, lq, page, cursor).await?;
     respond_page(&req, &q, page, body)
 }
 
@@ -94,6 +95,7 @@ struct CompleteInput {
     context: Option<Value>,
     metadata: Option<Value>,
     evidence: Option<Vec<Value>>,
+    claim_generation: Option<i64>,
 }
 
 pub async fn complete(
@@ -110,6 +112,7 @@ pub async fn complete(
     let completion = Completion {
         context: context_of(input.context, input.metadata)?,
         evidence: input.evidence,
+        claim_generation: input.claim_generation,
     };
     ok(&ops::tasks::complete(&state.ops, &caller, id, completion).await?)
 }
@@ -123,6 +126,7 @@ struct FailInput {
     reason: Option<String>,
     context: Option<Value>,
     metadata: Option<Value>,
+    claim_generation: Option<i64>,
 }
 
 pub async fn fail(
@@ -137,7 +141,8 @@ pub async fn fail(
         input::check_len("reason", r, 2000)?;
     }
     let context = context_of(input.context, input.metadata)?;
-    ok(&ops::tasks::fail(&state.ops, &caller, id, input.reason, context).await?)
+    let generation = input.claim_generation;
+    ok(&ops::tasks::fail(&state.ops, &caller, id, input.reason, context, generation).await?)
 }
 
 #[derive(Deserialize)]

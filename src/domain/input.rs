@@ -233,13 +233,18 @@ impl Query {
             .transpose()
     }
 
-    /// The query without `offset`, for building `Link: rel="next"`.
-    pub fn with_offset(&self, offset: i64) -> String {
+    /// The query without the keys `drop`, plus `key=value` (for building
+    /// `Link: rel="next"`).
+    pub fn with(&self, key: &str, value: &str, drop: &[&str]) -> String {
         let mut ser = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in self.pairs.iter().filter(|(k, _)| k != "offset") {
+        for (k, v) in self
+            .pairs
+            .iter()
+            .filter(|(k, _)| !drop.contains(&k.as_str()))
+        {
             ser.append_pair(k, v);
         }
-        ser.append_pair("offset", &offset.to_string());
+        ser.append_pair(key, value);
         ser.finish()
     }
 }

@@ -3,6 +3,7 @@
 //! validation, time.
 
 pub mod access;
+pub mod calendar;
 pub mod clock;
 pub mod event_kind;
 pub mod input;

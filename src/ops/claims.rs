@@ -14,8 +14,10 @@ use crate::domain::event_kind::EventKind;
 use crate::domain::input::{self, check_len, Id};
 use crate::domain::lifecycle::Transition;
 use crate::error::{Error, Result};
+use crate::hub::Wanted;
+use crate::store::claims::{self, QueueFilter};
 use crate::store::tasks::{self, TaskJson, TaskRow};
-use crate::store::{claims, readers, Tx};
+use crate::store::{readers, Tx};
 
 pub const DEFAULT_LEASE: i64 = 300;
 pub const MAX_LEASE: i64 = 3600;
@@ -32,6 +34,8 @@ pub struct ClaimInput {
     pub state: Option<String>,
     pub detail: Option<String>,
     pub handoff: Option<String>,
+    /// The fencing token of the claim the caller holds (SPEC §10).
+    pub claim_generation: Option<i64>,
 }
 
 impl ClaimInput {
@@ -88,7 +92,8 @@ fn agent_of(caller: &Caller) -> Result<i64> {
         .ok_or_else(|| Error::forbidden("claims need an agent identity; use an agent key"))
 }
 
-/// Claims `task` for `agent` (the machine has said it may be claimed).
+/// Claims `task` for `agent`: the machine decides whether it may be
+/// claimed; the claim moves the fencing token on.
 fn take(tx: &Tx, caller: &Caller, task: &TaskRow, agent: i64, lease: i64) -> Result<TaskJson> {
     transition(tx, task, Transition::Claim)?;
     tasks::take_claim(tx, task.id, agent, &lease_end(lease))?;
@@ -98,31 +103,63 @@ fn take(tx: &Tx, caller: &Caller, task: &TaskRow, agent: i64, lease: i64) -> Res
 
 /// `POST /tasks/claim`: claims the next task in the caller's queue
 /// (priority, then age); with `wait_seconds`, waits for one to appear.
+///
+/// Waiting costs nothing (SPEC §10): the claimer looks with a read and
+/// writes only when the queue has a task for it. Otherwise it files a
+/// waiter with the hub, looks once more (a task may have been queued in
+/// between), and sleeps — no thread, no write — until a commit queues a
+/// task it may take; then it looks again with a read, and only then
+/// claims on the writer.
 pub async fn claim_next(ctx: &Context, caller: &Caller, c: ClaimInput) -> Result<Option<TaskJson>> {
     let agent = agent_of(caller)?;
-    let deadline = Instant::now() + Duration::from_secs(c.wait_seconds.unwrap_or(0) as u64);
-    let mut changes = ctx.store.hub().subscribe();
-    let project = c.project_id.map(|p| p.0);
-    let labels = c.labels.unwrap_or_default();
-    let lease = c.lease_seconds.unwrap_or(DEFAULT_LEASE);
+    let wait = Duration::from_secs(c.wait_seconds.unwrap_or(0) as u64);
+    let deadline = Instant::now() + wait;
+    let filter = QueueFilter {
+        agent,
+        project_id: c.project_id.map(|p| p.0),
+        labels: c.labels.clone().unwrap_or_default(),
+    };
+    let lease = c.lease();
+    let mut ticket = None;
     loop {
-        let (caller2, labels2) = (caller.clone(), labels.clone());
-        let got = ctx
+        let candidate = ctx
             .store
-            .write(move |tx| {
-                let Some(id) = claims::next(tx, agent, project, &labels2)? else {
-                    return Ok(None);
-                };
-                let task = tasks::require(tx, id)?;
-                take(tx, &caller2, &task, agent, lease).map(Some)
-            })
-            .await?;
-        let left = deadline.saturating_duration_since(Instant::now());
-        if got.is_some() || left.is_zero() {
-            return Ok(got);
+            .read_blocking(|conn| claims::next(conn, &filter))?;
+        if candidate.is_some() {
+            let (caller, filter) = (caller.clone(), filter.clone());
+            let got = ctx
+                .store
+                .write(move |tx| {
+                    let Some(id) = claims::next(tx, &filter)? else {
+                        return Ok(None);
+                    };
+                    take(tx, &caller, &tasks::require(tx, id)?, agent, lease).map(Some)
+                })
+                .await?;
+            if got.is_some() {
+                return Ok(got);
+            }
+            // Another claimer took it first: look again.
+            continue;
         }
-        // Wake on the next commit (or re-check at least every second).
-        let _ = tokio::time::timeout(left.min(Duration::from_secs(1)), changes.recv()).await;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        match &ticket {
+            None => {
+                ticket = Some(ctx.store.hub().waiters().register(Wanted {
+                    agent,
+                    project_id: filter.project_id,
+                    labels: filter.labels.clone(),
+                }));
+            }
+            Some(t) => {
+                if tokio::time::timeout(left, t.notified()).await.is_err() {
+                    return Ok(None);
+                }
+            }
+        }
     }
 }
 
@@ -167,10 +204,12 @@ pub async fn claim(ctx: &Context, caller: &Caller, id: i64, lease: i64) -> Resul
         .await
 }
 
-/// The task whose live claim the caller holds (409 otherwise).
-fn held(tx: &Tx, caller: &Caller, id: i64) -> Result<TaskRow> {
+/// The task whose live claim the caller holds (409 otherwise), at the
+/// claim generation it names, if it names one (409 `stale_claim`).
+fn held(tx: &Tx, caller: &Caller, id: i64, generation: Option<i64>) -> Result<TaskRow> {
     let agent = agent_of(caller)?;
     let task = queue_task(tx, caller, id)?;
+    super::fence(&task, generation)?;
     if task.live_claimant(&clock::now_string()) != Some(agent) {
         return Err(Error::conflict(format!(
             "you hold no live claim on task {id}; claim it first"
@@ -203,7 +242,7 @@ pub async fn heartbeat(ctx: &Context, caller: &Caller, id: i64, c: ClaimInput) -
     let lease = c.lease();
     ctx.store
         .write(move |tx| {
-            let task = held(tx, &caller, id)?;
+            let task = held(tx, &caller, id, c.claim_generation)?;
             tasks::extend_lease(tx, id, &lease_end(lease))?;
             if let Some(state) = &c.state {
                 set_state_row(tx, &caller, &task, state, c.detail.as_deref())?;
@@ -220,11 +259,12 @@ pub async fn set_state(
     id: i64,
     state: String,
     detail: Option<String>,
+    generation: Option<i64>,
 ) -> Result<TaskJson> {
     let caller = caller.clone();
     ctx.store
         .write(move |tx| {
-            let task = held(tx, &caller, id)?;
+            let task = held(tx, &caller, id, generation)?;
             set_state_row(tx, &caller, &task, &state, detail.as_deref())?;
             tasks::json(tx, id)
         })
@@ -239,11 +279,13 @@ pub async fn release(
     caller: &Caller,
     id: i64,
     handoff: Option<String>,
+    generation: Option<i64>,
 ) -> Result<TaskJson> {
     let caller = caller.clone();
     ctx.store
         .write(move |tx| {
             let task = queue_task(tx, &caller, id)?;
+            super::fence(&task, generation)?;
             let holder = task.live_claimant(&clock::now_string());
             if holder.is_none() {
                 return Err(Error::conflict(format!("task {id} is not claimed")));
@@ -270,6 +312,7 @@ pub fn expire_in(tx: &Tx) -> Result<usize> {
     for id in &ids {
         let task = tasks::require(tx, *id)?;
         transition(tx, &task, Transition::Release)?;
+        tasks::mark_abandoned(tx, *id)?;
         readers::refresh(tx, *id)?;
         emit(
             tx,

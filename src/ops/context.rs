@@ -33,6 +33,8 @@ pub struct Patch {
     pub patch: Map<String, Value>,
     pub source: Source,
     pub expected_version: Option<i64>,
+    /// The fencing token of the caller's claim, if it works under one.
+    pub claim_generation: Option<i64>,
 }
 
 /// `PATCH /tasks/{id}/context`: merges the patch; `human_stated` and
@@ -47,7 +49,8 @@ pub async fn patch(ctx: &Context, caller: &Caller, id: i64, p: Patch) -> Result<
     let (caller, max) = (caller.clone(), ctx.max_context_bytes());
     ctx.store
         .write(move |tx| {
-            require(tx, &caller, id, Need::Work)?;
+            let t = require(tx, &caller, id, Need::Work)?;
+            super::fence(&t, p.claim_generation)?;
             context::write(tx, &caller, id, &p.patch, p.source, p.expected_version, max)?;
             emit(tx, &caller, id, EventKind::TaskContextUpdated, None)
         })
@@ -77,12 +80,20 @@ pub async fn history(
 
 /// `POST /tasks/{id}/context/supersede {key}`: the live entry for `key`
 /// goes stale (the context value stays); `task.context_updated` with
-/// reason `superseded`.
-pub async fn supersede(ctx: &Context, caller: &Caller, id: i64, key: String) -> Result<Entry> {
+/// reason `superseded`. Fenced by `claim_generation` like every context
+/// write.
+pub async fn supersede(
+    ctx: &Context,
+    caller: &Caller,
+    id: i64,
+    key: String,
+    claim_generation: Option<i64>,
+) -> Result<Entry> {
     let caller = caller.clone();
     ctx.store
         .write(move |tx| {
-            require(tx, &caller, id, Need::Work)?;
+            let t = require(tx, &caller, id, Need::Work)?;
+            super::fence(&t, claim_generation)?;
             let entry = context::supersede(tx, id, &key)?;
             crate::store::tasks::touch(tx, id)?;
             emit(

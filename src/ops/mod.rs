@@ -28,7 +28,9 @@ pub mod context;
 pub mod delegation;
 pub mod dependencies;
 pub mod feed;
+pub mod fleet;
 pub mod projects;
+pub mod recurrences;
 pub mod stats;
 pub mod tasks;
 pub mod webhooks;
@@ -43,6 +45,7 @@ use crate::domain::clock;
 use crate::domain::event_kind::EventKind;
 use crate::domain::lifecycle::{State, Status, Transition};
 use crate::error::Result;
+use crate::hub::Queued;
 use crate::store::event_log::{self, Subject};
 use crate::store::tasks::{TaskJson, TaskRow};
 use crate::store::{self, readers, Store, Tx};
@@ -133,9 +136,40 @@ pub fn emit(
     kind: EventKind,
     reason: Option<&str>,
 ) -> Result<TaskJson> {
-    let task = store::tasks::json(tx, id)?;
+    let view = store::tasks::render::view(tx, id)?;
+    // Every change that can put a task in a claim queue appends an event:
+    // here waiting claimers hear of it (once this commits).
+    let claimable = Status::parse(&view.status)
+        .is_some_and(|s| s.is_claimable() && s != Status::Claimed)
+        && view.claimed_by_agent_id.is_none();
+    if claimable {
+        tx.queued(Queued {
+            id,
+            assigned_to: view.assigned_to_agent_id,
+            project_id: view.fields.project_id,
+            labels: view.fields.labels(),
+        });
+    }
+    let task = serde_json::value::to_raw_value(&view)?;
     event_log::record(tx, kind, Subject::Task(&task), Some(id), caller, reason)?;
     Ok(task)
+}
+
+/// Refuses (409 `stale_claim`, nothing changed) a write that names a claim
+/// generation other than the task's (SPEC §10's fencing token): a worker
+/// whose lease ran out cannot overwrite the work of the next claimant.
+pub fn fence(task: &TaskRow, claim_generation: Option<i64>) -> Result<()> {
+    match claim_generation {
+        Some(g) if g != task.claim_generation => Err(crate::error::Error::conflict_with(
+            format!(
+                "task {}: claim generation {g} is stale; the task's claim is at generation {}",
+                task.id, task.claim_generation
+            ),
+            serde_json::json!({ "claim_generation": task.claim_generation }),
+        )
+        .coded("stale_claim")),
+        _ => Ok(()),
+    }
 }
 
 /// Moves `task` through `transition` (the state machine decides, from the

@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::{emit, require, settle_dependents, transition, Context};
 use crate::domain::access::{Caller, Need, ReaderFacts};
+use crate::domain::calendar::{Frequency, Series};
 use crate::domain::clock;
 use crate::domain::event_kind::EventKind;
 use crate::domain::input::{
@@ -14,9 +15,10 @@ use crate::domain::input::{
 use crate::domain::lifecycle::{Dependencies, State, Status, Transition};
 use crate::error::{Error, Result};
 use crate::store::cache::Rendered;
+use crate::store::claims::{self, QueueFilter};
 use crate::store::context::{self, Source};
 use crate::store::delegation::{self, DelegationKind};
-use crate::store::tasks::list::Filter;
+use crate::store::tasks::list::{Filter, Listed, PageSpec};
 use crate::store::tasks::{self, render, FieldPatch, Fields, JsonText, NewRow, TaskJson, TaskRow};
 use crate::store::{agents, comments, dependencies, projects, readers, Tx};
 
@@ -264,6 +266,7 @@ impl TaskInput {
                 .collect(),
             context: context_of(self.context, self.metadata)?,
             recurrence_id: None,
+            recurrence_anchor: None,
         })
     }
 
@@ -292,6 +295,8 @@ pub struct NewTask {
     pub depends_on: Vec<i64>,
     pub context: Option<Map<String, Value>>,
     pub recurrence_id: Option<i64>,
+    /// The first due date of the legacy recurring series it belongs to.
+    pub recurrence_anchor: Option<String>,
 }
 
 fn check_project(tx: &Tx, project_id: Option<i64>) -> Result<()> {
@@ -415,7 +420,15 @@ pub(crate) fn create_in(
         )?;
     }
     let state = State::new().apply(0, Transition::Create(new.status), &deps.summary)?;
+    // A legacy recurring series remembers its first due date.
+    let recurrence_anchor = new.recurrence_anchor.or_else(|| {
+        new.fields
+            .is_recurring
+            .then(|| new.fields.due_date.clone())
+            .flatten()
+    });
     let row = NewRow {
+        recurrence_anchor,
         fields: new.fields,
         created_by: caller.agent_id(),
         assigned_to: assignee.as_ref().map(|a| a.id),
@@ -577,10 +590,12 @@ impl ListQuery {
 }
 
 /// One page of a list, already serialized: `json` is the JSON array,
-/// `more` says a next page exists.
+/// `more` says a next page exists, `cursor` where it starts (keyset
+/// pagination, when the list offers it).
 pub struct PageBody {
     pub json: Vec<u8>,
     pub more: bool,
+    pub cursor: Option<String>,
 }
 
 impl PageBody {
@@ -592,15 +607,14 @@ impl PageBody {
         Ok(PageBody {
             json: serde_json::to_vec(&items)?,
             more,
+            cursor: None,
         })
     }
 
     /// A page of ready renderings (tasks), joined into a buffer of the
     /// exact size: a list of 1,000 tasks is a megabyte, and growing a
     /// buffer to that size copies it twice over and faults in fresh pages.
-    pub fn rendered(page: Page, mut items: Vec<Rendered>) -> PageBody {
-        let more = items.len() as i64 > page.limit;
-        items.truncate(page.limit as usize);
+    pub fn rendered(items: Vec<Rendered>, more: bool, cursor: Option<String>) -> PageBody {
         let size = items.iter().map(|r| r.json().len() + 1).sum::<usize>() + 2;
         let mut json = Vec::with_capacity(size);
         json.push(b'[');
@@ -611,14 +625,21 @@ impl PageBody {
             json.extend_from_slice(item.json().as_bytes());
         }
         json.push(b']');
-        PageBody { json, more }
+        PageBody { json, more, cursor }
     }
 }
 
-/// `GET /tasks`: one page of what the caller reads (or, with `claimable`,
-/// of its claim queue), in the order of SPEC §5. Built inside the read,
+/// `GET /tasks`: one page of what the caller reads in the order of SPEC
+/// §5 — or, with `claimable`, of its claim queue in claim order (priority,
+/// then age; `project_id` and `labels` narrow it). Built inside the read,
 /// off the async workers.
-pub async fn list(ctx: &Context, caller: &Caller, q: ListQuery, page: Page) -> Result<PageBody> {
+pub async fn list(
+    ctx: &Context,
+    caller: &Caller,
+    q: ListQuery,
+    page: Page,
+    cursor: Option<String>,
+) -> Result<PageBody> {
     let cache = ctx.store.cache().clone();
     let caller = caller.clone();
     let ListQuery {
@@ -635,11 +656,30 @@ pub async fn list(ctx: &Context, caller: &Caller, q: ListQuery, page: Page) -> R
             if let Some(a) = &created_by {
                 filter.created_by = Some(agents::resolve(conn, "created_by", a)?.id);
             }
-            let ids = tasks::list::list(conn, &caller, &filter, page.limit, page.offset)?;
-            Ok(PageBody::rendered(
-                page,
-                render::render_ids(conn, &cache, generation, &ids)?,
-            ))
+            let listed = if filter.claimable {
+                let queue = QueueFilter {
+                    agent: caller.agent_id().unwrap_or(-1),
+                    project_id: filter.project_id,
+                    labels: filter.labels.clone(),
+                };
+                let mut ids = claims::page(conn, &queue, page.limit + 1, page.offset)?;
+                let more = ids.len() as i64 > page.limit;
+                ids.truncate(page.limit as usize);
+                Listed {
+                    ids,
+                    more,
+                    cursor: None,
+                }
+            } else {
+                let spec = PageSpec {
+                    limit: page.limit,
+                    offset: page.offset,
+                    cursor,
+                };
+                tasks::list::list(conn, &caller, &filter, &spec)?
+            };
+            let items = render::render_ids(conn, &cache, generation, &listed.ids)?;
+            Ok(PageBody::rendered(items, listed.more, listed.cursor))
         })
         .await
 }
@@ -792,11 +832,13 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: i64) -> Result<()> {
         .await
 }
 
-/// What `/complete` (and `/fail`) may carry.
+/// What `/complete` may carry.
 #[derive(Debug, Default)]
 pub struct Completion {
     pub context: Option<Map<String, Value>>,
     pub evidence: Option<Vec<Value>>,
+    /// The fencing token of the caller's claim, if it worked under one.
+    pub claim_generation: Option<i64>,
 }
 
 /// Checks `evidence: [{kind, ref, summary?}]` (SPEC §5).
@@ -852,6 +894,7 @@ pub(crate) fn complete_in(
     max: usize,
 ) -> Result<TaskJson> {
     let t = require(tx, caller, id, Need::Work)?;
+    super::fence(&t, c.claim_generation)?;
     if t.status() == Status::Completed {
         return tasks::json(tx, id);
     }
@@ -886,29 +929,43 @@ pub(crate) fn complete_in(
 }
 
 /// A legacy recurring task (`is_recurring` with a `due_date`) completed:
-/// its next occurrence, on the series' calendar (SPEC §5).
+/// its next occurrence, on the series' calendar (SPEC §5) — counted from
+/// the series' first due date, so a date clamped to a short month never
+/// becomes the next one's anchor.
 fn spawn_next_occurrence(tx: &Tx, caller: &Caller, t: &TaskRow, max: usize) -> Result<()> {
-    let Some(due) = t.fields.due_date.as_deref().and_then(clock::parse_date) else {
+    let parse = |d: Option<&str>| d.and_then(|d| d.parse::<jiff::civil::Date>().ok());
+    let Some(due) = parse(t.fields.due_date.as_deref()) else {
         return Ok(());
     };
-    let n = t.fields.recurring_interval.unwrap_or(1).max(1);
-    let next = match t.fields.recurring_type.as_deref().unwrap_or("daily") {
-        "weekly" => due.checked_add(time::Duration::weeks(n)),
-        "monthly" => clock::add_months(due, n),
-        "yearly" => clock::add_months(due, 12 * n),
-        _ => due.checked_add(time::Duration::days(n)),
+    let anchor = parse(t.recurrence_anchor.as_deref()).unwrap_or(due);
+    let frequency = t
+        .fields
+        .recurring_type
+        .as_deref()
+        .and_then(Frequency::parse)
+        .unwrap_or(Frequency::Daily);
+    let series = Series {
+        frequency,
+        interval: i32::try_from(t.fields.recurring_interval.unwrap_or(1).max(1)).unwrap_or(1),
+        start: anchor,
+        anchor_day: Some(anchor.day()),
+        anchor_month: Some(anchor.month()),
+        anchor_weekday: None,
     };
     // Past the end of the calendar there is no next occurrence.
-    let Some(next) = next else { return Ok(()) };
+    let Some(next) = series.next_after(due) else {
+        return Ok(());
+    };
     create_in(
         tx,
         caller,
         NewTask {
             fields: Fields {
-                due_date: Some(clock::format_date(next)),
+                due_date: Some(next.to_string()),
                 ..t.fields.clone()
             },
             assignee: t.assigned_to_agent_id.map(AgentRef::Id),
+            recurrence_anchor: Some(anchor.to_string()),
             ..Default::default()
         },
         None,
@@ -945,11 +1002,13 @@ pub async fn fail(
     id: i64,
     reason: Option<String>,
     context: Option<Map<String, Value>>,
+    claim_generation: Option<i64>,
 ) -> Result<TaskJson> {
     let (caller, max) = (caller.clone(), ctx.max_context_bytes());
     ctx.store
         .write(move |tx| {
             let t = require(tx, &caller, id, Need::Work)?;
+            super::fence(&t, claim_generation)?;
             t.state(&clock::now_string())
                 .apply(id, Transition::Fail, &Dependencies::default())?;
             if let Some(c) = &context {

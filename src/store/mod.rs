@@ -7,6 +7,7 @@
 //! Events recorded during a write are published once their commit is durable.
 
 pub mod agents;
+pub mod attention;
 pub mod cache;
 pub mod claims;
 pub mod comments;
@@ -16,6 +17,7 @@ pub mod dependencies;
 pub mod event_log;
 pub mod projects;
 pub mod readers;
+pub mod recurrences;
 pub mod schema;
 pub mod settings;
 pub mod stats;
@@ -34,7 +36,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{Error, Result};
-use crate::hub::{Event, Hub};
+use crate::hub::{Event, Hub, Queued};
 use cache::{Dirty, RenderCache};
 
 /// Most writes one commit carries.
@@ -52,6 +54,8 @@ pub struct Tx<'c> {
     /// redelivery), which no stream is told about.
     addressed_hook: Cell<bool>,
     index_changes: RefCell<Vec<context::IndexChange>>,
+    /// Tasks this write left in the claim queue (for waiting claimers).
+    queued: RefCell<Vec<Queued>>,
 }
 
 impl<'c> Tx<'c> {
@@ -61,7 +65,12 @@ impl<'c> Tx<'c> {
             events: RefCell::new(Vec::new()),
             addressed_hook: Cell::new(false),
             index_changes: RefCell::new(Vec::new()),
+            queued: RefCell::new(Vec::new()),
         }
+    }
+    /// Tells waiting claimers, once this commits, that a task is queued.
+    pub fn queued(&self, task: Queued) {
+        self.queued.borrow_mut().push(task);
     }
     pub fn record(&self, event: Event) {
         self.events.borrow_mut().push(Arc::new(event));
@@ -399,6 +408,7 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
         let mut finishers = Vec::with_capacity(batch.len());
         let mut published = Vec::new();
         let mut index_changes = Vec::new();
+        let mut queued = Vec::new();
         let mut addressed_hook = false;
         for job in batch {
             let savepoint = run_cached(conn, "SAVEPOINT w");
@@ -413,6 +423,7 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
                 addressed_hook |= tx.addressed_hook.get();
                 published.extend(tx.events.into_inner());
                 index_changes.extend(tx.index_changes.into_inner());
+                queued.extend(tx.queued.into_inner());
             } else {
                 let _ = conn.execute_batch("ROLLBACK TO w; RELEASE w");
             }
@@ -425,7 +436,7 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
         w.settle_cache();
         match committed {
             Ok(()) => {
-                hub.publish(published, addressed_hook);
+                hub.publish(published, &queued, addressed_hook);
                 for (finish, answerable) in finishers {
                     finish(if answerable {
                         Ok(())

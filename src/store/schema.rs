@@ -28,7 +28,146 @@ const MIGRATIONS: &[Migration] = &[
         sql: COMMENT_AUTHOR,
         then: None,
     },
+    Migration {
+        sql: QUEUE,
+        then: None,
+    },
 ];
+
+/// Version 5: the work queue and pages whose cost does not grow with the
+/// database (SPEC §10).
+///
+/// - `queued`: in the claim queue (the state machine's claimable
+///   statuses, no claim holder); partial indexes hold only queued tasks,
+///   in claim order (priority, then age), unassigned, by assignee and by
+///   project. `task_labels` normalizes labels, and its own queue index
+///   keeps labelled queued tasks in claim order per label; triggers keep
+///   it in step with `tasks`.
+/// - `claim_generation`: the fencing token each claim increments.
+/// - `abandoned_at`: when a lease last ran out with nobody claiming since
+///   (the attention board's abandoned claims).
+/// - `recurrence_anchor`: the first due date of a legacy `is_recurring`
+///   series, so a clamped date never becomes the next one's anchor.
+/// - `task_counts`: counts by project, assignee and status, kept by
+///   triggers, so `/stats` does not count a million rows.
+/// - `list_key`: the list order as one key, indexed for open tasks and for
+///   completed ones, so a page walks an index and stops (and a cursor is a
+///   key); `tasks_attention` holds the few tasks the attention board
+///   looks for. Indexes on columns most tasks leave empty become partial,
+///   so creating a task writes fewer of them.
+/// - `recurrences.time_of_day` and `series_start`: the local time and the
+///   first date of a series, in its own time zone.
+const QUEUE: &str = "
+ALTER TABLE tasks ADD COLUMN claim_generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN abandoned_at TEXT;
+ALTER TABLE tasks ADD COLUMN recurrence_anchor TEXT;
+ALTER TABLE tasks ADD COLUMN queued INTEGER GENERATED ALWAYS AS
+    (status IN ('open', 'in_progress') AND claimed_by_agent_id IS NULL) VIRTUAL;
+
+CREATE INDEX tasks_queue ON tasks(priority, id) WHERE queued AND assigned_to_agent_id IS NULL;
+CREATE INDEX tasks_queue_assigned ON tasks(assigned_to_agent_id, priority, id) WHERE queued;
+CREATE INDEX tasks_queue_project ON tasks(project_id, priority, id) WHERE queued;
+CREATE INDEX tasks_leases ON tasks(lease_expires_at) WHERE claimed_by_agent_id IS NOT NULL;
+-- The list order of SPEC §5 as one sortable key: priority, dated before
+-- undated, due date, newest first. A page walks it and stops; a cursor is
+-- the last key seen.
+ALTER TABLE tasks ADD COLUMN list_key TEXT GENERATED ALWAYS AS
+    (printf('%d%d%s%019d', priority, due_date IS NULL, COALESCE(due_date, '9999-99-99'),
+            9223372036854775807 - id)) VIRTUAL;
+CREATE INDEX tasks_order_open ON tasks(list_key) WHERE status != 'completed';
+CREATE INDEX tasks_order_done ON tasks(list_key) WHERE status = 'completed';
+CREATE INDEX tasks_attention ON tasks(id) WHERE abandoned_at IS NOT NULL
+    OR session_state IN ('errored', 'waiting_input') OR blocked_reason = 'dependency_failed';
+CREATE INDEX tasks_completed_at ON tasks(completed_at) WHERE status = 'completed';
+CREATE INDEX tasks_due ON tasks(due_date)
+    WHERE due_date IS NOT NULL AND status NOT IN ('completed', 'failed');
+
+DROP INDEX tasks_status;
+DROP INDEX tasks_assigned_to;
+CREATE INDEX tasks_assigned_to ON tasks(assigned_to_agent_id) WHERE assigned_to_agent_id IS NOT NULL;
+DROP INDEX tasks_completed_by;
+CREATE INDEX tasks_completed_by ON tasks(completed_by_agent_id) WHERE completed_by_agent_id IS NOT NULL;
+DROP INDEX tasks_claimed_by;
+CREATE INDEX tasks_claimed_by ON tasks(claimed_by_agent_id) WHERE claimed_by_agent_id IS NOT NULL;
+DROP INDEX tasks_parent;
+CREATE INDEX tasks_parent ON tasks(parent_task_id) WHERE parent_task_id IS NOT NULL;
+DROP INDEX tasks_project;
+CREATE INDEX tasks_project ON tasks(project_id) WHERE project_id IS NOT NULL;
+DROP INDEX tasks_recurrence;
+CREATE INDEX tasks_recurrence ON tasks(recurrence_id) WHERE recurrence_id IS NOT NULL;
+
+CREATE TABLE task_labels (
+    label    TEXT NOT NULL,
+    task_id  INTEGER NOT NULL,
+    priority INTEGER NOT NULL,
+    queued   INTEGER NOT NULL,
+    PRIMARY KEY (label, task_id)
+) WITHOUT ROWID;
+CREATE INDEX task_labels_task ON task_labels(task_id);
+CREATE INDEX task_labels_queue ON task_labels(label, priority, task_id) WHERE queued;
+INSERT OR IGNORE INTO task_labels (label, task_id, priority, queued)
+    SELECT j.value, t.id, t.priority, t.queued FROM tasks t, json_each(t.labels) j
+    WHERE t.labels != '[]';
+CREATE TRIGGER tasks_labels_insert AFTER INSERT ON tasks WHEN new.labels != '[]'
+BEGIN
+    INSERT OR IGNORE INTO task_labels (label, task_id, priority, queued)
+        SELECT value, new.id, new.priority, new.queued FROM json_each(new.labels);
+END;
+CREATE TRIGGER tasks_labels_relabel AFTER UPDATE OF labels ON tasks
+    WHEN old.labels != new.labels
+BEGIN
+    DELETE FROM task_labels WHERE task_id = old.id;
+    INSERT OR IGNORE INTO task_labels (label, task_id, priority, queued)
+        SELECT value, new.id, new.priority, new.queued FROM json_each(new.labels);
+END;
+CREATE TRIGGER tasks_labels_queue AFTER UPDATE OF status, claimed_by_agent_id, priority ON tasks
+    WHEN new.labels != '[]' AND (old.queued IS NOT new.queued OR old.priority != new.priority)
+BEGIN
+    UPDATE task_labels SET queued = new.queued, priority = new.priority WHERE task_id = new.id;
+END;
+CREATE TRIGGER tasks_labels_delete AFTER DELETE ON tasks WHEN old.labels != '[]'
+BEGIN
+    DELETE FROM task_labels WHERE task_id = old.id;
+END;
+
+CREATE TABLE task_counts (
+    project_id INTEGER NOT NULL,
+    agent_id   INTEGER NOT NULL,
+    status     TEXT NOT NULL,
+    n          INTEGER NOT NULL,
+    PRIMARY KEY (project_id, agent_id, status)
+) WITHOUT ROWID;
+INSERT INTO task_counts (project_id, agent_id, status, n)
+    SELECT COALESCE(project_id, 0), COALESCE(assigned_to_agent_id, 0), status, count(*)
+    FROM tasks GROUP BY 1, 2, 3;
+CREATE TRIGGER tasks_count_insert AFTER INSERT ON tasks
+BEGIN
+    INSERT OR IGNORE INTO task_counts (project_id, agent_id, status, n)
+        VALUES (COALESCE(new.project_id, 0), COALESCE(new.assigned_to_agent_id, 0), new.status, 0);
+    UPDATE task_counts SET n = n + 1 WHERE project_id = COALESCE(new.project_id, 0)
+        AND agent_id = COALESCE(new.assigned_to_agent_id, 0) AND status = new.status;
+END;
+CREATE TRIGGER tasks_count_delete AFTER DELETE ON tasks
+BEGIN
+    UPDATE task_counts SET n = n - 1 WHERE project_id = COALESCE(old.project_id, 0)
+        AND agent_id = COALESCE(old.assigned_to_agent_id, 0) AND status = old.status;
+END;
+CREATE TRIGGER tasks_count_update AFTER UPDATE OF status, project_id, assigned_to_agent_id ON tasks
+    WHEN old.status != new.status OR old.project_id IS NOT new.project_id
+        OR old.assigned_to_agent_id IS NOT new.assigned_to_agent_id
+BEGIN
+    UPDATE task_counts SET n = n - 1 WHERE project_id = COALESCE(old.project_id, 0)
+        AND agent_id = COALESCE(old.assigned_to_agent_id, 0) AND status = old.status;
+    INSERT OR IGNORE INTO task_counts (project_id, agent_id, status, n)
+        VALUES (COALESCE(new.project_id, 0), COALESCE(new.assigned_to_agent_id, 0), new.status, 0);
+    UPDATE task_counts SET n = n + 1 WHERE project_id = COALESCE(new.project_id, 0)
+        AND agent_id = COALESCE(new.assigned_to_agent_id, 0) AND status = new.status;
+END;
+
+ALTER TABLE recurrences ADD COLUMN time_of_day TEXT NOT NULL DEFAULT '00:00';
+ALTER TABLE recurrences ADD COLUMN series_start TEXT;
+CREATE INDEX recurrences_due ON recurrences(next_due_at) WHERE active;
+";
 
 /// Version 4: a comment keeps the display name it was sent with
 /// (`author`, SPEC §5); `author_agent_id` stays the caller.

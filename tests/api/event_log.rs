@@ -174,6 +174,14 @@ fn cases() -> Vec<Case> {
             |f, h| f.admin.patch(&format!("/api/webhooks/{h}"), json!({"active": false}))),
         case!("DELETE" "/webhooks/{id}" => none because "configuration", hook,
             |f, h| f.admin.delete(&format!("/api/webhooks/{h}"))),
+        case!("POST" "/recurrences" => none because "a recurrence is configuration; the tasks it spawns append task.created with reason recurrence", nothing,
+            |f, _| f.admin.post("/api/recurrences", json!({"content": "standup", "rule_type": "daily"}))),
+        case!("PUT" "/recurrences/{id}" => none because "configuration", recurrence,
+            |f, r| f.admin.put(&format!("/api/recurrences/{r}"), json!({"priority": 1}))),
+        case!("PATCH" "/recurrences/{id}" => none because "configuration", recurrence,
+            |f, r| f.admin.patch(&format!("/api/recurrences/{r}"), json!({"active": false}))),
+        case!("DELETE" "/recurrences/{id}" => none because "configuration", recurrence,
+            |f, r| f.admin.delete(&format!("/api/recurrences/{r}"))),
         case!("POST" "/webhooks/{id}/test" => none because "a ping is addressed to its hook alone, in no feed", hook,
             |f, h| f.admin.post(&format!("/api/webhooks/{h}/test"), json!({}))),
         case!("POST" "/webhooks/{id}/deliveries/{did}/redeliver" => none because "a redelivery is addressed to its hook alone, in no feed",
@@ -191,6 +199,16 @@ fn subtask(f: &Fixture) -> i64 {
         &ok(f.worker.post(
             &format!("/api/tasks/{}/subtasks", f.task),
             json!({"content": "s"}),
+        ))
+        .body,
+    )
+}
+
+fn recurrence(f: &Fixture) -> i64 {
+    id_of(
+        &ok(f.admin.post(
+            "/api/recurrences",
+            json!({"content": "weekly", "rule_type": "weekly"}),
         ))
         .body,
     )

@@ -17,6 +17,7 @@ mod dialects;
 mod event_log;
 mod events;
 mod projects_stats;
+mod queue;
 mod readme;
 mod regressions;
 mod render_cache;

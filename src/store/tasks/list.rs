@@ -6,26 +6,8 @@ use rusqlite::Connection;
 
 use crate::domain::access::Caller;
 use crate::domain::clock;
-use crate::domain::lifecycle::Status;
 use crate::error::Result;
 use crate::store::readers;
-
-/// SQL: task `t` is in the claim queue (SPEC §10) of the agent bound at
-/// `me` at the time bound at `now`: a claimable status (the state
-/// machine's rule), no live claim, unassigned or assigned to that agent.
-pub fn in_queue(me: &str, now: &str) -> String {
-    let statuses = Status::ALL
-        .into_iter()
-        .filter(|s| s.is_claimable())
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "t.status IN ({statuses}) \
-         AND (t.claimed_by_agent_id IS NULL OR t.lease_expires_at <= {now}) \
-         AND (t.assigned_to_agent_id IS NULL OR t.assigned_to_agent_id = {me})"
-    )
-}
 
 /// Filters of `GET /tasks`, already validated.
 #[derive(Debug, Default)]
@@ -86,33 +68,94 @@ impl Where {
     }
 }
 
-/// The ids of what the caller can read, filtered and ordered; one more
-/// than `limit` so the caller knows whether a next page exists. (Ids only:
-/// the renderings mostly come from the cache.)
-pub fn list(
-    conn: &Connection,
-    caller: &Caller,
-    f: &Filter,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<i64>> {
-    let now = clock::now_string();
-    let mut w = Where::default();
-    // ?1 is always the caller's agent id (or -1).
-    let me = w.bind(SqlValue::Integer(caller.agent_id().unwrap_or(-1)));
-    w.add(format!("{me} = {me}"));
-    if f.claimable {
-        let now = w.bind(SqlValue::Text(now.clone()));
-        w.add(in_queue(&me, &now));
-    } else if !caller.reads_all() {
-        // The filter's own index picks the rows and each is checked; or
-        // the caller's readable set picks them.
-        w.add(if f.narrows_to_a_subset() {
-            readers::reads(&me)
-        } else {
-            readers::read_set(&me)
-        });
+/// Where a page starts: `offset` rows in, or after a `cursor` (the last
+/// row of the page before, as [`Listed::cursor`] gave it).
+#[derive(Debug, Clone, Default)]
+pub struct PageSpec {
+    pub limit: i64,
+    pub offset: i64,
+    pub cursor: Option<String>,
+}
+
+/// One page of ids.
+#[derive(Debug, Default)]
+pub struct Listed {
+    /// At most the page's `limit`, in list order.
+    pub ids: Vec<i64>,
+    /// More rows follow.
+    pub more: bool,
+    /// Where the next page starts (keyset pagination), when more follow.
+    pub cursor: Option<String>,
+}
+
+/// The part of the list order a row is in: open tasks, then completed
+/// ones (SPEC §5), each ordered by `list_key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Part {
+    Open,
+    Done,
+}
+
+impl Part {
+    fn tag(self) -> char {
+        match self {
+            Part::Open => 'o',
+            Part::Done => 'c',
+        }
     }
+    fn condition(self) -> &'static str {
+        match self {
+            Part::Open => "t.status != 'completed'",
+            Part::Done => "t.status = 'completed'",
+        }
+    }
+    fn cursor(self, key: &str) -> String {
+        format!("{}{key}", self.tag())
+    }
+}
+
+/// A cursor as `(part, key)`; anything else is a 422.
+fn parse_cursor(c: &str) -> Result<(Part, String)> {
+    let bad = || crate::error::Error::validation("cursor", "is not a cursor this server issued");
+    let mut chars = c.chars();
+    let part = match chars.next() {
+        Some('o') => Part::Open,
+        Some('c') => Part::Done,
+        _ => return Err(bad()),
+    };
+    let key: String = chars.collect();
+    if key.is_empty()
+        || !key
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+    {
+        return Err(bad());
+    }
+    Ok((part, key))
+}
+
+/// Which parts of the order the filter asks for.
+fn parts(f: &Filter) -> Vec<Part> {
+    let (open, done) = match f.completed {
+        Some(true) => (false, true),
+        Some(false) => (true, false),
+        None if !f.statuses.is_empty() => (
+            f.statuses.iter().any(|s| s != "completed"),
+            f.statuses.iter().any(|s| s == "completed"),
+        ),
+        // A search is a look-up, not a work list (SPEC §5): it finds
+        // completed tasks unless told otherwise.
+        None => (true, f.include_completed.unwrap_or(f.search.is_some())),
+    };
+    [(Part::Open, open), (Part::Done, done)]
+        .into_iter()
+        .filter(|(_, wanted)| *wanted)
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// Adds the filters of `f` (not the caller's scope, not completion).
+fn add_filters(w: &mut Where, f: &Filter, now: &str) -> Result<()> {
     if let Some(a) = f.assigned_to {
         let p = w.bind(SqlValue::Integer(a));
         w.add(format!("t.assigned_to_agent_id = {p}"));
@@ -125,19 +168,6 @@ pub fn list(
         let p = w.bind(SqlValue::Text(serde_json::to_string(&f.statuses)?));
         w.add(format!("t.status IN (SELECT value FROM json_each({p}))"));
     }
-    match f.completed {
-        Some(true) => w.add("t.status = 'completed'"),
-        Some(false) => w.add("t.status != 'completed'"),
-        None => {
-            let asks_completed = f.statuses.iter().any(|s| s == "completed");
-            // A search is a look-up, not a work list (SPEC §5): it finds
-            // completed tasks unless told otherwise.
-            let include = f.include_completed.unwrap_or(f.search.is_some());
-            if !include && !asks_completed {
-                w.add("t.status != 'completed'");
-            }
-        }
-    }
     if let Some(v) = f.project_id {
         let p = w.bind(SqlValue::Integer(v));
         w.add(format!("t.project_id = {p}"));
@@ -145,7 +175,7 @@ pub fn list(
     for label in &f.labels {
         let p = w.bind(SqlValue::Text(label.clone()));
         w.add(format!(
-            "EXISTS (SELECT 1 FROM json_each(t.labels) WHERE value = {p})"
+            "EXISTS (SELECT 1 FROM task_labels l WHERE l.label = {p} AND l.task_id = t.id)"
         ));
     }
     if let Some(v) = f.priority {
@@ -185,51 +215,120 @@ pub fn list(
         w.add(format!("t.root_task_id = {p}"));
     }
     if let Some(claimed) = f.claimed {
-        let p = w.bind(SqlValue::Text(now.clone()));
+        let p = w.bind(SqlValue::Text(now.to_string()));
         w.add(if claimed {
             format!("t.claimed_by_agent_id IS NOT NULL AND t.lease_expires_at > {p}")
         } else {
             format!("(t.claimed_by_agent_id IS NULL OR t.lease_expires_at <= {p})")
         });
     }
-    // Ordered here rather than by SQLite: without an index in this order
-    // it sorts through a temporary b-tree, which cost more than the rest
-    // of the query on a list of 1,000.
-    let sql = format!(
-        "SELECT t.id, t.status = 'completed', t.priority, t.due_date FROM tasks t{}",
-        w.sql()
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(w.args), |r| {
-        Ok(ListKey {
-            completed: r.get(1)?,
-            priority: r.get(2)?,
-            due_date: r.get(3)?,
-            id: r.get(0)?,
-        })
-    })?;
-    let mut keys = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-    keys.sort_unstable_by(ListKey::order);
-    let start = usize::try_from(offset).unwrap_or(0).min(keys.len());
-    let take = usize::try_from(limit + 1).unwrap_or(usize::MAX);
-    Ok(keys[start..].iter().take(take).map(|k| k.id).collect())
+    Ok(())
 }
 
-/// What the list order of SPEC §5 looks at: open before completed, then
-/// priority, then due date (tasks without one last), newest first.
-struct ListKey {
-    completed: bool,
-    priority: i64,
-    due_date: Option<String>,
-    id: i64,
-}
-
-impl ListKey {
-    fn order(a: &ListKey, b: &ListKey) -> std::cmp::Ordering {
-        (a.completed, a.priority, a.due_date.is_none(), &a.due_date)
-            .cmp(&(b.completed, b.priority, b.due_date.is_none(), &b.due_date))
-            .then(b.id.cmp(&a.id))
+/// One page of what the caller reads, filtered, in the order of SPEC §5
+/// (open before completed, priority, due date with undated last, newest
+/// first).
+///
+/// For callers who read every task the page walks the order index
+/// (`tasks.list_key`) and stops, so its cost does not grow with the
+/// database; a cursor seeks straight to where the last page ended. A
+/// worker's tasks are picked through its own rows in `task_readers`
+/// (its own work, however large the database) and sorted here.
+pub fn list(conn: &Connection, caller: &Caller, f: &Filter, page: &PageSpec) -> Result<Listed> {
+    let now = clock::now_string();
+    let start = page.cursor.as_deref().map(parse_cursor).transpose()?;
+    // Rows to fetch: the page, what it skips, and one more to tell whether
+    // another page follows. An absurd offset saturates instead of wrapping.
+    let want = page
+        .limit
+        .max(0)
+        .saturating_add(page.offset.max(0))
+        .saturating_add(1);
+    let want = usize::try_from(want).unwrap_or(usize::MAX);
+    let mut rows: Vec<(Part, String, i64)> = Vec::new();
+    if caller.reads_all() {
+        for part in parts(f) {
+            if let Some((p, _)) = &start {
+                if part < *p {
+                    continue;
+                }
+            }
+            let mut w = Where::default();
+            w.add(part.condition());
+            add_filters(&mut w, f, &now)?;
+            if let Some((p, key)) = &start {
+                if *p == part {
+                    let k = w.bind(SqlValue::Text(key.clone()));
+                    w.add(format!("t.list_key > {k}"));
+                }
+            }
+            let left = want.saturating_sub(rows.len());
+            let sql = format!(
+                "SELECT t.list_key, t.id FROM tasks t{} ORDER BY t.list_key LIMIT {left}",
+                w.sql()
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let found = stmt.query_map(params_from_iter(w.args), |r| {
+                Ok((part, r.get(0)?, r.get(1)?))
+            })?;
+            for row in found {
+                rows.push(row?);
+            }
+            if rows.len() >= want {
+                break;
+            }
+        }
+    } else {
+        let mut w = Where::default();
+        let me = w.bind(SqlValue::Integer(caller.agent_id().unwrap_or(-1)));
+        // The filter's own index picks the rows and each is checked; or the
+        // caller's readable set picks them.
+        w.add(if f.narrows_to_a_subset() {
+            readers::reads(&me)
+        } else {
+            readers::read_set(&me)
+        });
+        let wanted = parts(f);
+        if let [only] = wanted.as_slice() {
+            w.add(only.condition());
+        }
+        add_filters(&mut w, f, &now)?;
+        let sql = format!(
+            "SELECT t.status = 'completed', t.list_key, t.id FROM tasks t{}",
+            w.sql()
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let found = stmt.query_map(params_from_iter(w.args), |r| {
+            let done: bool = r.get(0)?;
+            Ok((
+                if done { Part::Done } else { Part::Open },
+                r.get(1)?,
+                r.get(2)?,
+            ))
+        })?;
+        for row in found {
+            let row = row?;
+            let after_start = start
+                .as_ref()
+                .is_none_or(|(p, key)| (row.0, &row.1) > (*p, key));
+            if after_start {
+                rows.push(row);
+            }
+        }
+        rows.sort_unstable();
     }
+    let skip = usize::try_from(page.offset).unwrap_or(0).min(rows.len());
+    let limit = usize::try_from(page.limit).unwrap_or(0);
+    let mut rows = rows.split_off(skip);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    Ok(Listed {
+        cursor: more
+            .then(|| rows.last().map(|(part, key, _)| part.cursor(key)))
+            .flatten(),
+        ids: rows.into_iter().map(|(_, _, id)| id).collect(),
+        more,
+    })
 }
 
 /// `(id, content)` of the newest `limit` unfinished tasks the caller

@@ -166,6 +166,12 @@ pub struct TaskRow {
     pub completion_evidence: Option<String>,
     pub recurrence_id: Option<i64>,
     pub failure_reason: Option<String>,
+    /// The fencing token: incremented by every claim (SPEC §10).
+    pub claim_generation: i64,
+    /// When a lease last ran out with nobody claiming the task since.
+    pub abandoned_at: Option<String>,
+    /// The first due date of a legacy `is_recurring` series.
+    pub recurrence_anchor: Option<String>,
 }
 
 /// The columns [`from_row`] reads, for `SELECT {COLUMNS} FROM tasks t`:
@@ -176,7 +182,8 @@ pub static COLUMNS: LazyLock<String> = LazyLock::new(|| {
         t.parent_task_id, t.root_task_id, t.delegation_depth, t.context, t.context_version, \
         t.claimed_by_agent_id, t.claimed_at, t.lease_expires_at, t.last_heartbeat_at, \
         t.session_state, t.session_state_detail, t.handoff, t.completion_evidence, \
-        t.recurrence_id, t.failure_reason";
+        t.recurrence_id, t.failure_reason, t.claim_generation, t.abandoned_at, \
+        t.recurrence_anchor";
     let fields: Vec<String> = Fields::COLUMNS.iter().map(|c| format!("t.{c}")).collect();
     format!("{kept}, {}", fields.join(", "))
 });
@@ -207,7 +214,10 @@ pub fn from_row(r: &Row) -> rusqlite::Result<TaskRow> {
         completion_evidence: r.get(21)?,
         recurrence_id: r.get(22)?,
         failure_reason: r.get(23)?,
-        fields: Fields::read(r, 24)?,
+        claim_generation: r.get(24)?,
+        abandoned_at: r.get(25)?,
+        recurrence_anchor: r.get(26)?,
+        fields: Fields::read(r, 27)?,
     })
 }
 
@@ -260,6 +270,8 @@ pub struct NewRow {
     /// The parent, its root and this task's depth (a delegated child).
     pub parent: Option<(i64, i64, i64)>,
     pub recurrence_id: Option<i64>,
+    /// The first due date of a legacy `is_recurring` series.
+    pub recurrence_anchor: Option<String>,
 }
 
 /// `?N, ?N+1, …` for `n` values from `?from`.
@@ -278,11 +290,11 @@ pub fn insert(conn: &Connection, new: &NewRow, state: State) -> Result<i64> {
         format!(
             "INSERT INTO tasks (status, blocked_reason, created_at, updated_at, \
              created_by_agent_id, assigned_to_agent_id, parent_task_id, root_task_id, \
-             delegation_depth, recurrence_id, {}) \
+             delegation_depth, recurrence_id, recurrence_anchor, {}) \
              VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, COALESCE(?7, (SELECT COALESCE((SELECT seq \
-             FROM sqlite_sequence WHERE name = 'tasks'), 0) + 1)), ?8, ?9, {})",
+             FROM sqlite_sequence WHERE name = 'tasks'), 0) + 1)), ?8, ?9, ?10, {})",
             Fields::COLUMNS.join(", "),
-            placeholders(10, Fields::COLUMNS.len())
+            placeholders(11, Fields::COLUMNS.len())
         )
     });
     let now = clock::now_string();
@@ -302,6 +314,7 @@ pub fn insert(conn: &Connection, new: &NewRow, state: State) -> Result<i64> {
         &root,
         &depth,
         &new.recurrence_id,
+        &new.recurrence_anchor,
     ];
     values.extend(new.fields.values());
     conn.prepare_cached(&SQL)?
@@ -358,8 +371,8 @@ pub fn mark_completed(
 ) -> Result<()> {
     conn.prepare_cached(
         "UPDATE tasks SET completed_at = ?2, completed_by_agent_id = ?3, \
-         completion_evidence = COALESCE(?4, completion_evidence), failure_reason = NULL \
-         WHERE id = ?1",
+         completion_evidence = COALESCE(?4, completion_evidence), failure_reason = NULL, \
+         abandoned_at = NULL WHERE id = ?1",
     )?
     .execute(params![id, clock::now_string(), by, evidence])?;
     Ok(())
@@ -391,16 +404,24 @@ pub fn set_assignee(conn: &Connection, id: i64, agent: Option<i64>) -> Result<()
     Ok(())
 }
 
-/// Gives the claim to `agent` until `lease_end`; the session state starts
-/// over.
+/// Gives the claim to `agent` until `lease_end` and moves the fencing
+/// token on; the session state starts over.
 pub fn take_claim(conn: &Connection, id: i64, agent: i64, lease_end: &str) -> Result<()> {
     let now = clock::now_string();
     conn.prepare_cached(
         "UPDATE tasks SET claimed_by_agent_id = ?2, claimed_at = ?3, lease_expires_at = ?4, \
-         last_heartbeat_at = ?3, session_state = NULL, session_state_detail = NULL \
-         WHERE id = ?1",
+         last_heartbeat_at = ?3, session_state = NULL, session_state_detail = NULL, \
+         claim_generation = claim_generation + 1, abandoned_at = NULL WHERE id = ?1",
     )?
     .execute(params![id, agent, now, lease_end])?;
+    Ok(())
+}
+
+/// Notes that a lease ran out (the attention board's abandoned claims);
+/// cleared by the next claim or by finishing the task.
+pub fn mark_abandoned(conn: &Connection, id: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE tasks SET abandoned_at = ?2 WHERE id = ?1")?
+        .execute(params![id, clock::now_string()])?;
     Ok(())
 }
 
@@ -437,8 +458,8 @@ pub fn set_handoff(conn: &Connection, id: i64, note: &str) -> Result<()> {
 /// Tasks whose claim's lease ran out at `now` (at most 500).
 pub fn expired_claims(conn: &Connection, now: &str) -> Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id FROM tasks WHERE claimed_by_agent_id IS NOT NULL AND lease_expires_at <= ?1 \
-         LIMIT 500",
+        "SELECT id FROM tasks INDEXED BY tasks_leases WHERE claimed_by_agent_id IS NOT NULL \
+         AND lease_expires_at <= ?1 LIMIT 500",
     )?;
     let ids = stmt.query_map([now], |r| r.get(0))?;
     Ok(ids.collect::<rusqlite::Result<_>>()?)

@@ -67,6 +67,7 @@ pub struct TaskView {
     pub subtasks: Vec<Subtask>,
     pub recurrence_id: Option<i64>,
     pub failure_reason: Option<String>,
+    pub claim_generation: i64,
 }
 
 /// Renders rows with their nested agents, project, subtasks and
@@ -149,6 +150,7 @@ pub fn render(conn: &Connection, rows: Vec<TaskRow>) -> Result<Vec<TaskView>> {
             handoff: t.handoff,
             recurrence_id: t.recurrence_id,
             failure_reason: t.failure_reason,
+            claim_generation: t.claim_generation,
         });
     }
     Ok(out)

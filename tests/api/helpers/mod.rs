@@ -15,12 +15,13 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Once};
+use std::sync::{mpsc, Arc, Once};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use delega::app::Application;
 use delega::config::{Config, Overrides};
+use delega::hub::Hub;
 use serde_json::{json, Value};
 
 /// How the server runs.
@@ -28,6 +29,9 @@ enum Running {
     InProcess {
         stop: Option<tokio::sync::oneshot::Sender<()>>,
         thread: Option<JoinHandle<()>>,
+        /// The server's hub, for what only the inside can count (how many
+        /// times waiting claimers were woken).
+        hub: Arc<Hub>,
     },
     Process(Option<Child>),
     Stopped,
@@ -139,7 +143,7 @@ fn start_in_process(
                     return Ok(());
                 }
             };
-            let _ = ready_tx.send(Ok(app.new_project_token.clone()));
+            let _ = ready_tx.send(Ok((app.new_project_token.clone(), app.store.hub().clone())));
             app.run_until_stopped(async {
                 let _ = stop_rx.await;
             })
@@ -149,13 +153,14 @@ fn start_in_process(
             eprintln!("test server failed: {e}");
         }
     });
-    let token = ready_rx
+    let (token, hub) = ready_rx
         .recv_timeout(Duration::from_secs(30))
         .expect("server did not start")
         .unwrap_or_else(|e| panic!("server did not start: {e}"));
     let running = Running::InProcess {
         stop: Some(stop_tx),
         thread: Some(thread),
+        hub,
     };
     (running, port, token)
 }
@@ -230,6 +235,14 @@ impl TestServer {
         self.dir.path().join("delega.db")
     }
 
+    /// The hub of a server running in this process.
+    pub fn hub(&self) -> Arc<Hub> {
+        match &self.running {
+            Running::InProcess { hub, .. } => hub.clone(),
+            _ => panic!("hub() needs a server running in this process"),
+        }
+    }
+
     /// Stops the server: SIGKILL for a process (no graceful shutdown), the
     /// graceful stop for one in this process.
     pub fn kill(&mut self) {
@@ -238,7 +251,7 @@ impl TestServer {
                 let _ = c.kill();
                 let _ = c.wait();
             }
-            Running::InProcess { stop, thread } => {
+            Running::InProcess { stop, thread, .. } => {
                 if let Some(stop) = stop {
                     let _ = stop.send(());
                 }

@@ -1,0 +1,478 @@
+//! The work queue at fleet scale: `claim` (workers drain a queue, exactly
+//! once), `longpoll` (what idle waiting claimers cost everyone else, and
+//! how fast a waiter gets its task) and `scale` (the everyday requests on
+//! databases of 10,000 and 1,000,000 tasks).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+use super::{
+    create_agent, create_burst, micros, ms, progress, summarize, Args, Client, Load, RawConn,
+    Report, Server, SERVER_PID,
+};
+
+/// Creates an agent with `role`; returns its id and key.
+fn agent_with_role(admin: &Client, name: &str, role: &str) -> Result<(i64, String)> {
+    let reply = admin
+        .post("/api/agents", &json!({"name": name, "role": role}))?
+        .expect(201, &format!("POST /api/agents ({name})"))?;
+    let body = reply.json()?;
+    Ok((
+        body["id"].as_i64().context("agent id")?,
+        body["api_key"].as_str().context("api_key")?.to_string(),
+    ))
+}
+
+/// Inserts `count` tasks straight into the database of a stopped server —
+/// through the real schema (its triggers keep the label index and the
+/// counters, its generated columns and indexes are maintained), only
+/// without HTTP: the first `done` completed, the rest queued, unassigned.
+fn bulk_fill(db: &Path, count: i64, done: i64, label: &str) -> Result<()> {
+    let conn = rusqlite::Connection::open(db).context("opening the database to fill it")?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    let now = "2026-01-01T00:00:00.000Z";
+    let first: i64 = conn.query_row(
+        "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'tasks'), 0) + 1",
+        [],
+        |r| r.get(0),
+    )?;
+    let tx = conn.unchecked_transaction()?;
+    tx.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?1)
+         INSERT INTO tasks (content, priority, labels, status, created_at, updated_at,
+                            completed_at, root_task_id)
+         SELECT 'bulk task ' || i, 1 + i % 4, json_array(?5),
+                CASE WHEN i < ?2 THEN 'completed' ELSE 'open' END, ?3, ?3,
+                CASE WHEN i < ?2 THEN ?3 END, ?4 + i FROM n",
+        rusqlite::params![count, done, now, first, label],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------ claim
+
+/// Drains a queue of `queued` tasks (on top of `completed` finished ones)
+/// with `workers` claimers looping claim → complete for `duration` or
+/// until the queue is empty. Returns tasks/s and the exactly-once check.
+fn drain(
+    binary: &Path,
+    args: &Args,
+    completed: i64,
+    queued: i64,
+    report: &mut Report,
+    name: &str,
+) -> Result<()> {
+    let mut server = Server::start_with(binary, &[])?;
+    let admin = Client::new(&server.base, &server.token);
+    let workers: Vec<String> = (0..args.connections)
+        .map(|i| create_agent(&admin, &format!("claimer-{i}")).map(|(_, k)| k))
+        .collect::<Result<_>>()?;
+    progress(&format!(
+        "{name}: filling {completed} completed + {queued} queued tasks"
+    ));
+    server = server.refill(|db| bulk_fill(db, completed + queued, completed, "work"))?;
+    let base = server.base.clone();
+    let claimed: Mutex<HashMap<i64, u32>> = Mutex::new(HashMap::new());
+    let finished = AtomicU64::new(0);
+    let empty = AtomicBool::new(false);
+    let cpu_before = super::server_cpu_time();
+    let started = Instant::now();
+    let deadline = started + super::duration_of(args);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let addr = base.trim_start_matches("http://").to_string();
+    let results = runtime.block_on(futures_util::future::join_all(workers.iter().map(|key| {
+        let (addr, claimed, finished, empty) = (&addr, &claimed, &finished, &empty);
+        async move {
+            let mut c = RawConn::open(addr).await?;
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline && !empty.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let status = c.send("POST", "/api/tasks/claim", key, Some("{}")).await?;
+                c.expect(status, 200, "POST", "/api/tasks/claim")?;
+                let task: Value = serde_json::from_slice(c.body())?;
+                let Some(id) = task["task"]["id"].as_i64() else {
+                    empty.store(true, Ordering::Relaxed);
+                    break;
+                };
+                let generation = task["task"]["claim_generation"].as_i64().unwrap_or(0);
+                *claimed.lock().unwrap().entry(id).or_insert(0) += 1;
+                let path = format!("/api/tasks/{id}/complete");
+                let body = format!(r#"{{"claim_generation":{generation}}}"#);
+                let status = c.send("POST", &path, key, Some(&body)).await?;
+                c.expect(status, 200, "POST", &path)?;
+                finished.fetch_add(1, Ordering::Relaxed);
+                latencies.push(micros(t.elapsed()));
+            }
+            anyhow::Ok(latencies)
+        }
+    })));
+    let elapsed = started.elapsed();
+    let mut load = Load {
+        latencies_us: Vec::new(),
+        errors: 0,
+        elapsed,
+        first_error: None,
+        server_cpu: super::server_cpu_time().saturating_sub(cpu_before),
+    };
+    for r in results {
+        match r {
+            Ok(l) => load.latencies_us.extend(l),
+            Err(e) => {
+                load.errors += 1;
+                load.first_error.get_or_insert_with(|| format!("{e:#}"));
+            }
+        }
+    }
+    let claimed = claimed.into_inner().unwrap();
+    let duplicates = claimed.values().filter(|n| **n > 1).count();
+    report.add(name, &load);
+    report.lines.push(format!(
+        "{name}: {} tasks claimed and completed in {:.2} s = {:.0} tasks/s, {} claimed twice{}",
+        finished.load(Ordering::Relaxed),
+        elapsed.as_secs_f64(),
+        finished.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64(),
+        duplicates,
+        if empty.load(Ordering::Relaxed) {
+            " (queue drained)"
+        } else {
+            ""
+        }
+    ));
+    if duplicates > 0 {
+        report
+            .notes
+            .push(format!("{name}: {duplicates} task(s) were claimed twice"));
+    }
+    Ok(())
+}
+
+/// `claim`: 16 workers (the `--connections`) loop claim → complete on a
+/// queue of 2,000, of 20,000, and of 100,000 beside 100,000 completed
+/// tasks, each on a server of its own.
+pub fn bench_claim(binary: &Path, args: &Args, report: &mut Report) -> Result<()> {
+    for (completed, queued, name) in [
+        (0, 2_000, "claim → complete (2,000 queued)"),
+        (0, 20_000, "claim → complete (20,000 queued)"),
+        (
+            100_000,
+            100_000,
+            "claim → complete (100,000 queued + 100,000 done)",
+        ),
+    ] {
+        progress(name);
+        drain(binary, args, completed, queued, report, name)?;
+    }
+    Ok(())
+}
+
+// --------------------------------------------------------------- longpoll
+
+/// Keeps `n` claimers long-polling on a label nothing carries, each on a
+/// connection of its own, until `stop`.
+fn idle_pollers(addr: &str, key: &str, n: usize, stop: &AtomicBool) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let pollers = (0..n).map(|_| async {
+            let mut c = RawConn::open(addr).await?;
+            while !stop.load(Ordering::Relaxed) {
+                let status = c
+                    .send(
+                        "POST",
+                        "/api/tasks/claim",
+                        key,
+                        Some(r#"{"labels":["never"],"wait_seconds":5}"#),
+                    )
+                    .await?;
+                c.expect(status, 200, "POST", "/api/tasks/claim (idle)")?;
+            }
+            anyhow::Ok(())
+        });
+        for r in futures_util::future::join_all(pollers).await {
+            r?;
+        }
+        anyhow::Ok(())
+    })
+}
+
+/// `longpoll`: create throughput with 0, 100 and 1,000 idle long-pollers
+/// on a label nothing carries (and the server's memory with them); then
+/// how soon a waiting claimer receives a task created for it.
+pub fn bench_longpoll(admin: &Client, args: &Args, report: &mut Report) -> Result<()> {
+    let (_, poller) = create_agent(admin, "idle-poller")?;
+    let (_, creator) = create_agent(admin, "longpoll-creator")?;
+    let addr = admin.base.trim_start_matches("http://").to_string();
+    let mut baseline = None;
+    for n in [0usize, 100, 1000] {
+        let stop = AtomicBool::new(false);
+        let load = std::thread::scope(|s| -> Result<Load> {
+            let handle = (n > 0).then(|| s.spawn(|| idle_pollers(&addr, &poller, n, &stop)));
+            // Let the pollers settle in.
+            std::thread::sleep(Duration::from_secs(2));
+            let rss = rss_kb();
+            let load = create_burst(&admin.base, &creator, args, "longpoll task");
+            stop.store(true, Ordering::Relaxed);
+            if let Some(h) = handle {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("pollers panicked"))??;
+            }
+            report.lines.push(format!(
+                "longpoll: {n} idle long-pollers: server RSS {:.1} MiB",
+                rss as f64 / 1024.0
+            ));
+            load
+        })?;
+        let rate = load.rate();
+        report.add(&format!("create with {n} idle long-pollers"), &load);
+        match baseline {
+            None => baseline = Some(rate),
+            Some(b) => report.lines.push(format!(
+                "longpoll: create throughput with {n} idle pollers: {rate:.0}/s ({:+.1}% against none)",
+                (rate / b - 1.0) * 100.0
+            )),
+        }
+    }
+    wake_latency(admin, report)
+}
+
+/// Waiting claimers on label `hot`; a producer creates a task for them
+/// every 10 ms: time from the create's answer (its commit) to a waiter
+/// receiving the task.
+fn wake_latency(admin: &Client, report: &mut Report) -> Result<()> {
+    const WAITERS: usize = 16;
+    const TASKS: usize = 500;
+    let (_, waiter) = create_agent(admin, "hot-waiter")?;
+    let (_, producer) = create_agent(admin, "hot-producer")?;
+    let addr = admin.base.trim_start_matches("http://").to_string();
+    let created: Mutex<HashMap<i64, Instant>> = Mutex::new(HashMap::new());
+    let received: Mutex<Vec<(i64, Instant)>> = Mutex::new(Vec::new());
+    let done = AtomicBool::new(false);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let waiters = (0..WAITERS).map(|_| async {
+            let mut c = RawConn::open(&addr).await?;
+            while !done.load(Ordering::Relaxed) {
+                let status = c
+                    .send(
+                        "POST",
+                        "/api/tasks/claim",
+                        &waiter,
+                        Some(r#"{"labels":["hot"],"wait_seconds":2}"#),
+                    )
+                    .await?;
+                let at = Instant::now();
+                c.expect(status, 200, "POST", "/api/tasks/claim (hot)")?;
+                let v: Value = serde_json::from_slice(c.body())?;
+                if let Some(id) = v["task"]["id"].as_i64() {
+                    received.lock().unwrap().push((id, at));
+                }
+            }
+            anyhow::Ok(())
+        });
+        let producer = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let mut c = RawConn::open(&addr).await?;
+            for i in 0..TASKS {
+                let body = format!(r#"{{"content":"hot {i}","labels":["hot"]}}"#);
+                let status = c.send("POST", "/api/tasks", &producer, Some(&body)).await?;
+                let at = Instant::now();
+                c.expect(status, 201, "POST", "/api/tasks (hot)")?;
+                created.lock().unwrap().insert(c.id()?, at);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            done.store(true, Ordering::Relaxed);
+            anyhow::Ok(())
+        };
+        let (w, p) =
+            futures_util::future::join(futures_util::future::join_all(waiters), producer).await;
+        p?;
+        for r in w {
+            r?;
+        }
+        anyhow::Ok(())
+    })?;
+    let created = created.into_inner().unwrap();
+    let received = received.into_inner().unwrap();
+    let delays: Vec<u64> = received
+        .iter()
+        .filter_map(|(id, at)| {
+            created
+                .get(id)
+                .map(|c| micros(at.saturating_duration_since(*c)))
+        })
+        .collect();
+    let s = summarize(delays.clone());
+    report.lines.push(format!(
+        "longpoll: {} of {TASKS} tasks reached a waiting claimer; commit → claimer p50 {} ms, p99 {} ms, max {} ms",
+        delays.len(),
+        ms(s.p50),
+        ms(s.p99),
+        ms(s.max)
+    ));
+    Ok(())
+}
+
+fn rss_kb() -> u64 {
+    let pid = SERVER_PID.load(Ordering::Relaxed);
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|kb| kb.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+// ------------------------------------------------------------------ scale
+
+/// Times `samples` sequential requests made by `make` (one connection).
+fn sample(
+    addr: &str,
+    key: &str,
+    samples: usize,
+    make: impl Fn(usize) -> (&'static str, String, Option<String>),
+    expect: u16,
+) -> Result<Load> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let cpu_before = super::server_cpu_time();
+    let started = Instant::now();
+    let latencies = runtime.block_on(async {
+        let mut c = RawConn::open(addr).await?;
+        let mut latencies = Vec::with_capacity(samples);
+        for i in 0..samples {
+            let (method, path, body) = make(i);
+            let t = Instant::now();
+            let status = c.send(method, &path, key, body.as_deref()).await?;
+            latencies.push(micros(t.elapsed()));
+            c.expect(status, expect, method, &path)?;
+        }
+        anyhow::Ok(latencies)
+    })?;
+    Ok(Load {
+        latencies_us: latencies,
+        errors: 0,
+        elapsed: started.elapsed(),
+        first_error: None,
+        server_cpu: super::server_cpu_time().saturating_sub(cpu_before),
+    })
+}
+
+/// The five requests of the issue, measured on one database.
+fn measure(
+    server: &Server,
+    key: &str,
+    size: &str,
+    report: &mut Report,
+) -> Result<Vec<(String, u64)>> {
+    const SAMPLES: usize = 200;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let admin = Client::new(&server.base, &server.token);
+    let some_task = admin
+        .get("/api/tasks?limit=1")?
+        .expect(200, "GET /api/tasks?limit=1")?
+        .json()?[0]["id"]
+        .as_i64()
+        .context("a task to read")?;
+    let mut p99s = Vec::new();
+    let task_path = format!("/api/tasks/{some_task}");
+    let requests: [(&str, &str, &str, Option<&str>); 5] = [
+        (
+            "POST /tasks/claim {}",
+            "POST",
+            "/api/tasks/claim",
+            Some("{}"),
+        ),
+        ("GET /tasks?limit=50", "GET", "/api/tasks?limit=50", None),
+        (
+            "GET /tasks?claimable=true&limit=10",
+            "GET",
+            "/api/tasks?claimable=true&limit=10",
+            None,
+        ),
+        ("GET /stats", "GET", "/api/stats", None),
+        ("GET /tasks/{id}", "GET", &task_path, None),
+    ];
+    for (name, method, path, body) in requests {
+        let make = |_| (method, path.to_string(), body.map(String::from));
+        let load = sample(&addr, key, SAMPLES, make, 200)?;
+        let p99 = summarize(load.latencies_us.clone()).p99;
+        report.add(&format!("{name} ({size})"), &load);
+        p99s.push((name.to_string(), p99));
+    }
+    Ok(p99s)
+}
+
+/// `scale`: a database of 10,000 tasks (9,000 completed), then of
+/// 1,000,000 (900,000 completed), filled through the real schema; the
+/// five everyday requests on each, as an admin agent.
+pub fn bench_scale(binary: &Path, report: &mut Report) -> Result<()> {
+    let mut results = Vec::new();
+    for (total, done, size) in [
+        (10_000i64, 9_000i64, "10k tasks"),
+        (1_000_000, 900_000, "1M tasks"),
+    ] {
+        progress(&format!("scale: filling {total} tasks"));
+        let server = Server::start_with(binary, &[])?;
+        let admin = Client::new(&server.base, &server.token);
+        let (_, key) = agent_with_role(&admin, "scale-admin", "admin")?;
+        let filled = Instant::now();
+        let server = server.refill(|db| bulk_fill(db, total, done, "bulk"))?;
+        report.lines.push(format!(
+            "scale: {total} tasks ({done} completed) filled in {:.1} s",
+            filled.elapsed().as_secs_f64()
+        ));
+        results.push((size, measure(&server, &key, size, report)?));
+    }
+    if let [(_, small), (_, large)] = results.as_slice() {
+        for ((name, a), (_, b)) in small.iter().zip(large) {
+            report.lines.push(format!(
+                "scale: {name}: p99 {} ms at 10k, {} ms at 1M ({:.2}×)",
+                ms(*a),
+                ms(*b),
+                *b as f64 / (*a).max(1) as f64
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Raises the soft limit of open files to the hard one (1,000 pollers
+/// hold a socket each, on both ends).
+pub fn raise_file_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit for the calls' duration.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// The bench's own check that no stray argument made it here.
+pub fn check(args: &Args) -> Result<()> {
+    if args.connections > 1000 {
+        bail!("--connections above 1000 is not supported");
+    }
+    Ok(())
+}

@@ -1,0 +1,718 @@
+//! The work queue at fleet scale (SPEC §10): exactly-once claims from an
+//! index of claimable tasks, free long polls, fencing tokens, recurrences
+//! on a real calendar, the attention board.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use delega::domain::lifecycle::Status;
+use delega::store::claims::{self, QueueFilter};
+use serde_json::{json, Value};
+
+use crate::helpers::{id_of, Client, TestServer};
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sixteen_workers_complete_two_thousand_tasks_each_exactly_once() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    for chunk in 0..20 {
+        let ids: Vec<i64> = (0..100).map(|i| chunk * 100 + i).collect();
+        std::thread::scope(|s| {
+            for part in ids.chunks(25) {
+                let admin = admin.clone();
+                s.spawn(move || {
+                    for i in part {
+                        admin.create_task(json!({"content": format!("job {i}")}));
+                    }
+                });
+            }
+        });
+    }
+    let workers: Vec<Client> = (0..16)
+        .map(|i| server.agent(&format!("w{i}"), "worker").0)
+        .collect();
+    let done: Vec<Vec<i64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = workers
+            .iter()
+            .map(|w| {
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    loop {
+                        let r = w.post("/api/tasks/claim", json!({}));
+                        assert_eq!(r.status, 200, "{}", r.text);
+                        let Some(id) = r.body["task"]["id"].as_i64() else {
+                            return mine;
+                        };
+                        let generation = r.body["task"]["claim_generation"].clone();
+                        let c = w.post(
+                            &format!("/api/tasks/{id}/complete"),
+                            json!({"claim_generation": generation}),
+                        );
+                        assert_eq!(c.status, 200, "{}", c.text);
+                        mine.push(id);
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut count: HashMap<i64, usize> = HashMap::new();
+    for id in done.iter().flatten() {
+        *count.entry(*id).or_default() += 1;
+    }
+    assert_eq!(count.len(), 2000, "every task completed");
+    assert!(count.values().all(|n| *n == 1), "none twice");
+    let left = admin.get("/api/tasks?status=open,claimed,in_progress").body;
+    assert_eq!(left, json!([]), "none left");
+}
+
+#[test]
+fn claims_and_the_claimable_list_walk_the_queue_indexes() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    admin.create_task(json!({"content": "labelled", "labels": ["gpu", "py"], "project_id": null}));
+    let conn = server.db();
+    for filter in [
+        QueueFilter {
+            agent: 1,
+            ..Default::default()
+        },
+        QueueFilter {
+            agent: 1,
+            project_id: Some(1),
+            ..Default::default()
+        },
+        QueueFilter {
+            agent: 1,
+            labels: vec!["gpu".into(), "py".into()],
+            ..Default::default()
+        },
+    ] {
+        let plans = claims::plans(&conn, &filter).unwrap();
+        let text = plans.join("\n");
+        assert!(
+            text.contains("tasks_queue") || text.contains("task_labels_queue"),
+            "{filter:?}: {text}"
+        );
+        // Walking a queue index in order is the point; scanning the table
+        // is not.
+        assert!(
+            text.lines()
+                .all(|l| !l.starts_with("SCAN") || l.contains("USING")),
+            "{filter:?}: {text}"
+        );
+        assert!(!text.contains("TEMP B-TREE"), "{filter:?}: {text}");
+    }
+    // A page of the list walks the order index and stops.
+    let plan: Vec<String> = conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT t.list_key, t.id FROM tasks t \
+             WHERE t.status != 'completed' ORDER BY t.list_key LIMIT 51",
+        )
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    let plan = plan.join("\n");
+    assert!(plan.contains("tasks_order_open"), "{plan}");
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+}
+
+#[test]
+fn the_queued_column_is_the_state_machines_claimable_rule() {
+    let server = TestServer::start();
+    let t = id_of(&server.admin().create_task(json!({"content": "probe"})));
+    let (_, holder) = server.agent("holder", "worker");
+    let conn = server.db();
+    for status in Status::ALL {
+        for claimed in [false, true] {
+            // Written straight into the file: every combination, not only
+            // those the operations produce.
+            conn.execute(
+                "UPDATE tasks SET status = ?2, claimed_by_agent_id = ?3 WHERE id = ?1",
+                rusqlite::params![t, status.as_str(), claimed.then_some(holder)],
+            )
+            .unwrap();
+            let queued: bool = conn
+                .query_row("SELECT queued FROM tasks WHERE id = ?1", [t], |r| r.get(0))
+                .unwrap();
+            let rule = status.is_claimable() && status != Status::Claimed && !claimed;
+            assert_eq!(queued, rule, "{status:?} claimed={claimed}");
+        }
+    }
+}
+
+#[test]
+fn a_waiting_claimer_gets_a_task_created_after_it_began_to_wait() {
+    let server = TestServer::start();
+    let (w, _) = server.agent("waiter", "worker");
+    let admin = server.admin();
+    let started = Instant::now();
+    let waiter = std::thread::spawn(move || {
+        w.post(
+            "/api/tasks/claim",
+            json!({"labels": ["urgent"], "wait_seconds": 20}),
+        )
+    });
+    wait_until("the waiter to wait", Duration::from_secs(5), || {
+        server.hub().waiters().len() == 1
+    });
+    let t = admin.create_task(json!({"content": "late work", "labels": ["urgent"]}));
+    let r = waiter.join().unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["task"]["id"], t["id"]);
+    assert_eq!(r.body["task"]["status"], "claimed");
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+#[test]
+fn a_waiter_on_another_label_is_not_woken_by_unrelated_creates() {
+    let server = TestServer::start();
+    let (w, _) = server.agent("idle", "worker");
+    let admin = server.admin();
+    let hub = server.hub();
+    let waiter = std::thread::spawn(move || {
+        w.post(
+            "/api/tasks/claim",
+            json!({"labels": ["never"], "wait_seconds": 3}),
+        )
+    });
+    wait_until("the waiter to wait", Duration::from_secs(5), || {
+        hub.waiters().len() == 1
+    });
+    let before = hub.waiters().wakeups();
+    for i in 0..50 {
+        admin.create_task(json!({"content": format!("unrelated {i}"), "labels": ["other"]}));
+        admin.create_task(json!({"content": format!("plain {i}")}).clone());
+    }
+    assert_eq!(hub.waiters().wakeups(), before, "never woken");
+    let r = waiter.join().unwrap();
+    assert_eq!(r.body["task"], Value::Null, "{}", r.text);
+    // A task it may take wakes it at once.
+    let (w, _) = server.agent("idle2", "worker");
+    let waiter = std::thread::spawn(move || {
+        w.post(
+            "/api/tasks/claim",
+            json!({"labels": ["never"], "wait_seconds": 10}),
+        )
+    });
+    wait_until("the waiter to wait", Duration::from_secs(5), || {
+        hub.waiters().len() == 1
+    });
+    admin.create_task(json!({"content": "for it", "labels": ["never", "x"]}));
+    assert!(waiter.join().unwrap().body["task"]["id"].is_i64());
+    assert!(hub.waiters().wakeups() > before);
+}
+
+#[test]
+fn a_stale_claim_generation_cannot_overwrite_the_next_claimants_work() {
+    let server = TestServer::start_with(&[("DELEGA_MIN_LEASE_SECONDS", "1")]);
+    let admin = server.admin();
+    let (first, _) = server.agent("first", "worker");
+    let (second, _) = server.agent("second", "worker");
+    let t = id_of(&admin.create_task(json!({"content": "contested"})));
+    let r = first.post(
+        &format!("/api/tasks/{t}/claim"),
+        json!({"lease_seconds": 1}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let old = r.body["task"]["claim_generation"].as_i64().unwrap();
+    wait_until("the lease to run out", Duration::from_secs(10), || {
+        server.task_snapshot(t)["claimed_by_agent_id"].is_null()
+    });
+    let r = second.post(&format!("/api/tasks/{t}/claim"), json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let new = r.body["task"]["claim_generation"].as_i64().unwrap();
+    assert_eq!(new, old + 1);
+    let before = server.task_snapshot(t);
+    for (path, body) in [
+        ("complete", json!({"claim_generation": old})),
+        ("fail", json!({"claim_generation": old, "reason": "late"})),
+        ("heartbeat", json!({"claim_generation": old})),
+        ("release", json!({"claim_generation": old})),
+        (
+            "state",
+            json!({"claim_generation": old, "state": "working"}),
+        ),
+    ] {
+        let r = second.post(&format!("/api/tasks/{t}/{path}"), body);
+        r.assert_error(409);
+        assert_eq!(r.body["code"], "stale_claim", "{path}: {}", r.text);
+    }
+    let r = second.patch(
+        &format!("/api/tasks/{t}/context?claim_generation={old}"),
+        json!({"result": "stale"}),
+    );
+    r.assert_error(409);
+    let r = second.post(
+        &format!("/api/tasks/{t}/context/supersede"),
+        json!({"key": "result", "claim_generation": old}),
+    );
+    r.assert_error(409);
+    assert_eq!(server.task_snapshot(t), before, "nothing changed");
+    let r = second.post(
+        &format!("/api/tasks/{t}/complete"),
+        json!({"claim_generation": new}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+#[test]
+fn claims_refuse_tasks_that_are_not_in_the_queue() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let (w, _) = server.agent("w", "worker");
+    let make = |status: &str| {
+        id_of(&admin.create_task(json!({"content": status, "assigned_to_agent_id": "w"})))
+    };
+    let completed = make("completed");
+    admin.post(&format!("/api/tasks/{completed}/complete"), json!({}));
+    let failed = make("failed");
+    admin.post(&format!("/api/tasks/{failed}/fail"), json!({}));
+    let blocked = make("blocked");
+    admin.put(
+        &format!("/api/tasks/{blocked}"),
+        json!({"status": "blocked"}),
+    );
+    let delegated = make("delegated");
+    admin.post(
+        &format!("/api/tasks/{delegated}/delegate"),
+        json!({"content": "child"}),
+    );
+    for id in [completed, failed, blocked, delegated] {
+        let before = server.task_snapshot(id);
+        let r = w.post(&format!("/api/tasks/{id}/claim"), json!({}));
+        r.assert_error(409);
+        assert_eq!(server.task_snapshot(id), before);
+    }
+    let r = w.post("/api/tasks/claim", json!({}));
+    assert!(
+        r.body["task"]["id"]
+            .as_i64()
+            .is_some_and(|id| ![completed, failed, blocked, delegated].contains(&id))
+            || r.body["task"].is_null()
+    );
+}
+
+#[test]
+fn bad_queue_input_is_refused_with_clear_errors() {
+    let server = TestServer::start();
+    let (w, _) = server.agent("w", "worker");
+    for (body, field) in [
+        (json!({"lease_seconds": 5}), "lease_seconds"),
+        (json!({"lease_seconds": 99999}), "lease_seconds"),
+        (json!({"wait_seconds": -1}), "wait_seconds"),
+        (json!({"wait_seconds": 61}), "wait_seconds"),
+        (
+            json!({"labels": (0..51).map(|i| i.to_string()).collect::<Vec<_>>()}),
+            "labels",
+        ),
+    ] {
+        w.post("/api/tasks/claim", body).assert_field_error(field);
+    }
+    let t = id_of(&w.create_task(json!({"content": "mine"})));
+    w.post(&format!("/api/tasks/{t}/claim"), json!({}));
+    w.post(&format!("/api/tasks/{t}/state"), json!({"state": "asleep"}))
+        .assert_field_error("state");
+}
+
+// ------------------------------------------------------------ recurrences
+
+fn recurrence(client: &Client, body: Value) -> Value {
+    let r = client.post("/api/recurrences", body);
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body
+}
+
+fn upcoming(client: &Client, id: i64, n: usize) -> Vec<String> {
+    let r = client.get(&format!("/api/recurrences/{id}?upcoming={n}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["upcoming"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no upcoming: {}", r.text))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn monthly_on_the_31st_falls_on_month_ends_and_returns_to_the_31st() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let r = recurrence(
+        &admin,
+        json!({"content": "close the books", "rule_type": "monthly", "anchor_day": 31,
+               "timezone": "UTC", "next_due_at": "2027-01-31T09:00:00Z", "active": false}),
+    );
+    let dates: Vec<String> = upcoming(&admin, id_of(&r), 12)
+        .into_iter()
+        .map(|t| t[..10].to_string())
+        .collect();
+    assert_eq!(
+        dates,
+        [
+            "2027-01-31",
+            "2027-02-28",
+            "2027-03-31",
+            "2027-04-30",
+            "2027-05-31",
+            "2027-06-30",
+            "2027-07-31",
+            "2027-08-31",
+            "2027-09-30",
+            "2027-10-31",
+            "2027-11-30",
+            "2027-12-31"
+        ]
+    );
+}
+
+#[test]
+fn feb_29_falls_on_feb_28_in_common_years_and_a_weekly_anchor_holds() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let r = recurrence(
+        &admin,
+        json!({"content": "leap", "rule_type": "yearly", "timezone": "UTC",
+               "next_due_at": "2028-02-29T00:00:00Z", "active": false}),
+    );
+    let dates: Vec<String> = upcoming(&admin, id_of(&r), 5)
+        .into_iter()
+        .map(|t| t[..10].to_string())
+        .collect();
+    assert_eq!(
+        dates,
+        [
+            "2028-02-29",
+            "2029-02-28",
+            "2030-02-28",
+            "2031-02-28",
+            "2032-02-29"
+        ]
+    );
+    // Every second week, on Fridays (4), starting Wednesday 2027-03-03.
+    let r = recurrence(
+        &admin,
+        json!({"content": "sync", "rule_type": "weekly", "interval": 2, "anchor_weekday": 4,
+               "timezone": "UTC", "next_due_at": "2027-03-03T10:00:00Z", "active": false}),
+    );
+    let dates: Vec<String> = upcoming(&admin, id_of(&r), 4)
+        .into_iter()
+        .map(|t| t[..10].to_string())
+        .collect();
+    assert_eq!(
+        dates,
+        ["2027-03-03", "2027-03-05", "2027-03-19", "2027-04-02"]
+    );
+}
+
+#[test]
+fn nine_in_berlin_stays_nine_across_both_daylight_saving_changes() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let r = recurrence(
+        &admin,
+        json!({"content": "stand-up", "rule_type": "daily", "timezone": "Europe/Berlin",
+               "next_due_at": "2027-03-26T09:00:00+01:00", "active": false}),
+    );
+    let times = upcoming(&admin, id_of(&r), 4);
+    // 2027-03-28: clocks go forward (CET → CEST).
+    assert_eq!(
+        times,
+        [
+            "2027-03-26T08:00:00.000Z",
+            "2027-03-27T08:00:00.000Z",
+            "2027-03-28T07:00:00.000Z",
+            "2027-03-29T07:00:00.000Z"
+        ]
+    );
+    let r = recurrence(
+        &admin,
+        json!({"content": "stand-up", "rule_type": "daily", "timezone": "Europe/Berlin",
+               "next_due_at": "2027-10-30T09:00:00+02:00", "active": false}),
+    );
+    // 2027-10-31: clocks go back (CEST → CET).
+    assert_eq!(
+        upcoming(&admin, id_of(&r), 3),
+        [
+            "2027-10-30T07:00:00.000Z",
+            "2027-10-31T08:00:00.000Z",
+            "2027-11-01T08:00:00.000Z"
+        ]
+    );
+}
+
+#[test]
+fn a_recurrence_spawns_while_the_server_runs_and_skips_while_an_instance_is_open() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    let soon = soon
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let r = recurrence(
+        &admin,
+        json!({"content": "water the plants", "rule_type": "daily", "timezone": "UTC",
+               "next_due_at": soon, "labels": ["home"]}),
+    );
+    let id = id_of(&r);
+    let instances = || {
+        admin
+            .get("/api/tasks?search=water&include_completed=true")
+            .body
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    wait_until("the first instance", Duration::from_secs(10), || {
+        !instances().is_empty()
+    });
+    let task = &instances()[0];
+    assert_eq!(task["recurrence_id"], id);
+    assert_eq!(task["labels"], json!(["home"]));
+    let events = admin
+        .get(&format!(
+            "/api/events?task_id={}&types=task.created",
+            task["id"]
+        ))
+        .body;
+    assert_eq!(events[0]["reason"], "recurrence");
+    let after = admin.get(&format!("/api/recurrences/{id}")).body;
+    assert!(after["next_due_at"].as_str().unwrap() > soon.as_str());
+    assert!(after["last_spawned_at"].is_string());
+    // Due again at once, but the instance is still open: skipped, moved on.
+    let again = admin.put(
+        &format!("/api/recurrences/{id}"),
+        json!({"next_due_at": "2020-01-01T00:00:00Z"}),
+    );
+    assert_eq!(again.status, 200, "{}", again.text);
+    wait_until("the due time to move on", Duration::from_secs(10), || {
+        admin.get(&format!("/api/recurrences/{id}")).body["next_due_at"]
+            .as_str()
+            .unwrap()
+            > "2021"
+    });
+    assert_eq!(instances().len(), 1, "skipped while one is open");
+}
+
+#[test]
+fn a_server_down_across_several_due_times_spawns_one_instance_on_start() {
+    let mut server = TestServer::start();
+    let admin = server.admin();
+    let r = recurrence(
+        &admin,
+        json!({"content": "backup the logs", "rule_type": "daily", "timezone": "UTC",
+               "next_due_at": "2026-01-01T03:00:00Z", "active": false}),
+    );
+    server.kill();
+    server
+        .db()
+        .execute(
+            "UPDATE recurrences SET active = 1 WHERE id = ?1",
+            [id_of(&r)],
+        )
+        .unwrap();
+    server.restart();
+    let admin = server.admin();
+    wait_until("the catch-up instance", Duration::from_secs(10), || {
+        !admin
+            .get("/api/tasks?search=backup")
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        admin
+            .get("/api/tasks?search=backup")
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "one instance, not one per missed day"
+    );
+    let next = admin.get(&format!("/api/recurrences/{}", id_of(&r))).body["next_due_at"].clone();
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    assert!(next.as_str().unwrap() > now.as_str(), "{next} is past now");
+}
+
+#[test]
+fn the_sdks_recurrence_calls_and_bad_rules() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let r = recurrence(
+        &admin,
+        json!({"content": "r", "rule_type": "weekly", "interval": 1, "timezone": "UTC",
+               "priority": 1, "anchor_weekday": 1}),
+    );
+    for key in [
+        "id",
+        "content",
+        "rule_type",
+        "interval",
+        "timezone",
+        "anchor_weekday",
+        "next_due_at",
+        "active",
+        "skip_if_open",
+        "created_by_agent_id",
+        "created_at",
+        "updated_at",
+    ] {
+        assert!(r.get(key).is_some(), "{key}: {r}");
+    }
+    let id = id_of(&r);
+    assert_eq!(
+        admin.get("/api/recurrences").body.as_array().unwrap().len(),
+        1
+    );
+    let paused = admin.put(&format!("/api/recurrences/{id}"), json!({"active": false}));
+    assert_eq!(paused.body["active"], false, "{}", paused.text);
+    for (body, field) in [
+        (json!({"content": "x", "rule_type": "hourly"}), "rule_type"),
+        (
+            json!({"content": "x", "rule_type": "daily", "interval": 0}),
+            "interval",
+        ),
+        (
+            json!({"content": "x", "rule_type": "daily", "timezone": "Mars/Olympus"}),
+            "timezone",
+        ),
+        (
+            json!({"content": "x", "rule_type": "monthly", "anchor_day": 32}),
+            "anchor_day",
+        ),
+        (
+            json!({"content": "x", "rule_type": "weekly", "anchor_weekday": 7}),
+            "anchor_weekday",
+        ),
+        (json!({"rule_type": "daily"}), "content"),
+    ] {
+        admin
+            .post("/api/recurrences", body)
+            .assert_field_error(field);
+    }
+    let deleted = admin.delete(&format!("/api/recurrences/{id}"));
+    assert_eq!(deleted.status, 200);
+    admin
+        .get(&format!("/api/recurrences/{id}"))
+        .assert_error(404);
+}
+
+#[test]
+fn legacy_recurring_tasks_keep_their_day_of_month() {
+    let server = TestServer::start();
+    let (w, _) = server.agent("w", "worker");
+    let mut t = w.create_task(json!({
+        "content": "rent", "due_date": "2027-01-31", "is_recurring": true,
+        "recurring_type": "monthly",
+    }));
+    let mut dues = Vec::new();
+    for _ in 0..4 {
+        let r = w.post(&format!("/api/tasks/{}/complete", t["id"]), json!({}));
+        assert_eq!(r.status, 200, "{}", r.text);
+        let open = w.get("/api/tasks?search=rent&completed=false").body;
+        t = open[0].clone();
+        dues.push(t["due_date"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        dues,
+        ["2027-02-28", "2027-03-31", "2027-04-30", "2027-05-31"]
+    );
+}
+
+// ------------------------------------------------------------- attention
+
+#[test]
+fn the_attention_board_shows_what_needs_a_person_with_reasons() {
+    let server = TestServer::start_with(&[("DELEGA_MIN_LEASE_SECONDS", "1")]);
+    let admin = server.admin();
+    let (w, _) = server.agent("w", "worker");
+    let (other, _) = server.agent("other", "worker");
+    let overdue = id_of(
+        &admin.create_task(json!({"content": "late", "due_date": "2020-01-01",
+                                                   "assigned_to_agent_id": "w"})),
+    );
+    let errored =
+        id_of(&admin.create_task(json!({"content": "broken", "assigned_to_agent_id": "w"})));
+    w.post(&format!("/api/tasks/{errored}/claim"), json!({}));
+    w.post(
+        &format!("/api/tasks/{errored}/state"),
+        json!({"state": "errored", "detail": "disk full"}),
+    );
+    let waiting =
+        id_of(&admin.create_task(json!({"content": "question", "assigned_to_agent_id": "w"})));
+    w.post(&format!("/api/tasks/{waiting}/claim"), json!({}));
+    w.post(
+        &format!("/api/tasks/{waiting}/state"),
+        json!({"state": "waiting_input"}),
+    );
+    let abandoned = id_of(&admin.create_task(json!({"content": "dropped"})));
+    other.post(
+        &format!("/api/tasks/{abandoned}/claim"),
+        json!({"lease_seconds": 1}),
+    );
+    let dep = id_of(&admin.create_task(json!({"content": "dep"})));
+    let blocked = id_of(&admin.create_task(json!({"content": "after dep", "depends_on": [dep]})));
+    admin.post(&format!("/api/tasks/{dep}/fail"), json!({"reason": "no"}));
+    let looping =
+        id_of(&admin.create_task(json!({"content": "ping-pong", "assigned_to_agent_id": "w"})));
+    for to in ["other", "w", "other"] {
+        admin.post(
+            &format!("/api/tasks/{looping}/delegate"),
+            json!({"agent_id": to}),
+        );
+    }
+    wait_until("the lease to run out", Duration::from_secs(10), || {
+        server.task_snapshot(abandoned)["claimed_by_agent_id"].is_null()
+    });
+    let board = admin.get("/api/fleet/attention");
+    assert_eq!(board.status, 200, "{}", board.text);
+    let ids = |bucket: &str| -> Vec<i64> {
+        board.body["buckets"][bucket]
+            .as_array()
+            .unwrap_or_else(|| panic!("{bucket}: {}", board.text))
+            .iter()
+            .map(|t| {
+                assert!(
+                    t["attention_reason"].is_string() && t["since"].is_string(),
+                    "{t}"
+                );
+                t["id"].as_i64().unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(ids("overdue"), [overdue]);
+    assert_eq!(ids("errored"), [errored]);
+    assert!(board.text.contains("disk full"));
+    assert_eq!(ids("waiting_input"), [waiting]);
+    assert_eq!(ids("abandoned_claims"), [abandoned]);
+    assert_eq!(ids("blocked_by_failure"), [blocked]);
+    assert_eq!(ids("looping"), [looping]);
+    assert!(board.body["count"].as_i64().unwrap() >= 6);
+    // Scoped like reads: the other worker sees none of w's tasks.
+    let theirs = other.get("/api/fleet/attention").body;
+    for bucket in ["overdue", "errored", "waiting_input", "looping"] {
+        assert!(
+            theirs["buckets"][bucket]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|t| t["id"] != json!(overdue) && t["id"] != json!(errored)),
+            "{bucket}: {theirs}"
+        );
+    }
+}
