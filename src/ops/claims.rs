@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{emit, transition, Context};
+use super::{emit, transition, transition_recording, Context};
 use crate::domain::access::Caller;
 use crate::domain::clock;
 use crate::domain::event_kind::EventKind;
@@ -16,7 +16,7 @@ use crate::domain::lifecycle::Transition;
 use crate::error::{Error, Result};
 use crate::hub::Wanted;
 use crate::store::claims::{self, QueueFilter};
-use crate::store::tasks::{self, TaskJson, TaskRow};
+use crate::store::tasks::{self, Record, TaskJson, TaskRow};
 use crate::store::{readers, Tx};
 
 pub const DEFAULT_LEASE: i64 = 300;
@@ -95,8 +95,12 @@ fn agent_of(caller: &Caller) -> Result<i64> {
 /// Claims `task` for `agent`: the machine decides whether it may be
 /// claimed; the claim moves the fencing token on.
 fn take(tx: &Tx, caller: &Caller, task: &TaskRow, agent: i64, lease: i64) -> Result<TaskJson> {
-    transition(tx, task, Transition::Claim)?;
-    tasks::take_claim(tx, task.id, agent, &lease_end(lease))?;
+    let lease_end = lease_end(lease);
+    let record = Record::Claim {
+        agent,
+        lease_end: &lease_end,
+    };
+    transition_recording(tx, task, Transition::Claim, record)?;
     readers::refresh(tx, task.id)?;
     emit(tx, caller, task.id, EventKind::TaskClaimed, None)
 }

@@ -47,7 +47,7 @@ use crate::domain::lifecycle::{State, Status, Transition};
 use crate::error::Result;
 use crate::hub::Queued;
 use crate::store::event_log::{self, Subject};
-use crate::store::tasks::{TaskJson, TaskRow};
+use crate::store::tasks::{Record, TaskJson, TaskRow};
 use crate::store::{self, readers, Store, Tx};
 use auth::Authenticator;
 
@@ -178,12 +178,24 @@ pub fn fence(task: &TaskRow, claim_generation: Option<i64>) -> Result<()> {
 /// then refreshes the task's readers (the claimant read it through the
 /// claim), once, with whatever else it changed.
 pub fn transition(tx: &Tx, task: &TaskRow, t: Transition) -> Result<State> {
+    transition_recording(tx, task, t, Record::Nothing)
+}
+
+/// [`transition`], writing what the operation records (a claim, a
+/// completion, a failure, a reopen) in the same `UPDATE` as the state. A
+/// transition the machine refuses writes nothing.
+pub fn transition_recording(
+    tx: &Tx,
+    task: &TaskRow,
+    t: Transition,
+    record: Record,
+) -> Result<State> {
     let now = clock::now_string();
     let before = task.state(&now);
     let after = before.apply(task.id, t, &store::dependencies::summary(tx, task.id)?)?;
     let clears_claim = task.claimed_by_agent_id.is_some() && !after.claimed && t.ends_claim();
-    if after != before || clears_claim {
-        store::tasks::write_state(tx, task.id, after, clears_claim)?;
+    if after != before || clears_claim || !record.is_nothing() {
+        store::tasks::write_state(tx, task.id, after, clears_claim, record)?;
     }
     Ok(after)
 }

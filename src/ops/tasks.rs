@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{emit, require, settle_dependents, transition, Context};
+use super::{emit, require, settle_dependents, transition, transition_recording, Context};
 use crate::domain::access::{Caller, Need, ReaderFacts};
 use crate::domain::calendar::{Frequency, Series};
 use crate::domain::clock;
@@ -19,7 +19,9 @@ use crate::store::claims::{self, QueueFilter};
 use crate::store::context::{self, Source};
 use crate::store::delegation::{self, DelegationKind};
 use crate::store::tasks::list::{Filter, Listed, PageSpec};
-use crate::store::tasks::{self, render, FieldPatch, Fields, JsonText, NewRow, TaskJson, TaskRow};
+use crate::store::tasks::{
+    self, render, FieldPatch, Fields, JsonText, NewRow, Record, TaskJson, TaskRow,
+};
 use crate::store::{agents, comments, dependencies, projects, readers, Tx};
 
 pub const MAX_CONTENT_CHARS: usize = 2000;
@@ -915,8 +917,11 @@ pub(crate) fn complete_in(
         context::write(tx, caller, id, ctx, Source::AgentObserved, None, max)?;
     }
     let evidence = c.evidence.as_ref().map(serde_json::to_string).transpose()?;
-    tasks::mark_completed(tx, id, caller.agent_id(), evidence.as_deref())?;
-    transition(tx, &t, Transition::Complete)?;
+    let record = Record::Completion {
+        by: caller.agent_id(),
+        evidence: evidence.as_deref(),
+    };
+    transition_recording(tx, &t, Transition::Complete, record)?;
     // The completer reads what it completed (and what is below it); the
     // claimant, if any, no longer reads it through the claim.
     readers::refresh(tx, id)?;
@@ -983,11 +988,7 @@ pub async fn uncomplete(ctx: &Context, caller: &Caller, id: i64) -> Result<TaskJ
 
 fn reopen_in(tx: &Tx, caller: &Caller, id: i64) -> Result<TaskJson> {
     let t = require(tx, caller, id, Need::Manage)?;
-    // Refused before anything is written.
-    t.state(&clock::now_string())
-        .apply(id, Transition::Reopen, &Dependencies::default())?;
-    tasks::clear_outcome(tx, id)?;
-    transition(tx, &t, Transition::Reopen)?;
+    transition_recording(tx, &t, Transition::Reopen, Record::Reopen)?;
     readers::refresh(tx, id)?;
     let reopened = emit(tx, caller, id, EventKind::TaskUpdated, None)?;
     settle_dependents(tx, caller, id)?;
@@ -1014,8 +1015,10 @@ pub async fn fail(
             if let Some(c) = &context {
                 context::write(tx, &caller, id, c, Source::AgentObserved, None, max)?;
             }
-            tasks::mark_failed(tx, id, reason.as_deref())?;
-            transition(tx, &t, Transition::Fail)?;
+            let record = Record::Failure {
+                reason: reason.as_deref(),
+            };
+            transition_recording(tx, &t, Transition::Fail, record)?;
             if t.claimed_by_agent_id.is_some() {
                 readers::refresh(tx, id)?;
             }

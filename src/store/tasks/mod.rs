@@ -11,7 +11,7 @@ pub mod render;
 
 use std::sync::LazyLock;
 
-use rusqlite::types::{FromSql, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::types::{FromSql, FromSqlResult, ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToSql};
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -343,55 +343,93 @@ pub fn update_fields(conn: &Connection, t: &TaskRow) -> Result<()> {
     Ok(())
 }
 
-/// Writes a state the machine chose; `clear_claim` also clears the
-/// claim's columns (holder, lease, session state).
-pub fn write_state(conn: &Connection, id: i64, state: State, clear_claim: bool) -> Result<()> {
-    let sql = if clear_claim {
-        "UPDATE tasks SET status = ?2, blocked_reason = ?3, updated_at = ?4, \
-         claimed_by_agent_id = NULL, claimed_at = NULL, lease_expires_at = NULL, \
-         session_state = NULL, session_state_detail = NULL WHERE id = ?1"
-    } else {
-        "UPDATE tasks SET status = ?2, blocked_reason = ?3, updated_at = ?4 WHERE id = ?1"
-    };
-    conn.prepare_cached(sql)?.execute(params![
-        id,
-        state.status.as_str(),
-        state.blocked_reason.map(BlockedReason::as_str),
-        clock::now_string()
-    ])?;
-    Ok(())
+/// What a transition records besides the state. It is written by the
+/// same `UPDATE` as the state: the row and its indexes are written once
+/// per operation, not once per column group (on the claim → complete path
+/// that was a quarter of the single writer's time).
+#[derive(Debug, Clone, Copy)]
+pub enum Record<'a> {
+    /// The state alone.
+    Nothing,
+    /// A claim: the holder and the lease's end; the session state starts
+    /// over and the fencing token (`claim_generation`) moves on.
+    Claim { agent: i64, lease_end: &'a str },
+    /// Completion: time, attribution, evidence (kept if none is given); a
+    /// failure reason goes.
+    Completion {
+        by: Option<i64>,
+        evidence: Option<&'a str>,
+    },
+    /// Failure: the reason; a completion time goes.
+    Failure { reason: Option<&'a str> },
+    /// A reopen: what completion or failure recorded goes.
+    Reopen,
 }
 
-/// Records completion: time, attribution, evidence; a failure reason goes.
-pub fn mark_completed(
+impl Record<'_> {
+    pub fn is_nothing(&self) -> bool {
+        matches!(self, Record::Nothing)
+    }
+}
+
+/// Writes a state the machine chose and what the operation records with
+/// it, in one `UPDATE`; `clear_claim` also clears the claim's columns
+/// (holder, lease, session state).
+pub fn write_state(
     conn: &Connection,
     id: i64,
-    by: Option<i64>,
-    evidence: Option<&str>,
+    state: State,
+    clear_claim: bool,
+    record: Record,
 ) -> Result<()> {
-    conn.prepare_cached(
-        "UPDATE tasks SET completed_at = ?2, completed_by_agent_id = ?3, \
-         completion_evidence = COALESCE(?4, completion_evidence), failure_reason = NULL, \
-         abandoned_at = NULL WHERE id = ?1",
-    )?
-    .execute(params![id, clock::now_string(), by, evidence])?;
-    Ok(())
-}
-
-/// Records failure: the reason; a completion time goes.
-pub fn mark_failed(conn: &Connection, id: i64, reason: Option<&str>) -> Result<()> {
-    conn.prepare_cached("UPDATE tasks SET failure_reason = ?2, completed_at = NULL WHERE id = ?1")?
-        .execute(params![id, reason])?;
-    Ok(())
-}
-
-/// Clears what completion or failure recorded (a reopen).
-pub fn clear_outcome(conn: &Connection, id: i64) -> Result<()> {
-    conn.prepare_cached(
-        "UPDATE tasks SET completed_at = NULL, completed_by_agent_id = NULL, \
-         failure_reason = NULL WHERE id = ?1",
-    )?
-    .execute([id])?;
+    let now = clock::now_string();
+    let mut sql =
+        String::from("UPDATE tasks SET status = ?2, blocked_reason = ?3, updated_at = ?4");
+    let mut values: Vec<SqlValue> = vec![
+        id.into(),
+        state.status.as_str().to_string().into(),
+        state
+            .blocked_reason
+            .map(|r| SqlValue::Text(r.as_str().to_string()))
+            .unwrap_or(SqlValue::Null),
+        now.clone().into(),
+    ];
+    if clear_claim {
+        sql.push_str(
+            ", claimed_by_agent_id = NULL, claimed_at = NULL, lease_expires_at = NULL, \
+             session_state = NULL, session_state_detail = NULL",
+        );
+    }
+    let text = |t: Option<&str>| t.map_or(SqlValue::Null, |t| SqlValue::Text(t.to_string()));
+    let int = |i: Option<i64>| i.map_or(SqlValue::Null, SqlValue::Integer);
+    match record {
+        Record::Nothing => {}
+        Record::Claim { agent, lease_end } => {
+            sql.push_str(
+                ", claimed_by_agent_id = ?5, claimed_at = ?4, lease_expires_at = ?6, \
+                 last_heartbeat_at = ?4, session_state = NULL, session_state_detail = NULL, \
+                 claim_generation = claim_generation + 1, abandoned_at = NULL",
+            );
+            values.extend([agent.into(), lease_end.to_string().into()]);
+        }
+        Record::Completion { by, evidence } => {
+            sql.push_str(
+                ", completed_at = ?4, completed_by_agent_id = ?5, \
+                 completion_evidence = COALESCE(?6, completion_evidence), \
+                 failure_reason = NULL, abandoned_at = NULL",
+            );
+            values.extend([int(by), text(evidence)]);
+        }
+        Record::Failure { reason } => {
+            sql.push_str(", failure_reason = ?5, completed_at = NULL");
+            values.push(text(reason));
+        }
+        Record::Reopen => sql
+            .push_str(", completed_at = NULL, completed_by_agent_id = NULL, failure_reason = NULL"),
+    }
+    sql.push_str(" WHERE id = ?1");
+    conn.prepare_cached(&sql)?
+        .execute(params_from_iter(values))?;
     Ok(())
 }
 
@@ -401,19 +439,6 @@ pub fn set_assignee(conn: &Connection, id: i64, agent: Option<i64>) -> Result<()
         "UPDATE tasks SET assigned_to_agent_id = ?2, updated_at = ?3 WHERE id = ?1",
     )?
     .execute(params![id, agent, clock::now_string()])?;
-    Ok(())
-}
-
-/// Gives the claim to `agent` until `lease_end` and moves the fencing
-/// token on; the session state starts over.
-pub fn take_claim(conn: &Connection, id: i64, agent: i64, lease_end: &str) -> Result<()> {
-    let now = clock::now_string();
-    conn.prepare_cached(
-        "UPDATE tasks SET claimed_by_agent_id = ?2, claimed_at = ?3, lease_expires_at = ?4, \
-         last_heartbeat_at = ?3, session_state = NULL, session_state_detail = NULL, \
-         claim_generation = claim_generation + 1, abandoned_at = NULL WHERE id = ?1",
-    )?
-    .execute(params![id, agent, now, lease_end])?;
     Ok(())
 }
 
