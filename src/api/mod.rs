@@ -12,6 +12,7 @@ pub mod context;
 pub mod delegation;
 pub mod error;
 pub mod events;
+pub mod fleet;
 pub mod health;
 pub mod misc;
 pub mod projects;
@@ -265,7 +266,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         PUT "/recurrences/{id}" => recurrences::update;
         PATCH "/recurrences/{id}" => recurrences::update;
         DELETE "/recurrences/{id}" => recurrences::delete;
-        GET "/fleet/attention" => recurrences::attention;
+        GET "/fleet/attention" => fleet::attention;
         GET "/stats" => misc::stats;
         GET "/usage" => misc::usage;
         GET "/webhooks" => webhooks::list;

@@ -1,4 +1,4 @@
-//! `/recurrences` (the SDK's `recurrences.*`) and `/fleet/attention`.
+//! `/recurrences` (the SDK's `recurrences.*`).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
@@ -7,7 +7,6 @@ use super::{created, ok, page_response, path_id, query, Json, State};
 use crate::domain::access::Caller;
 use crate::domain::input::Page;
 use crate::error::{Error, Result};
-use crate::ops::fleet;
 use crate::ops::recurrences::{self, RecurrenceInput};
 
 type IdPath = web::Path<String>;
@@ -62,8 +61,4 @@ pub async fn delete(state: State, path: IdPath, caller: Caller) -> Result<HttpRe
     let id = path_id("recurrence", &path)?;
     recurrences::delete(&state.ops, &caller, id).await?;
     ok(&json!({ "deleted": true, "id": id }))
-}
-
-pub async fn attention(state: State, caller: Caller) -> Result<HttpResponse> {
-    ok(&fleet::attention(&state.ops, &caller).await?)
 }

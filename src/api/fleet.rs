@@ -1,0 +1,12 @@
+//! `/fleet/attention`: what needs a person (SPEC §10).
+
+use actix_web::HttpResponse;
+
+use super::{ok, State};
+use crate::domain::access::Caller;
+use crate::error::Result;
+use crate::ops::fleet;
+
+pub async fn attention(state: State, caller: Caller) -> Result<HttpResponse> {
+    ok(&fleet::attention(&state.ops, &caller).await?)
+}
