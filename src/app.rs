@@ -8,7 +8,7 @@ use std::time::Instant;
 use actix_cors::Cors;
 use actix_web::dev::{Server, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::middleware::{Condition, ErrorHandlerResponse, ErrorHandlers};
+use actix_web::middleware::{from_fn, Condition, ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, App, HttpRequest, HttpServer, ResponseError};
 
 use crate::api::{self, AppState, Dialect};
@@ -144,6 +144,7 @@ impl Application {
                     ErrorHandlers::new()
                         .handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed),
                 )
+                .wrap(from_fn(api::csrf::refuse_cross_site))
                 .wrap(Condition::new(!cors_origins.is_empty(), cors))
                 .service(
                     web::scope("/api")

@@ -50,17 +50,25 @@ impl Default for QueueConfig {
     }
 }
 
+/// `[webhooks]`: delivery (SPEC §9).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhookConfig {
     pub dispatcher_threads: usize,
+    /// Per-attempt timeout, in seconds.
     pub timeout_seconds: u64,
-    pub max_attempts: u32,
-    pub first_retry_seconds: f64,
-    pub backoff_factor: f64,
-    pub max_backoff_seconds: f64,
-    pub disable_after_failures: u32,
-    /// Upper bound on how much of a receiver's answer is read.
+    /// Delays before each retry, in seconds (fractions allowed; ±20 %
+    /// jitter is added): the list's length is the number of retries after
+    /// the first attempt. The default spans more than a day, like the
+    /// webhook services users know (Stripe retries for up to 3 days, Svix
+    /// for about 28 hours).
+    pub retry_schedule_seconds: Vec<f64>,
+    /// A hook that has failed without a single success for this long, in
+    /// hours (fractions allowed), is disabled. Time, not a count of
+    /// attempts: a receiver down for a minute while several events are in
+    /// flight is not disabled.
+    pub disable_after_hours: f64,
+    /// Upper bound on how much of a receiver's answer is read, in bytes.
     pub max_response_bytes: u64,
 }
 
@@ -91,11 +99,9 @@ impl Default for WebhookConfig {
         WebhookConfig {
             dispatcher_threads: 4,
             timeout_seconds: 10,
-            max_attempts: 8,
-            first_retry_seconds: 1.0,
-            backoff_factor: 5.0,
-            max_backoff_seconds: 3600.0,
-            disable_after_failures: 10,
+            // ~5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: about 27.6 hours.
+            retry_schedule_seconds: vec![5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+            disable_after_hours: 120.0,
             max_response_bytes: 64 * 1024,
         }
     }
@@ -240,6 +246,15 @@ impl Config {
         if let Some(v) = env("DELEGA_MIN_LEASE_SECONDS") {
             self.queue.min_lease_seconds = parse("DELEGA_MIN_LEASE_SECONDS", &v)?;
         }
+        if let Some(v) = env("DELEGA_WEBHOOK_RETRY_SCHEDULE_SECONDS") {
+            self.webhooks.retry_schedule_seconds = list(&v)
+                .iter()
+                .map(|d| parse("DELEGA_WEBHOOK_RETRY_SCHEDULE_SECONDS", d))
+                .collect::<anyhow::Result<_>>()?;
+        }
+        if let Some(v) = env("DELEGA_WEBHOOK_DISABLE_AFTER_HOURS") {
+            self.webhooks.disable_after_hours = parse("DELEGA_WEBHOOK_DISABLE_AFTER_HOURS", &v)?;
+        }
         Ok(())
     }
 
@@ -271,33 +286,36 @@ impl Config {
         if w.dispatcher_threads == 0 || w.dispatcher_threads > 256 {
             bail!("invalid key 'webhooks.dispatcher_threads' in {origin}: must be 1..=256");
         }
-        if w.max_attempts == 0 {
-            bail!("invalid key 'webhooks.max_attempts' in {origin}: must be at least 1");
-        }
         if w.timeout_seconds == 0 {
             bail!("invalid key 'webhooks.timeout_seconds' in {origin}: must be at least 1");
         }
-        if w.backoff_factor.is_nan()
-            || w.backoff_factor < 1.0
-            || w.first_retry_seconds.is_nan()
-            || w.first_retry_seconds < 0.0
-        {
-            bail!("invalid webhook backoff in {origin}: first_retry_seconds >= 0 and backoff_factor >= 1");
+        if w.retry_schedule_seconds.len() > 1000 {
+            bail!(
+                "invalid key 'webhooks.retry_schedule_seconds' in {origin}: at most 1000 retries"
+            );
         }
-        // Beyond a year of backoff the time arithmetic of retries overflows.
-        if !(0.0..=MAX_BACKOFF_SECONDS).contains(&w.max_backoff_seconds)
-            || !(0.0..=MAX_BACKOFF_SECONDS).contains(&w.first_retry_seconds)
+        // Beyond a year the time arithmetic of retries overflows.
+        if let Some(bad) = w
+            .retry_schedule_seconds
+            .iter()
+            .find(|d| !(0.0..=MAX_BACKOFF_SECONDS).contains(*d))
         {
             bail!(
-                "invalid key 'webhooks.max_backoff_seconds' or 'webhooks.first_retry_seconds' \
-                 in {origin}: must be between 0 and {MAX_BACKOFF_SECONDS}"
+                "invalid key 'webhooks.retry_schedule_seconds' in {origin}: {bad} is not \
+                 between 0 and {MAX_BACKOFF_SECONDS} seconds"
+            );
+        }
+        if !(w.disable_after_hours > 0.0 && w.disable_after_hours <= MAX_BACKOFF_SECONDS / 3600.0) {
+            bail!(
+                "invalid key 'webhooks.disable_after_hours' in {origin}: must be more than 0 \
+                 and at most a year"
             );
         }
         Ok(())
     }
 }
 
-/// The longest retry backoff accepted (a year).
+/// The longest retry delay accepted (a year).
 const MAX_BACKOFF_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 
 #[cfg(test)]

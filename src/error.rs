@@ -16,6 +16,9 @@ pub enum Error {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A state-changing request a browser sent cross-site (SPEC §2).
+    #[error("{0}")]
+    CrossSite(String),
     #[error("{0}")]
     NotFound(String),
     /// `code` refines the generic `conflict` (`stale_claim`,
@@ -106,6 +109,7 @@ impl Error {
             Error::BadRequest(_) => "bad_request",
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
+            Error::CrossSite(_) => "cross_site_request",
             Error::NotFound(_) => "not_found",
             Error::Conflict { code, .. } => code,
             Error::TooLarge(_) => "payload_too_large",
@@ -123,7 +127,7 @@ impl Error {
         match self {
             Error::BadRequest(_) => 400,
             Error::Unauthorized(_) => 401,
-            Error::Forbidden(_) => 403,
+            Error::Forbidden(_) | Error::CrossSite(_) => 403,
             Error::NotFound(_) => 404,
             Error::MethodNotAllowed(_) => 405,
             Error::Conflict { .. } => 409,

@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use super::auth::{is_local_bootstrap, MaybeCaller, MISSING_CREDENTIALS};
-use super::{created, ok, page_response, query, Json, State};
+use super::{created, ok, page_response, query, Body, Json, State};
 use crate::domain::access::Caller;
 use crate::domain::input::{AgentRef, Page};
 use crate::error::{Error, Result};
@@ -17,7 +17,7 @@ pub async fn create(
     state: State,
     req: HttpRequest,
     caller: MaybeCaller,
-    Json(body): Json,
+    body: Body,
 ) -> Result<HttpResponse> {
     let creator = match caller.0 {
         Some(c) => Creator::Caller(c),
@@ -31,7 +31,9 @@ pub async fn create(
             return Err(Error::forbidden("only admins create agents"));
         }
     }
-    let input = AgentInput::parse(body)?;
+    // Only now the body: an unauthenticated request never learns what a
+    // valid one looks like (SPEC §2).
+    let input = AgentInput::parse(body.json()?)?;
     created(&agents::create(&state.ops, creator, input).await?)
 }
 

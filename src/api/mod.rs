@@ -9,6 +9,7 @@ pub mod agents;
 pub mod auth;
 pub mod claims;
 pub mod context;
+pub mod csrf;
 pub mod delegation;
 pub mod error;
 pub mod events;
@@ -70,13 +71,37 @@ fn depth(v: &Value) -> usize {
     }
 }
 
-/// A JSON request body, read under the configured size limit (checked on
-/// `Content-Length` and again while reading). An empty body reads as `{}`.
-pub struct Json(pub Value);
+/// Whether a `Content-Type` is JSON: `application/json` or any
+/// `application/…+json`, parameters (charset) allowed.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
+}
 
-impl FromRequest for Json {
+/// A request body as read, its errors kept for later: a handler that
+/// must authenticate before it looks at the body (SPEC §2's order of
+/// checks) takes this and calls [`Body::json`] afterwards.
+pub struct Body(Result<Value>);
+
+impl Body {
+    /// The JSON value, or the error reading it met (400 malformed, 413
+    /// too large, 415 not JSON).
+    pub fn json(self) -> Result<Value> {
+        self.0
+    }
+}
+
+impl FromRequest for Body {
     type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Json, Error>>>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Body, Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req
@@ -87,34 +112,73 @@ impl FromRequest for Json {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("(not text)").to_string());
         let mut payload = payload.take();
         Box::pin(async move {
-            let too_large =
-                || Error::TooLarge(format!("request body exceeds the limit of {limit} bytes"));
-            if declared.is_some_and(|n| n > limit) {
-                return Err(too_large());
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|e| Error::bad_request(format!("cannot read body: {e}")))?;
-                if body.len() + chunk.len() > limit {
+            let read = async {
+                let too_large =
+                    || Error::TooLarge(format!("request body exceeds the limit of {limit} bytes"));
+                if declared.is_some_and(|n| n > limit) {
                     return Err(too_large());
                 }
-                body.extend_from_slice(&chunk);
-            }
-            if body.iter().all(u8::is_ascii_whitespace) {
-                return Ok(Json(Value::Object(Default::default())));
-            }
-            let value: Value = serde_json::from_slice(&body)
-                .map_err(|e| Error::bad_request(format!("malformed JSON: {e}")))?;
-            if depth(&value) > MAX_DEPTH {
-                return Err(Error::bad_request(format!(
-                    "JSON nested deeper than {MAX_DEPTH} levels"
-                )));
-            }
-            Ok(Json(value))
+                let mut body = web::BytesMut::new();
+                while let Some(chunk) = payload.next().await {
+                    let chunk =
+                        chunk.map_err(|e| Error::bad_request(format!("cannot read body: {e}")))?;
+                    if body.len() + chunk.len() > limit {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                if body.is_empty() {
+                    return Ok(Value::Object(Default::default()));
+                }
+                // A body must say it is JSON (SPEC §2): a browser sends a
+                // text/plain or form body cross-site without a preflight.
+                match &content_type {
+                    Some(ct) if is_json(ct) => {}
+                    Some(ct) => return Err(Error::UnsupportedMediaType(format!(
+                        "request bodies must be JSON (Content-Type: application/json), not {ct:?}"
+                    ))),
+                    None => {
+                        return Err(Error::UnsupportedMediaType(
+                            "request bodies must be JSON: send Content-Type: application/json"
+                                .into(),
+                        ))
+                    }
+                }
+                if body.iter().all(u8::is_ascii_whitespace) {
+                    return Ok(Value::Object(Default::default()));
+                }
+                let value: Value = serde_json::from_slice(&body)
+                    .map_err(|e| Error::bad_request(format!("malformed JSON: {e}")))?;
+                if depth(&value) > MAX_DEPTH {
+                    return Err(Error::bad_request(format!(
+                        "JSON nested deeper than {MAX_DEPTH} levels"
+                    )));
+                }
+                Ok(value)
+            };
+            Ok(Body(read.await))
         })
+    }
+}
+
+/// A JSON request body, read under the configured size limit (checked on
+/// `Content-Length` and again while reading); the request must say it is
+/// JSON (415 otherwise). An empty body reads as `{}`.
+pub struct Json(pub Value);
+
+impl FromRequest for Json {
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Json, Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = Body::from_request(req, payload);
+        Box::pin(async move { body.await?.json().map(Json) })
     }
 }
 
@@ -278,6 +342,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         GET "/webhooks/{id}/deliveries" => webhooks::deliveries;
         POST "/webhooks/{id}/deliveries/{did}/redeliver" => webhooks::redeliver;
         POST "/webhooks/{id}/test" => webhooks::test;
+        POST "/webhooks/{id}/recover" => webhooks::recover;
         GET "/events" => events::index;
     }
 }

@@ -77,7 +77,12 @@ pub async fn update(
     let id = task_id(&path)?;
     forbid(
         &body,
-        &["parent_task_id", "root_task_id", "delegation_depth"],
+        &[
+            "parent_task_id",
+            "parent_id",
+            "root_task_id",
+            "delegation_depth",
+        ],
         "a task's place in its chain is fixed; delegate to create children",
     )?;
     let changes = TaskInput::parse(body)?.into_changes()?;

@@ -3,17 +3,28 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::{created, ok, page_response, path_id, query, Json, State};
+use super::{created, ok, page_response, path_id, query, Dialect, Json, State};
 use crate::domain::access::Caller;
 use crate::domain::input::Page;
 use crate::error::Result;
 use crate::ops::webhooks::{self, WebhookInput};
+use crate::webhooks::sign::SignatureVersion;
 
 type IdPath = web::Path<String>;
 
-pub async fn create(state: State, caller: Caller, Json(body): Json) -> Result<HttpResponse> {
+pub async fn create(
+    state: State,
+    req: HttpRequest,
+    caller: Caller,
+    Json(body): Json,
+) -> Result<HttpResponse> {
     let w = WebhookInput::parse(body)?;
-    created(&webhooks::create(&state.ops, &caller, w).await?)
+    // SPEC §9: the SDK (`/api`) verifies v2, the tutorial (`/v1`) v1.
+    let version = match Dialect::of(&req) {
+        Dialect::Api => SignatureVersion::V2,
+        Dialect::V1 => SignatureVersion::V1,
+    };
+    created(&webhooks::create(&state.ops, &caller, w, version).await?)
 }
 
 pub async fn list(state: State, req: HttpRequest, caller: Caller) -> Result<HttpResponse> {
@@ -69,4 +80,15 @@ pub async fn redeliver(
 
 pub async fn test(state: State, path: IdPath, caller: Caller) -> Result<HttpResponse> {
     ok(&webhooks::test(&state.ops, &caller, path_id("webhook", &path)?).await?)
+}
+
+pub async fn recover(
+    state: State,
+    path: IdPath,
+    caller: Caller,
+    Json(body): Json,
+) -> Result<HttpResponse> {
+    let id = path_id("webhook", &path)?;
+    let since = webhooks::parse_since(body)?;
+    ok(&webhooks::recover(&state.ops, &caller, id, since).await?)
 }

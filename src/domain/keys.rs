@@ -3,7 +3,7 @@
 //! they carry 256 random bits, so a fast hash is enough, and comparison of
 //! hashes is constant-time.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -14,11 +14,16 @@ pub const PROJECT_TOKEN_PREFIX: &str = "dlp_";
 /// Characters of a key kept in clear for display and lookup.
 pub const DISPLAY_PREFIX_LEN: usize = 12;
 
-/// 32 bytes from the OS CSPRNG as 43 url-safe characters.
-fn random_token() -> String {
+/// 32 bytes from the OS CSPRNG.
+fn random_bytes() -> [u8; 32] {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
+    bytes
+}
+
+/// 32 random bytes as 43 url-safe characters.
+fn random_token() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes())
 }
 
 pub fn new_agent_key() -> String {
@@ -29,8 +34,10 @@ pub fn new_project_token() -> String {
     format!("{PROJECT_TOKEN_PREFIX}{}", random_token())
 }
 
+/// `whsec_` + standard base64 of 32 random bytes: the form Standard
+/// Webhooks verifiers decode into the HMAC key (SPEC §9).
 pub fn new_webhook_secret() -> String {
-    format!("whsec_{}", random_token())
+    format!("whsec_{}", STANDARD.encode(random_bytes()))
 }
 
 pub fn hash(secret: &str) -> String {

@@ -62,6 +62,11 @@ pub struct TaskInput {
     assigned_to_agent_id: Option<Option<AgentRef>>,
     #[serde(default, deserialize_with = "double_option")]
     agent_id: Option<Option<AgentRef>>,
+    /// By id or name, like every agent reference (SPEC §5).
+    #[serde(default, deserialize_with = "double_option")]
+    accountable_agent_id: Option<Option<AgentRef>>,
+    /// `parent_id` is accepted as an alias (the SDK's `Task.parent_id`).
+    #[serde(alias = "parent_id")]
     parent_task_id: Option<Id>,
     depends_on: Option<Vec<Id>>,
     context: Option<Value>,
@@ -242,6 +247,8 @@ impl TaskInput {
             recurring_string: self.recurring_string.clone(),
             is_recurring: self.is_recurring,
             reminder_time: self.reminder_time.clone(),
+            // An agent reference: resolved by the operation.
+            accountable_agent_id: None,
         }
     }
 
@@ -259,6 +266,7 @@ impl TaskInput {
             fields,
             status: self.status.as_deref().map(parse_status).transpose()?,
             assignee: self.assignee().flatten(),
+            accountable: self.accountable_agent_id.clone().flatten(),
             parent_task_id: self.parent_task_id.map(|i| i.0),
             depends_on: self
                 .depends_on
@@ -277,6 +285,7 @@ impl TaskInput {
         Ok(Changes {
             fields: self.patch(),
             assignee: self.assignee(),
+            accountable: self.accountable_agent_id.clone(),
             status: self.status.as_deref().map(parse_status).transpose()?,
             completed: self.completed,
             context: context_of(self.context, self.metadata)?,
@@ -293,6 +302,9 @@ pub struct NewTask {
     pub fields: Fields,
     pub status: Option<Status>,
     pub assignee: Option<AgentRef>,
+    /// The accountable agent; by default the creator, or the parent's for
+    /// a child.
+    pub accountable: Option<AgentRef>,
     pub parent_task_id: Option<i64>,
     pub depends_on: Vec<i64>,
     pub context: Option<Map<String, Value>>,
@@ -422,16 +434,24 @@ pub(crate) fn create_in(
         )?;
     }
     let state = State::new().apply(0, Transition::Create(new.status), &deps.summary)?;
+    let mut fields = new.fields;
+    fields.accountable_agent_id = match &new.accountable {
+        Some(a) => Some(agents::resolve_active(tx, "accountable_agent_id", a)?.id),
+        None => match &parent {
+            Some(p) => p.fields.accountable_agent_id,
+            None => caller.agent_id(),
+        },
+    };
     // A legacy recurring series remembers its first due date.
     let recurrence_anchor = new.recurrence_anchor.or_else(|| {
-        new.fields
+        fields
             .is_recurring
-            .then(|| new.fields.due_date.clone())
+            .then(|| fields.due_date.clone())
             .flatten()
     });
     let row = NewRow {
         recurrence_anchor,
-        fields: new.fields,
+        fields,
         created_by: caller.agent_id(),
         assigned_to: assignee.as_ref().map(|a| a.id),
         parent: parent
@@ -692,6 +712,7 @@ pub struct Changes {
     pub fields: FieldPatch,
     pub status: Option<Status>,
     pub assignee: Option<Option<AgentRef>>,
+    pub accountable: Option<Option<AgentRef>>,
     pub completed: Option<bool>,
     pub context: Option<Map<String, Value>>,
     pub depends_on: Option<Vec<i64>>,
@@ -703,6 +724,7 @@ impl Changes {
     /// complete); anything else is for those who manage the task.
     fn need(&self) -> Need {
         let fields = !self.fields.is_empty()
+            || self.accountable.is_some()
             || self.status.is_some()
             || self.context.is_some()
             || self.depends_on.is_some();
@@ -737,7 +759,15 @@ fn update_in(tx: &Tx, caller: &Caller, id: i64, ch: Changes, max: usize) -> Resu
             agents::resolve_active(tx, "assigned_to_agent_id", a)?.id,
         )),
     };
-    let mut other_change = t.fields.apply(ch.fields);
+    let mut fields = ch.fields;
+    fields.accountable_agent_id = match &ch.accountable {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(a)) => Some(Some(
+            agents::resolve_active(tx, "accountable_agent_id", a)?.id,
+        )),
+    };
+    let mut other_change = t.fields.apply(fields);
     let previous_assignee = t.assigned_to_agent_id;
     let assignment_changed = matches!(new_assignee, Some(a) if a != previous_assignee);
     if let Some(a) = new_assignee {

@@ -6,11 +6,14 @@ use serde_json::Value;
 
 use super::Context;
 use crate::domain::access::Caller;
+use crate::domain::clock;
 use crate::domain::event_kind::EventKind;
 use crate::domain::input::{self, check_len, double_option, Page};
 use crate::domain::keys;
 use crate::error::{Error, Result};
-use crate::store::webhooks::{self as hooks, AttemptLog, NewWebhook, Webhook, WebhookChanges};
+use crate::store::webhooks::{
+    self as hooks, AttemptLog, NewWebhook, Since, Webhook, WebhookChanges,
+};
 use crate::webhooks::guard;
 use crate::webhooks::sign::SignatureVersion;
 
@@ -80,23 +83,35 @@ async fn check_url(ctx: &Context, url: String) -> Result<String> {
 }
 
 /// `POST /webhooks`: 201; a generated secret is returned this once.
-pub async fn create(ctx: &Context, caller: &Caller, w: WebhookInput) -> Result<Webhook> {
+///
+/// Defaults (SPEC §9): `events` omitted means `["*"]` (the SDK's
+/// `webhooks.create(url)` sends none); the secret is generated as
+/// `whsec_` + base64 of 32 random bytes; `signature_version` is
+/// `default_version`, which the transport picks — `v2` for the SDK's
+/// `/api` (what its `verify_webhook` checks), `v1` for the tutorial's
+/// `/v1`.
+pub async fn create(
+    ctx: &Context,
+    caller: &Caller,
+    w: WebhookInput,
+    default_version: SignatureVersion,
+) -> Result<Webhook> {
     let url = w
         .url
         .clone()
         .ok_or_else(|| Error::validation("url", "is required"))?;
     let url = check_url(ctx, url).await?;
-    let events = w
-        .events
-        .clone()
-        .ok_or_else(|| Error::validation("events", "is required: a list of events or [\"*\"]"))?;
+    let events = w.events.clone().unwrap_or_else(|| vec!["*".into()]);
     let generated = w.secret.is_none();
     let secret = w.secret.clone().unwrap_or_else(keys::new_webhook_secret);
     let new = NewWebhook {
         url,
         events,
         secret: secret.clone(),
-        signature_version: w.signature_version.clone().unwrap_or_else(|| "v1".into()),
+        signature_version: w
+            .signature_version
+            .clone()
+            .unwrap_or_else(|| default_version.as_str().into()),
         description: w.description.clone().flatten(),
     };
     let caller = caller.clone();
@@ -179,7 +194,9 @@ pub async fn deliveries(
         .await
 }
 
-/// `POST /webhooks/{id}/deliveries/{did}/redeliver`.
+/// `POST /webhooks/{id}/deliveries/{did}/redeliver`: sends again exactly
+/// what the delivery log's row `did` delivered, as a new delivery (a log
+/// id never stands for an event id).
 pub async fn redeliver(ctx: &Context, caller: &Caller, id: i64, did: i64) -> Result<Value> {
     let caller = caller.clone();
     let queued = ctx
@@ -205,4 +222,66 @@ pub async fn test(ctx: &Context, caller: &Caller, id: i64) -> Result<Value> {
         .await?;
     ctx.store.hub().wake_dispatcher();
     Ok(queued)
+}
+
+/// `{"since": <event id or RFC 3339 time>}`, the body of `recover`.
+pub fn parse_since(body: Value) -> Result<Since> {
+    let bad = || Error::validation("since", "must be an event id or an RFC 3339 time");
+    let since = match body {
+        Value::Object(mut m) => m.remove("since"),
+        _ => return Err(Error::validation("body", "must be a JSON object")),
+    };
+    match since {
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .filter(|n| *n >= 0)
+            .map(Since::EventId)
+            .ok_or_else(bad),
+        Some(Value::String(s)) => match s.parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(Since::EventId(n)),
+            _ => clock::parse_timestamp(&s)
+                .map(|t| Since::Time(clock::format(t)))
+                .ok_or_else(bad),
+        },
+        None => Err(Error::validation(
+            "since",
+            "is required: an event id or an RFC 3339 time",
+        )),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// `POST /webhooks/{id}/recover {since}`: re-sends, in order and as new
+/// deliveries, every event since then that the hook would have received
+/// (its kinds, what its owner reads) — what it missed while it was
+/// disabled or failing (SPEC §9). At most [`hooks::RECOVER_LIMIT`] per
+/// call: `{queued, after_event_id, through_event_id, more}` says where it
+/// stopped, and `since: through_event_id` goes on. The log is searched
+/// with a read; only the copies are written.
+pub async fn recover(ctx: &Context, caller: &Caller, id: i64, since: Since) -> Result<Value> {
+    let reader = caller.clone();
+    let (after, missed, more) = ctx
+        .store
+        .read(move |conn| {
+            hooks::require(conn, &reader, id)?;
+            hooks::missed(conn, id, &since, hooks::RECOVER_LIMIT)
+        })
+        .await?;
+    let through = missed.last().map_or(after, |m| m.event_id);
+    let queued = missed.len();
+    let caller = caller.clone();
+    ctx.store
+        .write(move |tx| {
+            hooks::require(tx, &caller, id)?;
+            hooks::resend(tx, &caller, id, &missed)
+        })
+        .await?;
+    ctx.store.hub().wake_dispatcher();
+    Ok(serde_json::json!({
+        "webhook_id": id,
+        "queued": queued,
+        "after_event_id": after,
+        "through_event_id": through,
+        "more": more,
+    }))
 }

@@ -32,7 +32,26 @@ const MIGRATIONS: &[Migration] = &[
         sql: QUEUE,
         then: None,
     },
+    Migration {
+        sql: OUTAGES_AND_ACCOUNTABILITY,
+        then: None,
+    },
 ];
+
+/// Version 6 (SPEC §5, §9):
+///
+/// - `webhooks.failing_since`: when the hook's current run of failures
+///   began (cleared by a success or by re-enabling it); a hook is disabled
+///   after `disable_after_hours` of it, not after a count of attempts.
+/// - `tasks.accountable_agent_id`: the agent answerable for the outcome
+///   (the SDK's `Task.accountable_agent_id`). Existing tasks get their
+///   tree's creator, as new ones would have.
+const OUTAGES_AND_ACCOUNTABILITY: &str = "
+ALTER TABLE webhooks ADD COLUMN failing_since TEXT;
+ALTER TABLE tasks ADD COLUMN accountable_agent_id INTEGER REFERENCES agents(id) ON DELETE SET NULL;
+UPDATE tasks SET accountable_agent_id =
+    (SELECT r.created_by_agent_id FROM tasks r WHERE r.id = COALESCE(tasks.root_task_id, tasks.id));
+";
 
 /// Version 5: the work queue and pages whose cost does not grow with the
 /// database (SPEC §10).

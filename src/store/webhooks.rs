@@ -22,7 +22,11 @@ pub struct Webhook {
     /// `project` (every event) or `agent` (events on tasks the owner reads).
     pub scope: &'static str,
     pub active: bool,
+    /// Failed attempts since the last success (information; disabling
+    /// goes by `failing_since`).
     pub consecutive_failures: i64,
+    /// When the current run of failures began; null after a success.
+    pub failing_since: Option<String>,
     pub disabled_reason: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -33,7 +37,7 @@ pub struct Webhook {
 
 const COLUMNS: &str = "w.id, w.url, w.events, w.signature_version, w.description, \
     w.owner_agent_id, w.active, w.consecutive_failures, w.disabled_reason, w.created_at, \
-    w.updated_at, a.role";
+    w.updated_at, a.role, w.failing_since";
 
 fn from_row(r: &Row) -> rusqlite::Result<Webhook> {
     let events: String = r.get(2)?;
@@ -53,6 +57,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Webhook> {
         },
         active: r.get(6)?,
         consecutive_failures: r.get(7)?,
+        failing_since: r.get(12)?,
         disabled_reason: r.get(8)?,
         created_at: r.get(9)?,
         updated_at: r.get(10)?,
@@ -151,6 +156,7 @@ pub fn update(conn: &Connection, caller: &Caller, id: i64, ch: WebhookChanges) -
     if let Some(active) = ch.active {
         if active {
             hook.consecutive_failures = 0;
+            hook.failing_since = None;
             hook.disabled_reason = None;
         } else if hook.active {
             hook.disabled_reason = Some("disabled by request".into());
@@ -161,7 +167,7 @@ pub fn update(conn: &Connection, caller: &Caller, id: i64, ch: WebhookChanges) -
     conn.execute(
         "UPDATE webhooks SET url = ?2, events = ?3, signature_version = ?4, description = ?5, \
          active = ?6, consecutive_failures = ?7, disabled_reason = ?8, updated_at = ?9, \
-         secret = COALESCE(?10, secret) WHERE id = ?1",
+         secret = COALESCE(?10, secret), failing_since = ?11 WHERE id = ?1",
         params![
             id,
             hook.url,
@@ -172,7 +178,8 @@ pub fn update(conn: &Connection, caller: &Caller, id: i64, ch: WebhookChanges) -
             hook.consecutive_failures,
             hook.disabled_reason,
             now,
-            ch.secret
+            ch.secret,
+            hook.failing_since
         ],
     )?;
     if switched_on {
@@ -248,21 +255,22 @@ pub fn attempts(conn: &Connection, hook: i64, limit: i64, offset: i64) -> Result
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Sends the event of delivery (or attempt) `did` to `hook` again, as a
-/// new delivery: a copy of the event addressed to that hook alone.
+/// Sends what row `did` of `hook`'s delivery log delivered to the hook
+/// again, as a new delivery (a copy of the event addressed to that hook
+/// alone). Only a log row's id names a delivery here: event ids never
+/// stand in for it (SPEC §9).
 pub fn redeliver(tx: &Tx, caller: &Caller, hook: i64, did: i64) -> Result<Value> {
     let delivered: i64 = tx
         .query_row(
-            "SELECT event_id FROM webhook_attempts WHERE webhook_id = ?2 AND event_id = ?1 \
-             UNION ALL SELECT event_id FROM webhook_retries WHERE webhook_id = ?2 AND event_id = ?1 \
-             UNION ALL SELECT event_id FROM webhook_attempts WHERE webhook_id = ?2 AND id = ?1 \
-             LIMIT 1",
+            "SELECT event_id FROM webhook_attempts WHERE webhook_id = ?2 AND id = ?1",
             params![did, hook],
             |r| r.get(0),
         )
         .optional()?
         .ok_or_else(|| {
-            Error::not_found(format!("delivery {did} not found on webhook {hook}"))
+            Error::not_found(format!(
+                "delivery {did} not found on webhook {hook}: use an id from its delivery log"
+            ))
         })?;
     let (kind, payload): (String, String) = tx.query_row(
         "SELECT kind, payload FROM events WHERE id = ?1",
@@ -271,11 +279,86 @@ pub fn redeliver(tx: &Tx, caller: &Caller, hook: i64, did: i64) -> Result<Value>
     )?;
     let delivery = super::event_log::next_id(tx)?;
     address(tx, caller, hook, delivery, &kind, &payload)?;
-    let event_id = serde_json::from_str::<Value>(&payload)
+    let event_id = event_id_of(&payload).unwrap_or(delivered);
+    Ok(json!({ "delivery_id": delivery, "event_id": event_id, "state": "pending" }))
+}
+
+/// The `event_id` a payload names (a redelivery's copy names the
+/// original).
+fn event_id_of(payload: &str) -> Option<i64> {
+    serde_json::from_str::<Value>(payload)
         .ok()
         .and_then(|p| p.get("event_id").and_then(Value::as_i64))
-        .unwrap_or(delivered);
-    Ok(json!({ "delivery_id": delivery, "event_id": event_id, "state": "pending" }))
+}
+
+/// Where a recovery starts: after an event id, or at a time (RFC 3339,
+/// normalized).
+#[derive(Debug, Clone)]
+pub enum Since {
+    EventId(i64),
+    Time(String),
+}
+
+/// Most events one recovery re-sends.
+pub const RECOVER_LIMIT: usize = 10_000;
+
+/// An event a hook missed: its id, kind and payload.
+pub struct Missed {
+    pub event_id: i64,
+    pub kind: String,
+    pub payload: String,
+}
+
+/// The events since `since` that `hook` wants (its kinds; what its owner
+/// reads), oldest first, up to `limit`; and the id the search started
+/// after. Copies of deliveries (redeliveries, pings) are not events of
+/// their own and are not included. A read: the scan stays off the
+/// writer.
+pub fn missed(
+    conn: &Connection,
+    hook: i64,
+    since: &Since,
+    limit: usize,
+) -> Result<(i64, Vec<Missed>, bool)> {
+    let feed = feed_of(conn, hook)?
+        .ok_or_else(|| Error::not_found(format!("webhook {hook} not found")))?;
+    let after = match since {
+        Since::EventId(id) => *id,
+        Since::Time(t) => conn
+            .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM events WHERE created_at < ?1")?
+            .query_row([t], |r| r.get(0))?,
+    };
+    let mut found = Vec::new();
+    let mut cursor = after;
+    loop {
+        let page = events_after(conn, cursor, 500)?;
+        let Some(last) = page.last() else {
+            return Ok((after, found, false));
+        };
+        cursor = last.event.id;
+        for e in page {
+            if e.webhook_id.is_some() || !feed.wants(&e) {
+                continue;
+            }
+            if found.len() == limit {
+                return Ok((after, found, true));
+            }
+            found.push(Missed {
+                event_id: e.event.id,
+                kind: e.event.kind,
+                payload: e.event.payload,
+            });
+        }
+    }
+}
+
+/// Queues a copy of each missed event for `hook` alone, in order.
+pub fn resend(tx: &Tx, caller: &Caller, hook: i64, missed: &[Missed]) -> Result<()> {
+    for m in missed {
+        let delivery = super::event_log::next_id(tx)?;
+        address(tx, caller, hook, delivery, &m.kind, &m.payload)?;
+    }
+    Ok(())
 }
 
 /// Appends event `id` (the next one) for `hook` alone: no task, so no
@@ -365,30 +448,42 @@ impl Feed {
     }
 }
 
+const FEED_SELECT: &str = "SELECT w.id, w.url, w.secret, w.signature_version, w.events, \
+    w.owner_agent_id, (w.owner_agent_id IS NULL OR a.role != 'worker' \
+      OR EXISTS (SELECT 1 FROM json_each(a.permissions) WHERE value = ?1)), \
+    w.delivered_through, (w.owner_agent_id IS NULL OR a.role = 'admin') \
+    FROM webhooks w LEFT JOIN agents a ON a.id = w.owner_agent_id";
+
+fn feed_from_row(r: &Row) -> rusqlite::Result<Feed> {
+    Ok(Feed {
+        id: r.get(0)?,
+        url: r.get(1)?,
+        secret: r.get(2)?,
+        signature_version: r.get(3)?,
+        kinds: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+        owner: r.get(5)?,
+        sees_all: r.get(6)?,
+        delivered_through: r.get(7)?,
+        project_wide: r.get(8)?,
+    })
+}
+
 /// Active hooks whose owner (if any) is active.
 pub fn feeds(conn: &Connection) -> Result<Vec<Feed>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT w.id, w.url, w.secret, w.signature_version, w.events, w.owner_agent_id, \
-           (w.owner_agent_id IS NULL OR a.role != 'worker' \
-            OR EXISTS (SELECT 1 FROM json_each(a.permissions) WHERE value = ?1)), \
-           w.delivered_through, (w.owner_agent_id IS NULL OR a.role = 'admin') \
-         FROM webhooks w LEFT JOIN agents a ON a.id = w.owner_agent_id \
-         WHERE w.active = 1 AND (w.owner_agent_id IS NULL OR a.active = 1) ORDER BY w.id",
-    )?;
-    let rows = stmt.query_map([READ_ALL], |r| {
-        Ok(Feed {
-            id: r.get(0)?,
-            url: r.get(1)?,
-            secret: r.get(2)?,
-            signature_version: r.get(3)?,
-            kinds: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
-            owner: r.get(5)?,
-            sees_all: r.get(6)?,
-            delivered_through: r.get(7)?,
-            project_wide: r.get(8)?,
-        })
-    })?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "{FEED_SELECT} WHERE w.active = 1 AND (w.owner_agent_id IS NULL OR a.active = 1) \
+         ORDER BY w.id"
+    ))?;
+    let rows = stmt.query_map([READ_ALL], feed_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Hook `id` as the dispatcher would feed it, active or not.
+fn feed_of(conn: &Connection, id: i64) -> Result<Option<Feed>> {
+    Ok(conn
+        .prepare_cached(&format!("{FEED_SELECT} WHERE w.id = ?2"))?
+        .query_row(params![READ_ALL, id], feed_from_row)
+        .optional()?)
 }
 
 /// An event of the log with the hook it is addressed to, if only one.
@@ -515,20 +610,24 @@ impl Outcome {
 /// Policy for recording outcomes.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
-    pub max_attempts: u32,
-    pub disable_after_failures: u32,
+    /// How long a hook may fail without a single success before it is
+    /// disabled (`disable_after_hours`).
+    pub disable_after: time::Duration,
 }
 
 /// Logs an attempt and moves the delivery on: a first attempt that
 /// succeeded leaves nothing else behind; otherwise its retry row records
-/// it delivered, retried at `retry_at`, or given up. Keeps the hook's
-/// failure count, disabling it on 410 Gone or after too many consecutive
-/// failures. An attempt for a hook deleted meanwhile is dropped with it.
+/// it delivered, retried at `retry_at`, or given up (`retry_at` is `None`
+/// once the schedule is spent, and a 410 gives up at once). Keeps the
+/// hook's failure clock: a success stops it; a hook failing without a
+/// success for `policy.disable_after` is disabled, and so is one whose
+/// receiver answered 410 Gone. An attempt for a hook deleted meanwhile is
+/// dropped with it.
 pub fn record_attempt(
     conn: &Connection,
     due: &Due,
     outcome: &Outcome,
-    retry_at: &str,
+    retry_at: Option<&str>,
     policy: &RetryPolicy,
 ) -> Result<()> {
     let now = clock::now_string();
@@ -554,12 +653,10 @@ pub fn record_attempt(
         return Ok(());
     }
     let gone = outcome.status_code == Some(410);
-    let state = if success {
-        "delivered"
-    } else if gone || attempt >= i64::from(policy.max_attempts) {
-        "failed"
-    } else {
-        "pending"
+    let state = match (success, retry_at) {
+        (true, _) => "delivered",
+        (false, Some(_)) if !gone => "pending",
+        (false, _) => "failed",
     };
     if success && !due.retry {
         // Usually no row; there is one if this event was fed again after
@@ -582,30 +679,41 @@ pub fn record_attempt(
             due.event_id,
             state,
             attempt,
-            retry_at,
+            retry_at.unwrap_or(&now),
             now
         ])?;
     }
     if success {
         conn.prepare_cached(
-            "UPDATE webhooks SET consecutive_failures = 0 WHERE id = ?1 AND consecutive_failures != 0",
+            "UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL \
+             WHERE id = ?1 AND (consecutive_failures != 0 OR failing_since IS NOT NULL)",
         )?
         .execute([due.webhook_id])?;
     } else if gone {
         conn.prepare_cached(
             "UPDATE webhooks SET active = 0, consecutive_failures = consecutive_failures + 1, \
+             failing_since = COALESCE(failing_since, ?2), \
              disabled_reason = 'receiver answered 410 Gone', updated_at = ?2 WHERE id = ?1",
         )?
         .execute(params![due.webhook_id, now])?;
     } else {
+        // Disabled once the run of failures, begun at the first failure
+        // after a success, has lasted `disable_after`.
+        let cutoff = clock::format(clock::now() - policy.disable_after);
         conn.prepare_cached(
             "UPDATE webhooks SET consecutive_failures = consecutive_failures + 1, \
-             active = CASE WHEN consecutive_failures + 1 >= ?2 THEN 0 ELSE active END, \
-             disabled_reason = CASE WHEN consecutive_failures + 1 >= ?2 \
-               THEN 'too many consecutive failed attempts' ELSE disabled_reason END, \
-             updated_at = ?3 WHERE id = ?1",
+             failing_since = COALESCE(failing_since, ?2), \
+             active = CASE WHEN COALESCE(failing_since, ?2) <= ?3 THEN 0 ELSE active END, \
+             disabled_reason = CASE WHEN COALESCE(failing_since, ?2) <= ?3 \
+               THEN 'failed without a success for ' || ?4 || ' hours' ELSE disabled_reason END, \
+             updated_at = ?2 WHERE id = ?1",
         )?
-        .execute(params![due.webhook_id, policy.disable_after_failures, now])?;
+        .execute(params![
+            due.webhook_id,
+            now,
+            cutoff,
+            format!("{}", policy.disable_after.as_seconds_f64() / 3600.0)
+        ])?;
     }
     Ok(())
 }

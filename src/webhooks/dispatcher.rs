@@ -324,7 +324,8 @@ fn time_to_next_due(conn: &Connection) -> Duration {
 struct Attempted {
     due: Due,
     outcome: Outcome,
-    retry_at: String,
+    /// When to try again if it failed; `None` once the schedule is spent.
+    retry_at: Option<String>,
 }
 
 fn worker(shared: &Shared, rx: &Mutex<mpsc::Receiver<Due>>, done: &mpsc::Sender<Attempted>) {
@@ -346,7 +347,8 @@ fn worker(shared: &Shared, rx: &Mutex<mpsc::Receiver<Due>>, done: &mpsc::Sender<
             error: Some("the delivery failed inside the server".into()),
             duration_ms: 0,
         });
-        let retry_at = clock::format(clock::now() + backoff(&shared.config, due.attempts + 1));
+        let retry_at = backoff(&shared.config, due.attempts + 1)
+            .map(|delay| clock::format(clock::now() + delay));
         if done
             .send(Attempted {
                 due,
@@ -368,8 +370,7 @@ fn worker(shared: &Shared, rx: &Mutex<mpsc::Receiver<Due>>, done: &mpsc::Sender<
 fn recorder(shared: &Shared, done: &mpsc::Receiver<Attempted>) {
     yield_to_requests();
     let policy = RetryPolicy {
-        max_attempts: shared.config.max_attempts,
-        disable_after_failures: shared.config.disable_after_failures,
+        disable_after: time::Duration::seconds_f64(shared.config.disable_after_hours * 3600.0),
     };
     while let Ok(first) = done.recv() {
         let mut batch = vec![first];
@@ -388,7 +389,7 @@ fn recorder(shared: &Shared, done: &mpsc::Receiver<Attempted>) {
         let policy = policy.clone();
         let recorded = shared.store.write_blocking(move |tx| {
             for a in &batch {
-                hooks::record_attempt(tx, &a.due, &a.outcome, &a.retry_at, &policy)?;
+                hooks::record_attempt(tx, &a.due, &a.outcome, a.retry_at.as_deref(), &policy)?;
             }
             for (hook, through) in &cursors {
                 hooks::advance(tx, *hook, *through)?;
@@ -433,14 +434,15 @@ fn yield_to_requests() {
     }
 }
 
-/// Delay before attempt `attempt + 1`: first_retry × factor^(attempt-1),
-/// capped, with ±20 % jitter so failed receivers are not hit in lockstep.
-pub fn backoff(config: &WebhookConfig, attempt: i64) -> time::Duration {
-    let exp = (attempt - 1).clamp(0, 60) as i32;
-    let base = (config.first_retry_seconds * config.backoff_factor.powi(exp))
-        .min(config.max_backoff_seconds);
+/// The delay after failed attempt `attempt` (1 = the first): entry
+/// `attempt - 1` of `retry_schedule_seconds` with ±20 % jitter, so failed
+/// receivers are not hit in lockstep; `None` when the schedule is spent
+/// (the delivery is given up).
+pub fn backoff(config: &WebhookConfig, attempt: i64) -> Option<time::Duration> {
+    let index = usize::try_from(attempt - 1).ok()?;
+    let base = *config.retry_schedule_seconds.get(index)?;
     let jitter = rand::thread_rng().gen_range(0.8..1.2);
-    time::Duration::seconds_f64((base * jitter).max(0.0))
+    Some(time::Duration::seconds_f64((base * jitter).max(0.0)))
 }
 
 fn http_agent(shared: &Shared) -> ureq::Agent {
@@ -455,23 +457,43 @@ fn http_agent(shared: &Shared) -> ureq::Agent {
 
 fn deliver(agent: &ureq::Agent, shared: &Shared, due: &Due) -> Outcome {
     let started = Instant::now();
-    let timestamp = clock::now_string();
+    let now = clock::now();
+    let timestamp = clock::format(now);
     let version = SignatureVersion::parse(&due.signature_version).unwrap_or(SignatureVersion::V1);
     let body = due.payload.as_bytes();
-    let signature = sign::signature(&due.secret, version, &timestamp, body);
+    // The delivery's id: the same on every retry of it (SPEC §9).
+    let id = due.event_id.to_string();
+    let unix = now.unix_timestamp();
     let result = agent
         .post(&due.url)
         .set("Content-Type", "application/json")
         .set("X-Delega-Event", &due.event)
-        .set("X-Delega-Delivery", &due.event_id.to_string())
+        .set("X-Delega-Delivery", &id)
         .set("X-Delega-Timestamp", &timestamp)
-        .set("X-Delega-Signature", &signature)
+        .set(
+            "X-Delega-Signature",
+            &sign::signature(&due.secret, version, &timestamp, body),
+        )
+        .set("webhook-id", &id)
+        .set("webhook-timestamp", &unix.to_string())
+        .set(
+            "webhook-signature",
+            &sign::standard_signature(&due.secret, &id, unix, body),
+        )
         .send_bytes(body);
     let (status_code, error) = match result {
         Ok(resp) => {
             let code = resp.status();
+            let error = (!(200..300).contains(&code)).then(|| match resp.header("Location") {
+                // Redirects are not followed (a receiver could otherwise
+                // send deliveries on to an address the guard refuses).
+                Some(location) if (300..400).contains(&code) => format!(
+                    "receiver answered {code} redirecting to {location}; redirects are not followed"
+                ),
+                _ => format!("receiver answered {code}"),
+            });
             drain(resp, shared.config.max_response_bytes);
-            (Some(code), None)
+            (Some(code), error)
         }
         Err(ureq::Error::Status(code, resp)) => {
             drain(resp, shared.config.max_response_bytes);
@@ -497,13 +519,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_by_the_factor_and_is_capped() {
+    fn backoff_follows_the_schedule_with_jitter_and_ends_with_it() {
         let c = WebhookConfig::default();
-        let d1 = backoff(&c, 1).as_seconds_f64();
-        let d3 = backoff(&c, 3).as_seconds_f64();
-        let d9 = backoff(&c, 9).as_seconds_f64();
-        assert!((0.8..=1.2).contains(&d1), "{d1}");
-        assert!((20.0..=30.0).contains(&d3), "{d3}");
-        assert!(d9 <= 3600.0 * 1.2, "{d9}");
+        let schedule = c.retry_schedule_seconds.clone();
+        for (i, base) in schedule.iter().enumerate() {
+            let d = backoff(&c, i as i64 + 1)
+                .expect("a retry while the schedule lasts")
+                .as_seconds_f64();
+            assert!((base * 0.8..=base * 1.2).contains(&d), "retry {i}: {d}");
+        }
+        assert_eq!(backoff(&c, schedule.len() as i64 + 1), None);
+        assert_eq!(backoff(&c, 0), None);
+        // The default spans more than a day (SPEC §9).
+        assert!(schedule.iter().sum::<f64>() > 24.0 * 3600.0);
     }
 }

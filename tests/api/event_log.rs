@@ -184,6 +184,8 @@ fn cases() -> Vec<Case> {
             |f, r| f.admin.delete(&format!("/api/recurrences/{r}"))),
         case!("POST" "/webhooks/{id}/test" => none because "a ping is addressed to its hook alone, in no feed", hook,
             |f, h| f.admin.post(&format!("/api/webhooks/{h}/test"), json!({}))),
+        case!("POST" "/webhooks/{id}/recover" => none because "re-sent events are addressed to their hook alone, in no feed", hook,
+            |f, h| f.admin.post(&format!("/api/webhooks/{h}/recover"), json!({"since": 0}))),
         case!("POST" "/webhooks/{id}/deliveries/{did}/redeliver" => none because "a redelivery is addressed to its hook alone, in no feed",
         |f| { let h = hook(f); ok(f.admin.post("/api/tasks", json!({"content": "delivered"}))); wait_for_attempt(f, h); h },
         |f, h| {

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::receiver::{Receiver, Reply};
 use crate::helpers::{id_of, TestServer};
+use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -36,8 +37,11 @@ fn server_with(webhooks: &str) -> (TestServer, tempfile::TempDir) {
     (server, dir)
 }
 
+/// Retries within about two seconds (the default schedule spans a day).
+const FAST_RETRIES: &str = "retry_schedule_seconds = [0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6]\n";
+
 fn fast_server() -> (TestServer, tempfile::TempDir) {
-    server_with("first_retry_seconds = 0.1\nbackoff_factor = 1.5\n")
+    server_with(FAST_RETRIES)
 }
 
 fn hmac_hex(secret: &str, message: &[u8]) -> String {
@@ -73,10 +77,13 @@ fn v1_deliveries_are_signed_over_the_raw_body() {
     // Arrange
     let (server, _cfg) = fast_server();
     let rx = Receiver::start();
-    register(
-        &server,
+    // Through /v1 (the tutorial's dialect) a hook is signed v1 by default.
+    let r = server.admin().post(
+        "/v1/webhooks",
         json!({"url": rx.url, "events": ["task.created"], "secret": "s3cret"}),
     );
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["signature_version"], "v1");
     // Act
     let task = server.admin().create_task(json!({"content": "signed"}));
     let got = rx.wait_for(1, WAIT);
@@ -145,12 +152,15 @@ fn a_generated_secret_is_returned_once_and_never_listed() {
     assert!(!list.text.contains(secret));
     let one = server.admin().get(&format!("/api/webhooks/{}", hook["id"]));
     assert!(one.body.get("secret").is_none());
-    // The generated secret signs deliveries.
+    // The generated secret signs deliveries (v2, the /api default).
     server.admin().create_task(json!({"content": "x"}));
     let d = &rx.wait_for(1, WAIT)[0];
+    let mut msg = d.header("X-Delega-Timestamp").unwrap().as_bytes().to_vec();
+    msg.push(b'.');
+    msg.extend_from_slice(&d.body);
     assert_eq!(
         d.header("X-Delega-Signature").unwrap(),
-        format!("sha256={}", hmac_hex(secret, &d.body))
+        format!("sha256={}", hmac_hex(secret, &msg))
     );
 }
 
@@ -191,13 +201,20 @@ fn failed_deliveries_are_retried_until_one_succeeds_and_every_attempt_is_logged(
 }
 
 #[test]
-fn ten_consecutive_failures_disable_a_hook_and_reenabling_resets_it() {
-    let (server, _cfg) =
-        server_with("first_retry_seconds = 0.05\nbackoff_factor = 1.0\nmax_attempts = 6\ndispatcher_threads = 1\n");
+fn a_hook_failing_for_disable_after_hours_is_disabled_and_reenabling_resets_the_clock() {
+    // 0.0005 h = 1.8 s of failures without a success.
+    let (server, _cfg) = server_with(
+        "retry_schedule_seconds = [0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, \
+         0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, \
+         0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, \
+         0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05]\n\
+         disable_after_hours = 0.0005\ndispatcher_threads = 1\n",
+    );
     let rx = Receiver::start();
     rx.set_default(Reply::Status(503));
     let hook = register(&server, json!({"url": rx.url, "events": ["task.created"]}));
     let id = hook["id"].as_i64().unwrap();
+    let started = Instant::now();
     server.admin().create_task(json!({"content": "a"}));
     server.admin().create_task(json!({"content": "b"}));
 
@@ -205,23 +222,167 @@ fn ten_consecutive_failures_disable_a_hook_and_reenabling_resets_it() {
     wait_until("the hook to be disabled", || {
         server.admin().get(&path).body["active"] == false
     });
+    // Time decides, not the count: many more than ten attempts failed
+    // before the clock ran out.
+    assert!(started.elapsed() >= Duration::from_millis(1800));
     let h = server.admin().get(&path).body;
-    assert_eq!(h["consecutive_failures"], 10);
-    assert!(h["disabled_reason"]
-        .as_str()
-        .unwrap()
-        .contains("consecutive"));
-    assert_eq!(attempts(&server, id).len(), 10);
+    assert!(h["consecutive_failures"].as_i64().unwrap() > 10, "{h}");
+    assert!(h["failing_since"].is_string(), "{h}");
+    assert!(
+        h["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("without a success"),
+        "{h}"
+    );
 
-    // Re-enable with a healthy receiver: count resets, waiting deliveries go out.
+    // Re-enable with a healthy receiver: the clock resets, waiting
+    // deliveries go out.
     rx.set_default(Reply::Status(200));
     let r = server.admin().put(&path, json!({"active": true}));
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["consecutive_failures"], 0);
+    assert!(r.body["failing_since"].is_null());
     assert_eq!(r.body["active"], true);
     wait_until("remaining delivery", || {
         attempts(&server, id).iter().any(|a| a["success"] == true)
     });
+}
+
+#[test]
+fn a_receiver_down_while_five_events_are_in_flight_keeps_its_hook_and_gets_all_five() {
+    // Retries every 0.2 s: a count of attempts would have disabled the
+    // hook many times over in 20 s; the default of 120 hours does not.
+    let schedule: Vec<String> = (0..200).map(|_| "0.2".to_string()).collect();
+    let (server, _cfg) = server_with(&format!(
+        "retry_schedule_seconds = [{}]\n",
+        schedule.join(", ")
+    ));
+    let rx = Receiver::start();
+    rx.set_default(Reply::Drop);
+    let hook = id_of(&register(
+        &server,
+        json!({"url": rx.url, "events": ["task.created"]}),
+    ));
+    let ids: Vec<i64> = (0..5)
+        .map(|i| {
+            id_of(
+                &server
+                    .admin()
+                    .create_task(json!({"content": format!("in flight {i}")})),
+            )
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(20));
+    let path = format!("/api/webhooks/{hook}");
+    let during = server.admin().get(&path).body;
+    assert_eq!(during["active"], true, "{during}");
+    assert!(
+        during["consecutive_failures"].as_i64().unwrap() > 10,
+        "{during}"
+    );
+
+    rx.set_default(Reply::Status(200));
+    wait_until("all five delivered", || {
+        let got: std::collections::HashSet<i64> = rx
+            .received()
+            .iter()
+            .filter_map(|d| serde_json::from_slice::<Value>(&d.body).ok())
+            .filter_map(|p| p["task"]["id"].as_i64())
+            .collect();
+        ids.iter().all(|i| got.contains(i))
+    });
+    wait_until("the success recorded", || {
+        server.admin().get(&path).body["consecutive_failures"] == 0
+    });
+    assert_eq!(server.admin().get(&path).body["active"], true);
+}
+
+#[test]
+fn recover_resends_exactly_the_missed_events_in_order() {
+    let (server, _cfg) = fast_server();
+    let rx = Receiver::start();
+    let (worker, _) = server.agent("outsider", "worker");
+    let hook = id_of(&register(
+        &server,
+        json!({"url": rx.url, "events": ["task.created", "task.completed"]}),
+    ));
+    let admin = server.admin();
+    admin.create_task(json!({"content": "before"}));
+    rx.wait_for(1, WAIT);
+    let path = format!("/api/webhooks/{hook}");
+    assert_eq!(admin.put(&path, json!({"active": false})).status, 200);
+    let since = admin
+        .get("/api/events?limit=1000")
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event_id"].as_i64())
+        .max()
+        .unwrap();
+    let a = id_of(&admin.create_task(json!({"content": "missed 1"})));
+    admin.put(&format!("/api/tasks/{a}"), json!({"priority": 1})); // task.updated: not its kind
+    let b = id_of(&worker.create_task(json!({"content": "missed 2"})));
+    admin.post(&format!("/api/tasks/{a}/complete"), json!({}));
+    assert_eq!(admin.put(&path, json!({"active": true})).status, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(rx.received().len(), 1, "nothing sent while it was off");
+
+    let r = admin.post(&format!("{path}/recover"), json!({ "since": since }));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["queued"], 3, "{}", r.text);
+    assert_eq!(r.body["more"], false);
+    rx.wait_for(4, WAIT);
+    std::thread::sleep(Duration::from_millis(300));
+    // Queued in order: the copies' delivery ids follow the events'
+    // order (parallel dispatcher threads may deliver them in any order).
+    let mut copies = rx.received()[1..].to_vec();
+    copies.sort_by_key(|d| {
+        d.header("X-Delega-Delivery")
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    });
+    let got: Vec<(String, i64)> = copies
+        .iter()
+        .map(|d| {
+            let p = d.json();
+            (
+                p["event"].as_str().unwrap().to_string(),
+                p["task"]["id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(
+        got,
+        vec![
+            ("task.created".to_string(), a),
+            ("task.created".to_string(), b),
+            ("task.completed".to_string(), a),
+        ]
+    );
+    // A time works too; and bad input is named.
+    let r = admin.post(
+        &format!("{path}/recover"),
+        json!({"since": "2000-01-01T00:00:00Z"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["queued"], 4, "everything since then: {}", r.text);
+    for bad in [
+        json!({}),
+        json!({"since": "yesterday"}),
+        json!({"since": -1}),
+        json!({"since": [1]}),
+    ] {
+        let r = admin.post(&format!("{path}/recover"), bad.clone());
+        r.assert_error(422);
+        assert_eq!(r.body["detail"]["field"], "since", "{bad}: {}", r.text);
+    }
+    admin
+        .post("/api/webhooks/9999/recover", json!({"since": 0}))
+        .assert_error(404);
 }
 
 #[test]
@@ -252,7 +413,7 @@ fn redeliver_sends_a_delivered_event_again_and_test_sends_a_ping() {
     server.admin().create_task(json!({"content": "again"}));
     rx.wait_for(1, WAIT);
     wait_until("logged", || attempts(&server, id).len() == 1);
-    let did = attempts(&server, id)[0]["delivery_id"].as_i64().unwrap();
+    let did = attempts(&server, id)[0]["id"].as_i64().unwrap();
 
     let r = server.admin().post(
         &format!("/api/webhooks/{id}/deliveries/{did}/redeliver"),
@@ -279,9 +440,11 @@ fn redeliver_sends_a_delivered_event_again_and_test_sends_a_ping() {
 
 #[test]
 fn deliveries_committed_while_the_receiver_is_down_survive_a_kill_and_restart() {
-    let cfg = webhook_config(
-        "first_retry_seconds = 0.2\nbackoff_factor = 1.0\nmax_attempts = 1000\ndisable_after_failures = 100000\n",
-    );
+    let schedule: Vec<String> = (0..100).map(|_| "0.2".to_string()).collect();
+    let cfg = webhook_config(&format!(
+        "retry_schedule_seconds = [{}]\n",
+        schedule.join(", ")
+    ));
     // The real binary: SIGKILL, no graceful shutdown.
     let mut server = TestServer::process_with(&[("DELEGA_CONFIG", &config_env(&cfg))]);
     let rx = Receiver::start();
@@ -339,7 +502,7 @@ fn a_workers_hook_only_receives_events_on_tasks_it_can_read() {
 
 #[test]
 fn a_hanging_receiver_times_out_and_a_huge_answer_is_read_only_in_part() {
-    let (server, _cfg) = server_with("timeout_seconds = 1\nfirst_retry_seconds = 60\n");
+    let (server, _cfg) = server_with("timeout_seconds = 1\nretry_schedule_seconds = [60]\n");
     let slow = Receiver::start();
     slow.set_default(Reply::Hang(Duration::from_secs(3)));
     let big = Receiver::start();
@@ -718,4 +881,149 @@ fn deleting_a_hook_while_it_delivers_loses_nothing_for_the_others() {
             .status,
         404
     );
+}
+
+#[test]
+fn defaults_follow_the_dialect_and_the_sdk() {
+    let (server, _cfg) = fast_server();
+    let admin = server.admin();
+    // /api (the SDK): v2, every event, a whsec_ secret of 32 random bytes.
+    let r = admin.post("/api/webhooks", json!({"url": "http://127.0.0.1:9/a"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["signature_version"], "v2");
+    assert_eq!(r.body["events"], json!(["*"]));
+    let secret = r.body["secret"].as_str().unwrap();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    assert_eq!(decoded.len(), 32);
+    // /v1 (the tutorial): v1.
+    let r = admin.post(
+        "/v1/webhooks",
+        json!({"url": "http://127.0.0.1:9/b", "events": ["task.created"]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["signature_version"], "v1");
+    // Stated explicitly, either way.
+    let r = admin.post(
+        "/v1/webhooks",
+        json!({"url": "http://127.0.0.1:9/c", "signature_version": "v2"}),
+    );
+    assert_eq!(r.body["signature_version"], "v2");
+}
+
+/// `webhook-signature` as the Standard Webhooks specification computes it.
+fn standard_signature(secret: &str, id: &str, ts: &str, body: &[u8]) -> String {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(body);
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
+}
+
+#[test]
+fn every_delivery_carries_the_standard_webhooks_headers_and_retries_keep_the_id() {
+    let (server, _cfg) = fast_server();
+    let rx = Receiver::start();
+    rx.script(&[Reply::Status(500)]);
+    let hook = register(&server, json!({"url": rx.url, "events": ["task.created"]}));
+    let secret = hook["secret"].as_str().unwrap().to_string();
+    server.admin().create_task(json!({"content": "standard"}));
+    let got = rx.wait_for(2, WAIT);
+    assert_eq!(got.len(), 2);
+    for d in &got {
+        let id = d.header("webhook-id").unwrap();
+        let ts = d.header("webhook-timestamp").unwrap();
+        let unix: i64 = ts.parse().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert!((now - unix).abs() < 60, "{ts}");
+        assert_eq!(
+            d.header("webhook-signature").unwrap(),
+            standard_signature(&secret, id, ts, &d.body)
+        );
+        assert_eq!(Some(id), d.header("X-Delega-Delivery"));
+        // Ours too (v2: the default under /api).
+        let mut msg = d.header("X-Delega-Timestamp").unwrap().as_bytes().to_vec();
+        msg.push(b'.');
+        msg.extend_from_slice(&d.body);
+        assert_eq!(
+            d.header("X-Delega-Signature").unwrap(),
+            format!("sha256={}", hmac_hex(&secret, &msg))
+        );
+    }
+    assert_eq!(
+        got[0].header("webhook-id"),
+        got[1].header("webhook-id"),
+        "a retry keeps its id"
+    );
+}
+
+#[test]
+fn a_redirect_is_a_failed_attempt_that_names_the_status_and_the_location() {
+    let (server, _cfg) = server_with("retry_schedule_seconds = [60]\n");
+    let rx = Receiver::start();
+    rx.set_default(Reply::Redirect(302, "https://elsewhere.example/hook"));
+    let id = id_of(&register(
+        &server,
+        json!({"url": rx.url, "events": ["task.created"]}),
+    ));
+    server.admin().create_task(json!({"content": "moved"}));
+    wait_until("the attempt logged", || attempts(&server, id).len() == 1);
+    let a = &attempts(&server, id)[0];
+    assert_eq!(a["success"], false);
+    assert_eq!(a["status_code"], 302);
+    let error = a["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("302") && error.contains("https://elsewhere.example/hook"),
+        "{a}"
+    );
+    assert_eq!(rx.received().len(), 1, "the redirect is not followed");
+}
+
+#[test]
+fn redeliver_resends_exactly_the_log_row_named_never_an_event_of_that_number() {
+    let (server, _cfg) = fast_server();
+    let rx = Receiver::start();
+    let admin = server.admin();
+    let hook = id_of(&register(
+        &server,
+        json!({"url": rx.url, "events": ["task.completed"]}),
+    ));
+    // Events 1.. are creations the hook does not want; its first log row
+    // is about a completion with a higher event id.
+    let a = id_of(&admin.create_task(json!({"content": "task A"})));
+    let b = id_of(&admin.create_task(json!({"content": "task B"})));
+    admin.post(&format!("/api/tasks/{b}/complete"), json!({}));
+    rx.wait_for(1, WAIT);
+    wait_until("logged", || attempts(&server, hook).len() == 1);
+    let row = attempts(&server, hook)[0].clone();
+    let row_id = row["id"].as_i64().unwrap();
+    assert_ne!(row_id, row["event_id"].as_i64().unwrap(), "{row}");
+    let r = admin.post(
+        &format!("/api/webhooks/{hook}/deliveries/{row_id}/redeliver"),
+        json!({}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["event_id"], row["event_id"]);
+    let got = rx.wait_for(2, WAIT);
+    let again = got[1].json();
+    assert_eq!(again["event"], "task.completed");
+    assert_eq!(again["task"]["id"], b);
+    assert_ne!(again["task"]["id"], a);
+    // An event id that is no row of this hook's log names nothing.
+    let event_only = row["event_id"].as_i64().unwrap();
+    admin
+        .post(
+            &format!("/api/webhooks/{hook}/deliveries/{event_only}/redeliver"),
+            json!({}),
+        )
+        .assert_error(404);
 }

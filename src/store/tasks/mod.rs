@@ -128,6 +128,9 @@ fields! {
     recurring_string: Option<String>,
     is_recurring: bool,
     reminder_time: Option<String>,
+    /// The agent answerable for the outcome: the creator's by default, a
+    /// delegated child its parent's (SPEC §5).
+    accountable_agent_id: Option<i64>,
 }
 
 impl Fields {

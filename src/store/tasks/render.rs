@@ -47,6 +47,9 @@ pub struct TaskView {
     pub created_by: Option<String>,
     pub assigned_to: Option<String>,
     pub completed_by: Option<String>,
+    pub accountable_agent: Option<AgentBrief>,
+    /// The accountable agent's name.
+    pub accountable_to: Option<String>,
     pub parent_task_id: Option<i64>,
     pub parent_id: Option<i64>,
     pub root_task_id: Option<i64>,
@@ -98,6 +101,7 @@ pub fn render(conn: &Connection, rows: Vec<TaskRow>) -> Result<Vec<TaskView>> {
         let created_by_agent = agent(t.created_by_agent_id)?;
         let assigned_to_agent = agent(t.assigned_to_agent_id)?;
         let completed_by_agent = agent(t.completed_by_agent_id)?;
+        let accountable_agent = agent(t.fields.accountable_agent_id)?;
         let claimed_by = agent(t.claimed_by_agent_id)?.map(|a| a.name);
         let project = match t.fields.project_id {
             None => None,
@@ -117,6 +121,8 @@ pub fn render(conn: &Connection, rows: Vec<TaskRow>) -> Result<Vec<TaskView>> {
             created_by: created_by_agent.as_ref().map(|a| a.name.clone()),
             assigned_to: assigned_to_agent.as_ref().map(|a| a.name.clone()),
             completed_by: completed_by_agent.as_ref().map(|a| a.name.clone()),
+            accountable_to: accountable_agent.as_ref().map(|a| a.name.clone()),
+            accountable_agent,
             created_by_agent,
             assigned_to_agent,
             completed_by_agent,

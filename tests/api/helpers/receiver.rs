@@ -37,6 +37,10 @@ pub enum Reply {
     Hang(Duration),
     /// Answers 200 with a body of this many bytes.
     Big(usize),
+    /// Closes the connection without answering (a receiver that is down).
+    Drop,
+    /// Answers with this 3xx status and `Location`.
+    Redirect(u16, &'static str),
 }
 
 #[derive(Default)]
@@ -144,6 +148,7 @@ fn handle(stream: TcpStream, shared: &(Mutex<State>, Condvar)) {
             let default = st.default.clone().unwrap_or(Reply::Status(200));
             st.script.pop_front().unwrap_or(default)
         };
+        let mut location = String::new();
         let (status, extra) = match reply {
             Reply::Status(s) => (s, 0),
             Reply::Hang(d) => {
@@ -151,9 +156,14 @@ fn handle(stream: TcpStream, shared: &(Mutex<State>, Condvar)) {
                 (200, 0)
             }
             Reply::Big(n) => (200, n),
+            Reply::Drop => return,
+            Reply::Redirect(s, to) => {
+                location = format!("Location: {to}\r\n");
+                (s, 0)
+            }
         };
         let head = format!(
-            "HTTP/1.1 {status} X\r\nContent-Length: {extra}\r\nContent-Type: text/plain\r\n\r\n"
+            "HTTP/1.1 {status} X\r\nContent-Length: {extra}\r\n{location}Content-Type: text/plain\r\n\r\n"
         );
         if writer.write_all(head.as_bytes()).is_err() {
             return;
