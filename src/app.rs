@@ -6,10 +6,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_cors::Cors;
-use actix_web::dev::{Server, ServiceResponse};
+use std::future::ready;
+use std::time::Duration;
+
+use actix_http::error::DispatchError;
+use actix_http::{HttpService, KeepAlive};
+use actix_server::Server;
+use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_web::dev::{AppConfig, ServiceResponse};
+use tokio::net::TcpStream;
+
+use crate::api::wire::JsonErrors;
 use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, Condition, ErrorHandlerResponse, ErrorHandlers};
-use actix_web::{web, App, HttpRequest, HttpServer, ResponseError};
+use actix_web::{web, App, HttpRequest, ResponseError};
 
 use crate::api::{self, AppState, Dialect};
 use crate::config::Config;
@@ -125,7 +135,7 @@ impl Application {
             started: Instant::now(),
         });
         let cors_origins = config.cors_origins.clone();
-        let mut server = HttpServer::new(move || {
+        let app = move || {
             let mut cors = Cors::default()
                 .allow_any_method()
                 .allow_any_header()
@@ -158,21 +168,51 @@ impl Application {
                 )
                 .route("/health", web::get().to(api::health::get))
                 .default_service(web::to(not_found))
-        })
-        .shutdown_timeout(30)
-        // Reads run on each worker's blocking pool. A few threads per
-        // worker keep both cores busy; more only time-slice the same cores
-        // (stretching every request), so extra requests queue instead.
-        .worker_max_blocking_threads(4)
-        .disable_signals()
-        .listen(listener)?;
+        };
+        // What actix-web's `HttpServer` does, with one difference: each
+        // connection's stream is wrapped in `JsonErrors`, so even the
+        // errors the HTTP/1 codec answers by itself (a malformed request
+        // line, too many headers) carry the JSON error body (SPEC §2).
+        let mut builder = actix_server::Server::build()
+            .shutdown_timeout(30)
+            // Reads run on each worker's blocking pool. A few threads per
+            // worker keep both cores busy; more only time-slice the same
+            // cores (stretching every request), so extra requests queue.
+            .worker_max_blocking_threads(4)
+            .disable_signals();
         if config.workers > 0 {
-            server = server.workers(config.workers);
+            builder = builder.workers(config.workers);
         }
+        let shutdown = builder.graceful_shutdown_signal();
+        let local = listener.local_addr()?;
+        let server = builder
+            .listen("delega", listener, move || {
+                let shutdown = shutdown.clone();
+                let app = app()
+                    .into_factory()
+                    .map_err(|err: actix_web::Error| err.error_response());
+                fn_service(|io: TcpStream| {
+                    let peer = io.peer_addr().ok();
+                    ready(Ok::<_, DispatchError>((JsonErrors::new(io), peer)))
+                })
+                .and_then(
+                    HttpService::build()
+                        .graceful_shutdown_signal(move || {
+                            let shutdown = shutdown.clone();
+                            async move { shutdown.notified().await }
+                        })
+                        .keep_alive(KeepAlive::default())
+                        .client_request_timeout(Duration::from_secs(5))
+                        .client_disconnect_timeout(Duration::from_secs(1))
+                        .local_addr(local)
+                        .h1(map_config(app, |_| AppConfig::default())),
+                )
+            })?
+            .run();
         Ok(Application {
             port,
             host: config.host.clone(),
-            server: server.run(),
+            server,
             new_project_token,
             store,
             dispatcher,

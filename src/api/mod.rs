@@ -20,6 +20,7 @@ pub mod projects;
 pub mod recurrences;
 pub mod tasks;
 pub mod webhooks;
+pub mod wire;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -140,9 +141,11 @@ impl FromRequest for Body {
                 // text/plain or form body cross-site without a preflight.
                 match &content_type {
                     Some(ct) if is_json(ct) => {}
-                    Some(ct) => return Err(Error::UnsupportedMediaType(format!(
+                    Some(ct) => {
+                        return Err(Error::UnsupportedMediaType(format!(
                         "request bodies must be JSON (Content-Type: application/json), not {ct:?}"
-                    ))),
+                    )))
+                    }
                     None => {
                         return Err(Error::UnsupportedMediaType(
                             "request bodies must be JSON: send Content-Type: application/json"

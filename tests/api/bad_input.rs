@@ -915,3 +915,64 @@ fn a_chunked_body_over_64_kib_is_a_413_too() {
     assert!(text.contains("\"status\":413"), "JSON error body: {text}");
     assert_eq!(world(&s.server), before);
 }
+
+/// Sends raw bytes on a fresh connection; the status and JSON body of the
+/// answer.
+fn raw_exchange(server: &TestServer, request: &[u8]) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{text}"
+    );
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn errors_raised_below_the_handlers_are_json_too() {
+    let server = TestServer::start();
+    let auth = format!("Authorization: Bearer {}\r\n", server.token);
+    let many: String = (0..150).map(|i| format!("X-Header-{i}: v\r\n")).collect();
+    let cases: Vec<(Vec<u8>, u16)> = vec![
+        (
+            [
+                b"GET /api/tasks/\xff HTTP/1.1\r\nHost: x\r\n".as_slice(),
+                auth.as_bytes(),
+                b"\r\n",
+            ]
+            .concat(),
+            400,
+        ),
+        (b"NOT HTTP AT ALL\r\n\r\n".to_vec(), 400),
+        (
+            format!("GET /api/tasks HTTP/1.1\r\nHost: x\r\n{many}\r\n").into_bytes(),
+            431,
+        ),
+    ];
+    for (request, status) in cases {
+        let (got, body) = raw_exchange(&server, &request);
+        assert_eq!(
+            got,
+            status,
+            "{}",
+            String::from_utf8_lossy(&request[..40.min(request.len())])
+        );
+        assert_eq!(body["status"], status);
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{body}"
+        );
+        assert!(body["code"].is_string());
+    }
+    // The server still answers.
+    assert_eq!(server.admin().get("/api/tasks").status, 200);
+}
