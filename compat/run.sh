@@ -9,6 +9,8 @@
 set -euo pipefail
 
 SDK_VERSION="0.6.5"
+# A Standard Webhooks verifier written by others (PyPI), for the deliveries.
+STANDARDWEBHOOKS_VERSION="1.1.0"
 STARTUP_TIMEOUT=30   # seconds to wait for "delega listening on"
 CHECK_TIMEOUT=180    # seconds for the whole Python check
 
@@ -47,11 +49,12 @@ log() { echo "compat: $*" >&2; }
 
 # --- Python venv with the SDK -------------------------------------------------
 PY="$VENV/bin/python"
-if ! { [[ -x "$PY" ]] && "$PY" -c "import sys, delega; sys.exit(delega.__version__ != '$SDK_VERSION')" 2>/dev/null; }; then
-    log "creating venv $VENV with delega==$SDK_VERSION"
+if ! { [[ -x "$PY" ]] && "$PY" -c "import sys, delega, standardwebhooks; sys.exit(delega.__version__ != '$SDK_VERSION')" 2>/dev/null; }; then
+    log "creating venv $VENV with delega==$SDK_VERSION standardwebhooks==$STANDARDWEBHOOKS_VERSION"
     rm -rf "$VENV"
     python3 -m venv "$VENV"
-    "$PY" -m pip install --quiet --disable-pip-version-check "delega==$SDK_VERSION"
+    "$PY" -m pip install --quiet --disable-pip-version-check \
+        "delega==$SDK_VERSION" "standardwebhooks==$STANDARDWEBHOOKS_VERSION"
 fi
 "$PY" -c "import delega; print('compat: SDK delega', delega.__version__)" >&2
 

@@ -11,6 +11,7 @@ check prints `ok - <name>` or `FAIL - <name>: <reason>`; the last line is
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import os
@@ -31,6 +32,7 @@ from delega import (
     Task,
 )
 from delega.webhooks import verify_webhook
+from standardwebhooks import Webhook as StandardWebhook, WebhookVerificationError
 
 BASE = os.environ["DELEGA_BASE_URL"].rstrip("/")
 TOKEN = os.environ["DELEGA_PROJECT_TOKEN"]
@@ -300,6 +302,8 @@ def tasks_section():
         eq(t.created_by_agent_id, w1a["id"], "created_by_agent_id")
         eq(t.root_task_id, t.id, "root_task_id of a new root task")
         eq(t.delegation_depth, 0, "delegation_depth")
+        eq(t.accountable_agent_id, w1a["id"], "Task.accountable_agent_id (the creator's by default)")
+        eq(t.parent_id, None, "Task.parent_id of a root task")
         S["alpha"] = t
 
     def create_default_priority():
@@ -411,6 +415,15 @@ def tasks_section():
         default = ids(w1.tasks.list())
         truthy(b.id not in default, "default list() hides completed tasks")
 
+    def search_finds_completed():
+        # The ecosystem's LangChain and OpenAI Agents examples look a task
+        # up by search right after completing it.
+        w1, b = need("w1", "beta")
+        found = ids(w1.tasks.list(search=b.content))
+        truthy(b.id in found, f"list(search=…) finds the completed task (got {sorted(found)})")
+        found = ids(w1.tasks.search(b.content))
+        truthy(b.id in found, f"tasks.search() finds the completed task (got {sorted(found)})")
+
     def uncomplete():
         w1, b = need("w1", "beta")
         t = w1.tasks.uncomplete(b.id)
@@ -455,6 +468,7 @@ def tasks_section():
     check("tasks.list(due_after=, due_before=)", list_due)
     check("tasks.complete", complete)
     check("tasks.list(completed=)", list_completed)
+    check("tasks.list(search=) finds a completed task", search_finds_completed)
     check("tasks.uncomplete", uncomplete)
     check("tasks.search", search)
     check("tasks.delete (then get -> DelegaNotFoundError)", delete)
@@ -784,6 +798,27 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def _wait_delivery(path_wanted, event, task_id, timeout=10):
+    """The first delivery to `path_wanted` of `event` about task `task_id`."""
+    deadline = time.monotonic() + timeout
+    with _Receiver.cond:
+        while True:
+            for path, headers, raw_body in _Receiver.deliveries:
+                if path != path_wanted:
+                    continue
+                try:
+                    payload = json.loads(raw_body)
+                except ValueError:
+                    continue
+                if payload.get("event") == event and (payload.get("task") or {}).get("id") == task_id:
+                    return headers, raw_body, payload
+            left = deadline - time.monotonic()
+            if left <= 0:
+                seen = [(p, b[:200]) for p, _, b in _Receiver.deliveries]
+                raise AssertionError(f"no {event} delivery for task {task_id} at {path_wanted} within {timeout} s (received {seen!r})")
+            _Receiver.cond.wait(left)
+
+
 def webhooks_section():
     admin = S.get("admin")
     if admin is None:
@@ -834,27 +869,7 @@ def webhooks_section():
         def delivery():
             need("hook_v2")
             t = admin.tasks.create(f"Compat webhook {SUFFIX}")
-            deadline = time.monotonic() + 10
-            found = None
-            with _Receiver.cond:
-                while found is None:
-                    for path, headers, raw_body in _Receiver.deliveries:
-                        if path != "/v2":
-                            continue
-                        try:
-                            payload = json.loads(raw_body)
-                        except ValueError:
-                            continue
-                        if payload.get("event") == "task.created" and (payload.get("task") or {}).get("id") == t.id:
-                            found = (headers, raw_body, payload)
-                            break
-                    left = deadline - time.monotonic()
-                    if found is None:
-                        if left <= 0:
-                            seen = [(p, b[:200]) for p, _, b in _Receiver.deliveries]
-                            raise AssertionError(f"no task.created delivery for task {t.id} within 10 s (received {seen!r})")
-                        _Receiver.cond.wait(left)
-            headers, raw_body, payload = found
+            headers, raw_body, payload = _wait_delivery("/v2", "task.created", t.id)
             h = {k.lower(): v for k, v in headers.items()}
             sig, ts = h.get("x-delega-signature"), h.get("x-delega-timestamp")
             truthy(sig and ts, f"X-Delega-Signature/X-Delega-Timestamp headers (got {headers!r})")
@@ -883,7 +898,44 @@ def webhooks_section():
             if st not in (200, 204):
                 raise AssertionError(f"DELETE /api/webhooks/{v2['id']}: expected 200/204, got {st} {b!r}")
 
+        def sdk_create_defaults():
+            # The SDK's webhooks.create(url) sends neither events nor a
+            # secret nor a signature version (SPEC §9 defaults).
+            h = admin.webhooks.create(f"{recv}/sdk-default")
+            truthy(isinstance(h, dict) and h.get("id"), f"webhooks.create(url) returns a hook (got {h!r})")
+            eq(h.get("events"), ["*"], "events default")
+            eq(h.get("signature_version"), "v2", "signature_version default under /api")
+            sec = h.get("secret") or ""
+            truthy(sec.startswith("whsec_"), f"generated secret whsec_… (got {sec[:10]!r})")
+            eq(len(base64.b64decode(sec[len("whsec_"):])), 32, "generated secret decodes to 32 bytes")
+            S["hook_default"] = h
+
+        def sdk_hook_delivery_verifies():
+            h = need("hook_default")
+            t = admin.tasks.create(f"Compat default hook {SUFFIX}")
+            headers, raw_body, payload = _wait_delivery("/sdk-default", "task.created", t.id)
+            hdr = {k.lower(): v for k, v in headers.items()}
+            try:
+                ok = verify_webhook(raw_body, hdr.get("x-delega-signature"), hdr.get("x-delega-timestamp"), h["secret"])
+            except ValueError as exc:
+                raise AssertionError(f"the SDK's verify_webhook rejected a delivery of a hook the SDK created: {exc}")
+            eq(ok, True, "verify_webhook() on an SDK-created hook")
+            try:
+                got = StandardWebhook(h["secret"]).verify(raw_body, hdr)
+            except WebhookVerificationError as exc:
+                raise AssertionError(f"the standardwebhooks verifier rejected the delivery: {exc} (headers {hdr!r})")
+            eq((got.get("task") or {}).get("id"), t.id, "standardwebhooks verify() returns the payload")
+            try:
+                StandardWebhook("whsec_" + base64.b64encode(b"x" * 32).decode()).verify(raw_body, hdr)
+                raise AssertionError("standardwebhooks accepted a wrong secret")
+            except WebhookVerificationError:
+                pass
+            st, _, b = raw("DELETE", f"/api/webhooks/{h['id']}")
+            truthy(st in (200, 204), f"delete default hook: {st} {b!r}")
+
         check("webhooks: POST /api/webhooks (v2)", register)
+        check("webhooks.create(url) without events: defaults", sdk_create_defaults)
+        check("webhooks: SDK-created hook verifies with verify_webhook and standardwebhooks", sdk_hook_delivery_verifies)
         check("webhooks.create", sdk_create)
         check("webhooks.list (no secrets)", sdk_list)
         check("webhooks.delete", sdk_delete)
