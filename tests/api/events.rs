@@ -121,6 +121,26 @@ fn reconnecting_with_last_event_id_gets_exactly_the_missed_events() {
 }
 
 #[test]
+fn an_event_source_reconnecting_to_its_since_url_resumes_after_last_event_id() {
+    // A browser's EventSource('/api/events?since=0') reconnects to the same
+    // URL with Last-Event-ID: the larger of the two wins, nothing is sent
+    // twice (SPEC §9).
+    let server = TestServer::start();
+    let admin = server.admin();
+    for i in 0..5 {
+        admin.create_task(json!({"content": format!("event {i}")}));
+    }
+    let mut first = open_stream(&server, &admin, "?since=0", None);
+    let seen: Vec<i64> = (0..3).map(|_| first.next().id).collect();
+    drop(first);
+    let mut again = open_stream(&server, &admin, "?since=0", Some(seen[2]));
+    assert_eq!(again.next().id, seen[2] + 1, "resumed after Last-Event-ID");
+    // And `since` wins when it is the larger.
+    let mut ahead = open_stream(&server, &admin, &format!("?since={}", seen[2] + 1), Some(seen[0]));
+    assert_eq!(ahead.next().id, seen[2] + 2);
+}
+
+#[test]
 fn streams_and_polling_only_show_events_on_tasks_the_caller_can_read() {
     let server = TestServer::start();
     let (alice, _) = server.agent("alice", "worker");
