@@ -131,6 +131,7 @@ impl Application {
         };
         let scheduler = Scheduler::start(ops.clone())?;
         let state = web::Data::new(AppState {
+            mcp: crate::mcp::Server::new(ops.clone()),
             ops,
             started: Instant::now(),
         });
@@ -167,6 +168,12 @@ impl Application {
                         .configure(api::configure),
                 )
                 .route("/health", web::get().to(api::health::get))
+                // Where MCP clients expect it (SPEC §4).
+                .service(
+                    web::resource("/mcp")
+                        .app_data(Dialect::Api)
+                        .route(web::post().to(api::mcp::post)),
+                )
                 .default_service(web::to(not_found))
         };
         // What actix-web's `HttpServer` does, with one difference: each

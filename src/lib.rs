@@ -2,6 +2,7 @@
 //!
 //! - [`api`]: HTTP resources, mounted under `/api` and `/v1`
 //! - [`ops`]: the operations layer, one front door for every operation
+//! - [`mcp`]: the Model Context Protocol (both eras), its tools calling [`ops`]
 //! - [`store`]: SQLite storage (one writer thread, pooled readers)
 //! - [`hub`]: tells streams and the dispatcher about commits; [`webhooks`]: signed delivery
 //! - [`domain`]: roles, keys, input rules; [`config`]: configuration
@@ -14,6 +15,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod hub;
+pub mod mcp;
 pub mod ops;
 pub mod scheduler;
 pub mod store;

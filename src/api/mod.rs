@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod fleet;
 pub mod health;
+pub mod mcp;
 pub mod misc;
 pub mod projects;
 pub mod recurrences;
@@ -41,6 +42,8 @@ use crate::ops::Context;
 /// Shared by every handler.
 pub struct AppState {
     pub ops: Context,
+    /// The MCP server (`/mcp`), on the same operations.
+    pub mcp: crate::mcp::Server,
     pub started: Instant,
 }
 
@@ -87,6 +90,65 @@ fn is_json(content_type: &str) -> bool {
             .is_some_and(|sub| sub.ends_with("+json"))
 }
 
+/// A request body's bytes, read under the configured size limit (checked
+/// on `Content-Length` and again while reading); a non-empty body must
+/// say it is JSON (SPEC §2: a browser sends a text/plain or form body
+/// cross-site without a preflight). Errors: 413 too large, 415 not JSON,
+/// 400 unreadable.
+pub struct RawBody(pub web::Bytes);
+
+impl FromRequest for RawBody {
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<RawBody, Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<State>()
+            .map_or(64 * 1024, |s| s.ops.config.max_body_bytes);
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("(not text)").to_string());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let too_large =
+                || Error::TooLarge(format!("request body exceeds the limit of {limit} bytes"));
+            if declared.is_some_and(|n| n > limit) {
+                return Err(too_large());
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk =
+                    chunk.map_err(|e| Error::bad_request(format!("cannot read body: {e}")))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            if !body.is_empty() {
+                match &content_type {
+                    Some(ct) if is_json(ct) => {}
+                    Some(ct) => return Err(Error::UnsupportedMediaType(format!(
+                        "request bodies must be JSON (Content-Type: application/json), not {ct:?}"
+                    ))),
+                    None => {
+                        return Err(Error::UnsupportedMediaType(
+                            "request bodies must be JSON: send Content-Type: application/json"
+                                .into(),
+                        ))
+                    }
+                }
+            }
+            Ok(RawBody(body.freeze()))
+        })
+    }
+}
+
 /// A request body as read, its errors kept for later: a handler that
 /// must authenticate before it looks at the body (SPEC §2's order of
 /// checks) takes this and calls [`Body::json`] afterwards.
@@ -105,54 +167,9 @@ impl FromRequest for Body {
     type Future = Pin<Box<dyn Future<Output = Result<Body, Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<State>()
-            .map_or(64 * 1024, |s| s.ops.config.max_body_bytes);
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap_or("(not text)").to_string());
-        let mut payload = payload.take();
+        let raw = RawBody::from_request(req, payload);
         Box::pin(async move {
-            let read = async {
-                let too_large =
-                    || Error::TooLarge(format!("request body exceeds the limit of {limit} bytes"));
-                if declared.is_some_and(|n| n > limit) {
-                    return Err(too_large());
-                }
-                let mut body = web::BytesMut::new();
-                while let Some(chunk) = payload.next().await {
-                    let chunk =
-                        chunk.map_err(|e| Error::bad_request(format!("cannot read body: {e}")))?;
-                    if body.len() + chunk.len() > limit {
-                        return Err(too_large());
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                if body.is_empty() {
-                    return Ok(Value::Object(Default::default()));
-                }
-                // A body must say it is JSON (SPEC §2): a browser sends a
-                // text/plain or form body cross-site without a preflight.
-                match &content_type {
-                    Some(ct) if is_json(ct) => {}
-                    Some(ct) => {
-                        return Err(Error::UnsupportedMediaType(format!(
-                        "request bodies must be JSON (Content-Type: application/json), not {ct:?}"
-                    )))
-                    }
-                    None => {
-                        return Err(Error::UnsupportedMediaType(
-                            "request bodies must be JSON: send Content-Type: application/json"
-                                .into(),
-                        ))
-                    }
-                }
+            let parsed = raw.await.and_then(|RawBody(body)| {
                 if body.iter().all(u8::is_ascii_whitespace) {
                     return Ok(Value::Object(Default::default()));
                 }
@@ -164,8 +181,8 @@ impl FromRequest for Body {
                     )));
                 }
                 Ok(value)
-            };
-            Ok(Body(read.await))
+            });
+            Ok(Body(parsed))
         })
     }
 }
@@ -347,6 +364,9 @@ pub fn endpoints() -> Vec<Endpoint> {
         POST "/webhooks/{id}/test" => webhooks::test;
         POST "/webhooks/{id}/recover" => webhooks::recover;
         GET "/events" => events::index;
+        // GET (a server stream) and DELETE (a session) are not offered:
+        // 405, like every method a path does not answer.
+        POST "/mcp" => mcp::post;
     }
 }
 

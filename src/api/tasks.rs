@@ -3,16 +3,14 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::{created, ok, ok_json, path_id, query, respond_page, Json, State};
 use crate::domain::access::Caller;
 use crate::domain::input::{self, forbid, Id, Page};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ops::comments::{LinkInput, NewComment, SubtaskInput};
-use crate::ops::tasks::{
-    check_evidence, context_of, Completion, CreateOptions, ListQuery, TaskInput,
-};
+use crate::ops::tasks::{Completion, CreateOptions, DedupInput, Failure, ListQuery, TaskInput};
 use crate::ops::{self, comments as ops_comments, dependencies as ops_deps};
 
 type IdPath = web::Path<String>;
@@ -37,20 +35,7 @@ pub async fn create(
     caller: Caller,
     Json(body): Json,
 ) -> Result<HttpResponse> {
-    forbid(
-        &body,
-        &["root_task_id"],
-        "the root is derived from parent_task_id",
-    )?;
-    if body
-        .get("delegation_depth")
-        .is_some_and(|d| d.as_i64() != Some(0) && !d.is_null())
-    {
-        return Err(Error::bad_request(
-            "field 'delegation_depth' cannot be set: it is derived from parent_task_id",
-        ));
-    }
-    let new = TaskInput::parse(body)?.into_new_task()?;
+    let new = TaskInput::parse_new(body)?;
     let dedup_check = req
         .headers()
         .get("x-dedup-check")
@@ -95,14 +80,6 @@ pub async fn delete(state: State, path: IdPath, caller: Caller) -> Result<HttpRe
     ok(&json!({ "deleted": true, "id": id }))
 }
 
-#[derive(Deserialize)]
-struct CompleteInput {
-    context: Option<Value>,
-    metadata: Option<Value>,
-    evidence: Option<Vec<Value>>,
-    claim_generation: Option<i64>,
-}
-
 pub async fn complete(
     state: State,
     path: IdPath,
@@ -110,28 +87,12 @@ pub async fn complete(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    let input: CompleteInput = input::object(body)?;
-    if let Some(e) = &input.evidence {
-        check_evidence(e)?;
-    }
-    let completion = Completion {
-        context: context_of(input.context, input.metadata)?,
-        evidence: input.evidence,
-        claim_generation: input.claim_generation,
-    };
+    let completion = Completion::parse(body)?;
     ok(&ops::tasks::complete(&state.ops, &caller, id, completion).await?)
 }
 
 pub async fn uncomplete(state: State, path: IdPath, caller: Caller) -> Result<HttpResponse> {
     ok(&ops::tasks::uncomplete(&state.ops, &caller, task_id(&path)?).await?)
-}
-
-#[derive(Deserialize)]
-struct FailInput {
-    reason: Option<String>,
-    context: Option<Value>,
-    metadata: Option<Value>,
-    claim_generation: Option<i64>,
 }
 
 pub async fn fail(
@@ -141,23 +102,11 @@ pub async fn fail(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    let input: FailInput = input::object(body)?;
-    if let Some(r) = &input.reason {
-        input::check_len("reason", r, 2000)?;
-    }
-    let context = context_of(input.context, input.metadata)?;
-    let generation = input.claim_generation;
-    ok(&ops::tasks::fail(&state.ops, &caller, id, input.reason, context, generation).await?)
-}
-
-#[derive(Deserialize)]
-struct DedupInput {
-    content: String,
-    threshold: Option<f64>,
+    ok(&ops::tasks::fail(&state.ops, &caller, id, Failure::parse(body)?).await?)
 }
 
 pub async fn dedup(state: State, caller: Caller, Json(body): Json) -> Result<HttpResponse> {
-    let input: DedupInput = input::object(body)?;
+    let input = DedupInput::parse(body)?;
     let threshold = input.threshold.unwrap_or(0.6);
     ok(&ops::tasks::dedup(&state.ops, &caller, input.content, threshold).await?)
 }

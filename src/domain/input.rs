@@ -184,6 +184,29 @@ impl Query {
         }
     }
 
+    /// The query a JSON object of arguments stands for (an MCP tool's
+    /// `list_tasks` arguments): arrays repeat their key, booleans and
+    /// numbers are written as text, nulls are left out.
+    pub fn from_object(args: &serde_json::Map<String, serde_json::Value>) -> Query {
+        use serde_json::Value;
+        let mut pairs = Vec::new();
+        let text = |v: &Value| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        for (k, v) in args {
+            match v {
+                Value::Array(items) => {
+                    pairs.extend(items.iter().filter_map(text).map(|t| (k.clone(), t)))
+                }
+                other => pairs.extend(text(other).map(|t| (k.clone(), t))),
+            }
+        }
+        Query { pairs }
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.pairs
             .iter()

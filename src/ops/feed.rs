@@ -157,3 +157,43 @@ impl Follow {
         }
     }
 }
+
+/// Up to `limit` events after `since` (the newest when `None`), oldest
+/// first; when there are none and `wait` is not zero, waits that long for
+/// the next one. Returns the events and the id to continue after.
+pub async fn watch(
+    ctx: &Context,
+    caller: &Caller,
+    filter: EventFilter,
+    since: Option<i64>,
+    limit: i64,
+    wait: Duration,
+) -> Result<(Vec<Event>, i64)> {
+    let start = match since {
+        Some(s) => s,
+        None => ctx.store.read(event_log::latest_id).await?,
+    };
+    // Subscribed before the page is read: nothing committed in between is
+    // missed.
+    let mut follow = follow(ctx, caller, filter.clone(), Some(start), wait).await?;
+    let events = page(ctx, caller, filter, start, limit).await?;
+    if !events.is_empty() || wait.is_zero() {
+        let last = events.last().map_or(start, |e| e.id);
+        return Ok((events, last));
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Ok((Vec::new(), start));
+        }
+        match tokio::time::timeout(left, follow.next()).await {
+            Ok(Some(Next::Event(e))) => {
+                let id = e.id;
+                return Ok((vec![Arc::unwrap_or_clone(e)], id));
+            }
+            Ok(Some(Next::Idle)) => continue,
+            Ok(None) | Err(_) => return Ok((Vec::new(), start)),
+        }
+    }
+}

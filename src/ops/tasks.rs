@@ -162,6 +162,40 @@ fn parse_status(s: &str) -> Result<Status> {
 }
 
 impl TaskInput {
+    /// A create (or delegate) body: a task's place in its chain is derived
+    /// from `parent_task_id`, never sent (400).
+    pub fn parse_new(body: Value) -> Result<NewTask> {
+        input::forbid(
+            &body,
+            &["root_task_id"],
+            "the root is derived from parent_task_id",
+        )?;
+        if body
+            .get("delegation_depth")
+            .is_some_and(|d| d.as_i64() != Some(0) && !d.is_null())
+        {
+            return Err(Error::bad_request(
+                "field 'delegation_depth' cannot be set: it is derived from parent_task_id",
+            ));
+        }
+        TaskInput::parse(body)?.into_new_task()
+    }
+
+    /// An update body: a task's place in its chain is fixed (400).
+    pub fn parse_changes(body: Value) -> Result<Changes> {
+        input::forbid(
+            &body,
+            &[
+                "parent_task_id",
+                "parent_id",
+                "root_task_id",
+                "delegation_depth",
+            ],
+            "a task's place in its chain is fixed; delegate to create children",
+        )?;
+        TaskInput::parse(body)?.into_changes()
+    }
+
     /// Parses and validates a body (a JSON object).
     pub fn parse(body: Value) -> Result<TaskInput> {
         let t: TaskInput = input::object(body)?;
@@ -873,6 +907,73 @@ pub struct Completion {
     pub claim_generation: Option<i64>,
 }
 
+impl Completion {
+    /// `{context|metadata?, evidence?, claim_generation?}`.
+    pub fn parse(body: Value) -> Result<Completion> {
+        #[derive(Deserialize)]
+        struct Body {
+            context: Option<Value>,
+            metadata: Option<Value>,
+            evidence: Option<Vec<Value>>,
+            claim_generation: Option<i64>,
+        }
+        let b: Body = input::object(body)?;
+        if let Some(e) = &b.evidence {
+            check_evidence(e)?;
+        }
+        Ok(Completion {
+            context: context_of(b.context, b.metadata)?,
+            evidence: b.evidence,
+            claim_generation: b.claim_generation,
+        })
+    }
+}
+
+/// What `/fail` may carry.
+#[derive(Debug, Default)]
+pub struct Failure {
+    /// ≤ 2000 characters.
+    pub reason: Option<String>,
+    pub context: Option<Map<String, Value>>,
+    pub claim_generation: Option<i64>,
+}
+
+impl Failure {
+    /// `{reason?, context|metadata?, claim_generation?}`.
+    pub fn parse(body: Value) -> Result<Failure> {
+        #[derive(Deserialize)]
+        struct Body {
+            reason: Option<String>,
+            context: Option<Value>,
+            metadata: Option<Value>,
+            claim_generation: Option<i64>,
+        }
+        let b: Body = input::object(body)?;
+        if let Some(r) = &b.reason {
+            input::check_len("reason", r, 2000)?;
+        }
+        Ok(Failure {
+            context: context_of(b.context, b.metadata)?,
+            reason: b.reason,
+            claim_generation: b.claim_generation,
+        })
+    }
+}
+
+/// `POST /tasks/dedup {content, threshold?}`.
+#[derive(Debug, Deserialize)]
+pub struct DedupInput {
+    pub content: String,
+    /// 0–1, default 0.6.
+    pub threshold: Option<f64>,
+}
+
+impl DedupInput {
+    pub fn parse(body: Value) -> Result<DedupInput> {
+        input::object(body)
+    }
+}
+
 /// Checks `evidence: [{kind, ref, summary?}]` (SPEC §5).
 pub fn check_evidence(evidence: &[Value]) -> Result<()> {
     if evidence.len() > 50 {
@@ -1027,15 +1128,13 @@ fn reopen_in(tx: &Tx, caller: &Caller, id: i64) -> Result<TaskJson> {
 
 /// `POST /tasks/{id}/fail`: status `failed` with the reason; dependents
 /// stay blocked with `dependency_failed`.
-pub async fn fail(
-    ctx: &Context,
-    caller: &Caller,
-    id: i64,
-    reason: Option<String>,
-    context: Option<Map<String, Value>>,
-    claim_generation: Option<i64>,
-) -> Result<TaskJson> {
+pub async fn fail(ctx: &Context, caller: &Caller, id: i64, f: Failure) -> Result<TaskJson> {
     let (caller, max) = (caller.clone(), ctx.max_context_bytes());
+    let Failure {
+        reason,
+        context,
+        claim_generation,
+    } = f;
     ctx.store
         .write(move |tx| {
             let t = require(tx, &caller, id, Need::Work)?;
@@ -1110,4 +1209,55 @@ pub async fn dedup(
         .read(move |conn| find_duplicates(conn, &caller, &content, threshold))
         .await?;
     Ok(json!({ "has_duplicates": !matches.is_empty(), "matches": matches }))
+}
+
+/// Waits until task `id` is completed or failed, at most `timeout`
+/// (`wait_for_task`, SPEC §11): `(finished, the task as GET shows it)`.
+/// Woken by the task's own events, never by polling; a task deleted
+/// meanwhile is a 404.
+pub async fn wait_until_finished(
+    ctx: &Context,
+    caller: &Caller,
+    id: i64,
+    timeout: std::time::Duration,
+) -> Result<(bool, String)> {
+    use super::feed::{self, Next};
+    use crate::store::event_log::EventFilter;
+    let filter = EventFilter {
+        types: Vec::new(),
+        task_id: Some(id),
+    };
+    // Following before the first look: a completion in between is seen.
+    let mut follow = feed::follow(ctx, caller, filter, None, timeout).await?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let task = get(ctx, caller, id).await?;
+        let status: Option<String> = serde_json::from_str::<Value>(&task)
+            .ok()
+            .and_then(|t| t.get("status").and_then(Value::as_str).map(String::from));
+        if matches!(status.as_deref(), Some("completed" | "failed")) {
+            return Ok((true, task));
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Ok((false, task));
+        }
+        match tokio::time::timeout(left, follow.next()).await {
+            Ok(Some(Next::Event(_))) => continue,
+            Ok(Some(Next::Idle)) => continue,
+            // The server is stopping (answer now), or an agent changed
+            // (follow again, then look once more).
+            Ok(None) => {
+                if *ctx.store.hub().closing().borrow() {
+                    return Ok((false, task));
+                }
+                let filter = EventFilter {
+                    types: Vec::new(),
+                    task_id: Some(id),
+                };
+                follow = feed::follow(ctx, caller, filter, None, left).await?;
+            }
+            Err(_) => return Ok((false, get(ctx, caller, id).await?)),
+        }
+    }
 }

@@ -182,6 +182,8 @@ fn cases() -> Vec<Case> {
             |f, r| f.admin.patch(&format!("/api/recurrences/{r}"), json!({"active": false}))),
         case!("DELETE" "/recurrences/{id}" => none because "configuration", recurrence,
             |f, r| f.admin.delete(&format!("/api/recurrences/{r}"))),
+        case!("POST" "/mcp" => none because "a transport: each tool's operation appends its own events (tools/list here changes nothing)", nothing,
+            |f, _| f.admin.post("/api/mcp", json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))),
         case!("POST" "/webhooks/{id}/test" => none because "a ping is addressed to its hook alone, in no feed", hook,
             |f, h| f.admin.post(&format!("/api/webhooks/{h}/test"), json!({}))),
         case!("POST" "/webhooks/{id}/recover" => none because "re-sent events are addressed to their hook alone, in no feed", hook,

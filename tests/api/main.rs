@@ -17,6 +17,7 @@ mod dependencies;
 mod dialects;
 mod event_log;
 mod events;
+mod mcp;
 mod projects_stats;
 mod queue;
 mod readme;
