@@ -24,6 +24,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod mcp;
 mod queue;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -93,6 +94,8 @@ enum Workload {
     /// The everyday requests on 10,000 and 1,000,000 tasks (servers of
     /// their own).
     Scale,
+    /// MCP tools/call against the same REST operation; tools/list latency.
+    Mcp,
 }
 
 fn main() {
@@ -132,6 +135,7 @@ fn run(mut args: Args) -> Result<()> {
             Workload::Claim => queue::bench_claim(&binary, &args, &mut report),
             Workload::Longpoll => queue::bench_longpoll(&admin, &args, &mut report),
             Workload::Scale => queue::bench_scale(&binary, &mut report),
+            Workload::Mcp => mcp::bench_mcp(&admin, &args, &mut report),
         };
         server.check_alive()?;
         result.with_context(|| format!("workload {workload:?}"))?;

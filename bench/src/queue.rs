@@ -341,7 +341,7 @@ fn rss_kb() -> u64 {
 // ------------------------------------------------------------------ scale
 
 /// Times `samples` sequential requests made by `make` (one connection).
-fn sample(
+pub(crate) fn sample(
     addr: &str,
     key: &str,
     samples: usize,

@@ -34,7 +34,9 @@ pub async fn post(
     Ok(match state.mcp.handle(&caller, &body.0, &headers).await {
         Reply::Accepted => HttpResponse::Accepted().finish(),
         Reply::Message { status, body } => {
-            HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK)).json(body)
+            HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
+                .content_type("application/json")
+                .body(body)
         }
     })
 }

@@ -133,9 +133,11 @@ impl FromRequest for RawBody {
             if !body.is_empty() {
                 match &content_type {
                     Some(ct) if is_json(ct) => {}
-                    Some(ct) => return Err(Error::UnsupportedMediaType(format!(
+                    Some(ct) => {
+                        return Err(Error::UnsupportedMediaType(format!(
                         "request bodies must be JSON (Content-Type: application/json), not {ct:?}"
-                    ))),
+                    )))
+                    }
                     None => {
                         return Err(Error::UnsupportedMediaType(
                             "request bodies must be JSON: send Content-Type: application/json"

@@ -28,6 +28,7 @@ pub mod tools;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use serde_json::value::{to_raw_value, RawValue};
 use serde_json::{json, Map, Value};
 
 use crate::domain::access::Caller;
@@ -102,16 +103,49 @@ impl RpcError {
         }
     }
 
-    fn response(&self, id: &Value) -> Value {
+    fn response(&self, id: &Value) -> String {
         let mut error = json!({ "code": self.code, "message": self.message });
         if let Some(d) = &self.data {
             error["data"] = d.clone();
         }
-        json!({ "jsonrpc": "2.0", "id": id, "error": error })
+        json!({ "jsonrpc": "2.0", "id": id, "error": error }).to_string()
     }
 }
 
-type RpcResult = Result<Value, RpcError>;
+/// A result object, kept as JSON text (a tool's task is not parsed and
+/// written again), and its `resultType` for 2026-07-28.
+pub struct Answer {
+    json: Box<RawValue>,
+    result_type: &'static str,
+}
+
+impl Answer {
+    fn of(v: Value) -> Result<Answer, RpcError> {
+        Ok(Answer {
+            json: to_raw_value(&v)
+                .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?,
+            result_type: "complete",
+        })
+    }
+
+    /// The object with `resultType` and the server's `_meta` first.
+    fn decorated(&self) -> String {
+        let body = self.json.get();
+        let rest = body.strip_prefix('{').unwrap_or(body).trim_start();
+        let head = format!(
+            r#"{{"resultType":"{}","_meta":{{"{META_SERVER_INFO}":{}}}"#,
+            self.result_type,
+            server_info()
+        );
+        if rest.starts_with('}') {
+            format!("{head}}}")
+        } else {
+            format!("{head},{rest}")
+        }
+    }
+}
+
+type RpcResult = Result<Answer, RpcError>;
 
 /// The routing headers of an HTTP request (2026-07-28 checks them against
 /// the body; the handshake era reads only the revision).
@@ -127,8 +161,9 @@ pub struct Headers {
 pub enum Reply {
     /// Notifications or responses only: HTTP 202, no body.
     Accepted,
-    /// A JSON-RPC message (or a batch of them) with its HTTP status.
-    Message { status: u16, body: Value },
+    /// A JSON-RPC message (or a batch of them), as JSON text, with its
+    /// HTTP status.
+    Message { status: u16, body: String },
 }
 
 /// Which era a request belongs to.
@@ -161,6 +196,9 @@ pub struct Server {
     ctx: Context,
     tasks: Tasks,
     reveal: Reveal,
+    /// The tool list as JSON text, built once: without and with
+    /// `execution` (2025-11-25).
+    tool_list: [String; 2],
 }
 
 fn server_info() -> Value {
@@ -205,10 +243,20 @@ fn owner(caller: &Caller) -> String {
 
 impl Server {
     pub fn new(ctx: Context) -> Server {
+        let list = |with_execution| {
+            Value::Array(
+                tools::TOOLS
+                    .iter()
+                    .map(|t| t.describe(with_execution))
+                    .collect(),
+            )
+            .to_string()
+        };
         Server {
             ctx,
             tasks: Tasks::default(),
             reveal: Reveal::from_env(),
+            tool_list: [list(false), list(true)],
         }
     }
 
@@ -258,7 +306,7 @@ impl Server {
         } else {
             Reply::Message {
                 status: 200,
-                body: Value::Array(answers),
+                body: format!("[{}]", answers.join(",")),
             }
         }
     }
@@ -271,7 +319,7 @@ impl Server {
         message: Value,
         headers: &Headers,
         in_batch: bool,
-    ) -> Option<(u16, Value)> {
+    ) -> Option<(u16, String)> {
         let Value::Object(mut m) = message else {
             let err = RpcError::new(code::INVALID_REQUEST, "a JSON-RPC message is an object");
             return Some((400, err.response(&Value::Null)));
@@ -321,14 +369,16 @@ impl Server {
         }
         let modern = era.modern();
         match self.dispatch(caller, &method, params, &era).await {
-            Ok(mut result) => {
-                if modern {
-                    if result.get("resultType").is_none() {
-                        result["resultType"] = json!("complete");
-                    }
-                    result["_meta"][META_SERVER_INFO] = server_info();
-                }
-                Some((200, json!({ "jsonrpc": "2.0", "id": id, "result": result })))
+            Ok(answer) => {
+                let result = if modern {
+                    answer.decorated()
+                } else {
+                    answer.json.get().to_string()
+                };
+                Some((
+                    200,
+                    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#),
+                ))
             }
             Err(err) => Some((err.status(modern), err.response(&id))),
         }
@@ -422,9 +472,9 @@ impl Server {
         era: &Era,
     ) -> RpcResult {
         match (method, era) {
-            ("ping", _) => Ok(json!({})),
-            ("initialize", Era::Legacy(_)) => Ok(self.initialize(&params)),
-            ("server/discover", Era::Modern { .. }) => Ok(self.discover()),
+            ("ping", _) => Answer::of(json!({})),
+            ("initialize", Era::Legacy(_)) => Answer::of(self.initialize(&params)),
+            ("server/discover", Era::Modern { .. }) => Answer::of(self.discover()),
             ("tools/list", _) => self.tools_list(&params, era),
             ("tools/call", _) => self.tools_call(caller, params, era).await,
             (m, Era::Legacy("2025-11-25")) if m.starts_with("tasks/") => {
@@ -496,16 +546,17 @@ impl Server {
             ));
         }
         let with_execution = matches!(era, Era::Legacy("2025-11-25"));
-        let tools: Vec<Value> = tools::TOOLS
-            .iter()
-            .map(|t| t.describe(with_execution))
-            .collect();
-        let mut result = json!({ "tools": tools });
-        if era.modern() {
-            result["ttlMs"] = json!(300_000);
-            result["cacheScope"] = json!("public");
-        }
-        Ok(result)
+        let tools = &self.tool_list[usize::from(with_execution)];
+        let json = if era.modern() {
+            format!(r#"{{"tools":{tools},"ttlMs":300000,"cacheScope":"public"}}"#)
+        } else {
+            format!(r#"{{"tools":{tools}}}"#)
+        };
+        Ok(Answer {
+            json: RawValue::from_string(json)
+                .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?,
+            result_type: "complete",
+        })
     }
 
     /// `tools/call`: the tool's result; a tool failure is a result with
@@ -551,25 +602,33 @@ impl Server {
             Era::Modern { .. } => era.declares_tasks() && waits(tool, &arguments),
         };
         if !as_task {
-            return Ok(self.call_result(caller, tool, arguments).await);
+            return Ok(Answer {
+                json: self.call_result(caller, tool, arguments).await,
+                result_type: "complete",
+            });
         }
         let ctx = self.ctx.clone();
         let reveal = self.reveal;
         let who = caller.clone();
         let task = self.tasks.start(owner(caller), async move {
-            result_of(tools::call(&ctx, reveal, &who, tool, arguments).await)
+            let result = result_of(tools::call(&ctx, reveal, &who, tool, arguments).await);
+            serde_json::from_str(result.get()).unwrap_or(Value::Null)
         });
-        Ok(match era {
-            Era::Legacy(_) => json!({ "task": task.describe(false) }),
-            Era::Modern { .. } => {
-                let mut t = task.describe(true);
-                t["resultType"] = json!("task");
-                t
-            }
-        })
+        match era {
+            Era::Legacy(_) => Answer::of(json!({ "task": task.describe(false) })),
+            Era::Modern { .. } => Ok(Answer {
+                result_type: "task",
+                ..Answer::of(task.describe(true))?
+            }),
+        }
     }
 
-    async fn call_result(&self, caller: &Caller, tool: &'static Tool, arguments: Value) -> Value {
+    async fn call_result(
+        &self,
+        caller: &Caller,
+        tool: &'static Tool,
+        arguments: Value,
+    ) -> Box<RawValue> {
         result_of(tools::call(&self.ctx, self.reveal, caller, tool, arguments).await)
     }
 
@@ -595,13 +654,13 @@ impl Server {
         params: &Map<String, Value>,
     ) -> RpcResult {
         match method {
-            "tasks/get" => Ok(self.task_of(caller, params)?.describe(false)),
+            "tasks/get" => Answer::of(self.task_of(caller, params)?.describe(false)),
             "tasks/result" => {
                 let task = self.task_of(caller, params)?;
                 match task.finished().await {
                     Status::Done(mut result) => {
                         result["_meta"][META_RELATED_TASK] = json!({ "taskId": task.id });
-                        Ok(result)
+                        Answer::of(result)
                     }
                     _ => Err(RpcError::new(
                         code::INVALID_PARAMS,
@@ -619,7 +678,7 @@ impl Server {
                     .iter()
                     .map(|t| t.describe(false))
                     .collect();
-                Ok(json!({ "tasks": tasks }))
+                Answer::of(json!({ "tasks": tasks }))
             }
             "tasks/cancel" => {
                 let task = self.task_of(caller, params)?;
@@ -629,7 +688,7 @@ impl Server {
                         "the task already finished and cannot be cancelled",
                     ));
                 }
-                Ok(task.describe(false))
+                Answer::of(task.describe(false))
             }
             other => Err(RpcError::new(
                 code::METHOD_NOT_FOUND,
@@ -647,12 +706,12 @@ impl Server {
     ) -> RpcResult {
         let task = self.task_of(caller, params)?;
         match method {
-            "tasks/get" => Ok(task.describe(true)),
+            "tasks/get" => Answer::of(task.describe(true)),
             // No task of ours asks for input: answers are acknowledged.
-            "tasks/update" => Ok(json!({})),
+            "tasks/update" => Answer::of(json!({})),
             "tasks/cancel" => {
                 self.tasks.cancel(&task);
-                Ok(json!({}))
+                Answer::of(json!({}))
             }
             other => Err(RpcError::new(
                 code::METHOD_NOT_FOUND,
@@ -677,19 +736,45 @@ fn waits(tool: &Tool, arguments: &Value) -> bool {
 
 /// A `CallToolResult`: the text and `structuredContent`, or the failure as
 /// `isError: true` with the server's message.
-fn result_of(outcome: crate::error::Result<tools::Output>) -> Value {
-    match outcome {
-        Ok(out) => json!({
-            "content": [{ "type": "text", "text": out.text }],
-            "structuredContent": out.structured,
-            "isError": false,
-        }),
-        Err(e) => json!({
-            "content": [{
-                "type": "text",
-                "text": format!("Error {} ({}): {}", e.status(), e.code(), e.message())
-            }],
-            "isError": true,
-        }),
+fn result_of(outcome: crate::error::Result<tools::Output>) -> Box<RawValue> {
+    #[derive(serde::Serialize)]
+    struct Text<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        text: &'a str,
     }
+    #[derive(serde::Serialize)]
+    struct CallToolResult<'a> {
+        content: [Text<'a>; 1],
+        #[serde(rename = "structuredContent", skip_serializing_if = "Option::is_none")]
+        structured: Option<&'a RawValue>,
+        #[serde(rename = "isError")]
+        is_error: bool,
+    }
+    let failed;
+    let result = match &outcome {
+        Ok(out) => CallToolResult {
+            content: [Text {
+                kind: "text",
+                text: &out.text,
+            }],
+            structured: Some(&out.structured),
+            is_error: false,
+        },
+        Err(e) => {
+            failed = format!("Error {} ({}): {}", e.status(), e.code(), e.message());
+            CallToolResult {
+                content: [Text {
+                    kind: "text",
+                    text: &failed,
+                }],
+                structured: None,
+                is_error: true,
+            }
+        }
+    };
+    to_raw_value(&result).unwrap_or_else(|_| {
+        RawValue::from_string(r#"{"content":[],"isError":true}"#.to_string())
+            .unwrap_or_else(|_| unreachable!("a constant JSON object"))
+    })
 }

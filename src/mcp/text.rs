@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 use serde_json::Value;
 
 fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -16,25 +18,42 @@ fn int_of(v: &Value, key: &str) -> Option<i64> {
     v.get(key).and_then(Value::as_i64)
 }
 
+/// The fields of a task its text shows, read without parsing the rest
+/// (the context's values are skipped, only its keys are kept).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TaskSummary {
+    id: i64,
+    content: String,
+    status: String,
+    assigned_to: Option<String>,
+    claimed_by: Option<String>,
+    priority: Option<i64>,
+    due_date: Option<String>,
+    delegation_depth: i64,
+    parent_task_id: Option<i64>,
+    root_task_id: Option<i64>,
+    context: Option<BTreeMap<String, IgnoredAny>>,
+    context_version: i64,
+    depends_on: Vec<i64>,
+    failure_reason: Option<String>,
+}
+
 /// `[#42] Ship the release — open, assigned to research-agent, priority 1`.
-pub fn task_line(t: &Value) -> String {
-    let mut line = format!(
-        "[#{}] {}",
-        int_of(t, "id").unwrap_or_default(),
-        str_of(t, "content").unwrap_or_default()
-    );
-    let mut facts = vec![str_of(t, "status").unwrap_or("?").to_string()];
-    match str_of(t, "assigned_to") {
+pub fn task_line(t: &TaskSummary) -> String {
+    let mut line = format!("[#{}] {}", t.id, t.content);
+    let mut facts = vec![t.status.clone()];
+    match &t.assigned_to {
         Some(a) => facts.push(format!("assigned to {a}")),
         None => facts.push("unassigned".into()),
     }
-    if let Some(c) = str_of(t, "claimed_by") {
+    if let Some(c) = &t.claimed_by {
         facts.push(format!("claimed by {c}"));
     }
-    if let Some(p) = int_of(t, "priority") {
+    if let Some(p) = t.priority {
         facts.push(format!("priority {p}"));
     }
-    if let Some(d) = str_of(t, "due_date") {
+    if let Some(d) = &t.due_date {
         facts.push(format!("due {d}"));
     }
     let _ = write!(line, " — {}", facts.join(", "));
@@ -42,25 +61,24 @@ pub fn task_line(t: &Value) -> String {
 }
 
 /// [`task_line`] plus the place in the chain and the context keys.
-pub fn task_detail(t: &Value) -> String {
+pub fn task_detail(t: &TaskSummary) -> String {
     let mut out = task_line(t);
-    let depth = int_of(t, "delegation_depth").unwrap_or(0);
-    let root = int_of(t, "root_task_id");
-    match int_of(t, "parent_task_id") {
+    let depth = t.delegation_depth;
+    match t.parent_task_id {
         Some(parent) => {
             let _ = write!(
                 out,
                 "\n  depth {depth}, parent #{parent}, root #{}",
-                root.unwrap_or(parent)
+                t.root_task_id.unwrap_or(parent)
             );
         }
         None => {
             let _ = write!(out, "\n  depth {depth} (a root task)");
         }
     }
-    if let Some(ctx) = t.get("context").and_then(Value::as_object) {
+    if let Some(ctx) = &t.context {
         let keys: Vec<&str> = ctx.keys().map(String::as_str).collect();
-        let version = int_of(t, "context_version").unwrap_or(0);
+        let version = t.context_version;
         if keys.is_empty() {
             let _ = write!(out, "\n  context: empty (version {version})");
         } else {
@@ -71,16 +89,27 @@ pub fn task_detail(t: &Value) -> String {
             );
         }
     }
-    if let Some(deps) = t.get("depends_on").and_then(Value::as_array) {
-        if !deps.is_empty() {
-            let ids: Vec<String> = deps.iter().map(|d| format!("#{d}")).collect();
-            let _ = write!(out, "\n  depends on {}", ids.join(", "));
-        }
+    if !t.depends_on.is_empty() {
+        let ids: Vec<String> = t.depends_on.iter().map(|d| format!("#{d}")).collect();
+        let _ = write!(out, "\n  depends on {}", ids.join(", "));
     }
-    if let Some(r) = str_of(t, "failure_reason") {
+    if let Some(r) = &t.failure_reason {
         let _ = write!(out, "\n  failed: {r}");
     }
     out
+}
+
+/// One line per task.
+pub fn task_lines(tasks: &[TaskSummary]) -> String {
+    if tasks.is_empty() {
+        return "No tasks.".to_string();
+    }
+    let lines: Vec<String> = tasks.iter().map(task_line).collect();
+    format!("{} tasks:\n{}", tasks.len(), lines.join("\n"))
+}
+
+fn summary(v: &Value) -> TaskSummary {
+    TaskSummary::deserialize(v).unwrap_or_default()
 }
 
 /// One line per item: tasks as [`task_line`], anything else as JSON.
@@ -93,7 +122,7 @@ pub fn list(key: &str, items: &Value) -> String {
         .iter()
         .map(|i| {
             if key == "tasks" {
-                task_line(i)
+                task_line(&summary(i))
             } else {
                 i.to_string()
             }
@@ -139,7 +168,7 @@ pub fn chain(c: &Value) -> String {
     ) {
         for t in children.get(&parent).map(Vec::as_slice).unwrap_or_default() {
             let pad = "  ".repeat(indent);
-            let _ = write!(out, "\n{pad}{}", task_line(t));
+            let _ = write!(out, "\n{pad}{}", task_line(&summary(t)));
             let id = int_of(t, "id");
             for h in hops.iter().filter(|h| int_of(h, "task_id") == id) {
                 let _ = write!(

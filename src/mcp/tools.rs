@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::schema as s;
@@ -840,25 +841,27 @@ pub fn find(name: &str) -> Option<&'static Tool> {
     TOOLS.iter().find(|t| t.name == bare)
 }
 
-/// What a tool returns: the JSON of `structuredContent` and the text for
-/// the model.
+/// What a tool returns: the JSON of `structuredContent` (kept as the
+/// operation serialized it: a task is not parsed and written again) and
+/// the text for the model.
 pub struct Output {
-    pub structured: Value,
+    pub structured: Box<RawValue>,
     pub text: String,
 }
 
 impl Output {
-    fn task(task: Value) -> Output {
-        Output {
-            text: text::task_detail(&task),
-            structured: task,
-        }
+    /// A task, from its JSON.
+    fn task(json: &str) -> Result<Output> {
+        Ok(Output {
+            text: text::task_detail(&serde_json::from_str(json)?),
+            structured: RawValue::from_string(json.to_string())?,
+        })
     }
-    fn other(structured: Value) -> Output {
-        Output {
+    fn other(structured: Value) -> Result<Output> {
+        Ok(Output {
             text: text::pretty(&structured),
-            structured,
-        }
+            structured: serde_json::value::to_raw_value(&structured)?,
+        })
     }
 }
 
@@ -958,25 +961,26 @@ impl Args {
     }
 }
 
-fn deleted(id: i64) -> Output {
+fn deleted(id: i64) -> Result<Output> {
     Output::other(json!({ "deleted": true, "id": id }))
 }
 
-fn list(key: &str, items: impl serde::Serialize, has_more: bool) -> Result<Output> {
+/// `{<key>: [items], has_more, …extra}`.
+fn list(key: &str, items: impl serde::Serialize, has_more: bool, extra: Value) -> Result<Output> {
     let items = serde_json::to_value(items)?;
     let text = text::list(key, &items);
+    let mut structured = json!({ key: items, "has_more": has_more });
+    if let (Some(s), Value::Object(extra)) = (structured.as_object_mut(), extra) {
+        s.extend(extra);
+    }
     Ok(Output {
-        structured: json!({ key: items, "has_more": has_more }),
+        structured: serde_json::value::to_raw_value(&structured)?,
         text,
     })
 }
 
-fn parse_json(bytes: &[u8]) -> Result<Value> {
-    Ok(serde_json::from_slice(bytes)?)
-}
-
 fn task_output_of(t: &crate::store::tasks::TaskJson) -> Result<Output> {
-    Ok(Output::task(parse_json(t.get().as_bytes())?))
+    Output::task(t.get())
 }
 
 /// Calls `tool` for `caller`: the operation's result, or its error (which
@@ -1000,16 +1004,21 @@ pub async fn call(
             let page = Page::from_query(&q)?;
             let lq = ListQuery::parse(&q)?;
             let body = ops::tasks::list(ctx, caller, lq, page, cursor).await?;
-            let tasks = parse_json(&body.json)?;
+            let tasks =
+                std::str::from_utf8(&body.json).map_err(|e| Error::internal(e.to_string()))?;
+            let structured = format!(
+                r#"{{"tasks":{tasks},"has_more":{},"next_cursor":{}}}"#,
+                body.more,
+                serde_json::to_string(&body.cursor)?
+            );
             Ok(Output {
-                text: text::list("tasks", &tasks),
-                structured: json!({ "tasks": tasks, "has_more": body.more, "next_cursor": body.cursor }),
+                text: text::task_lines(&serde_json::from_str::<Vec<text::TaskSummary>>(tasks)?),
+                structured: RawValue::from_string(structured)?,
             })
         }
         "get_task" => {
             let id = a.id("task_id")?;
-            let task: Value = serde_json::from_str(&ops::tasks::get(ctx, caller, id).await?)?;
-            Ok(Output::task(task))
+            Output::task(&ops::tasks::get(ctx, caller, id).await?)
         }
         "create_task" => {
             let new = TaskInput::parse_new(a.body())?;
@@ -1049,11 +1058,12 @@ pub async fn call(
         }
         "get_task_chain" => {
             let id = a.id("task_id")?;
-            let chain =
-                parse_json(&ops::delegation::chain(ctx, caller, id, ChainShape::Tasks).await?)?;
+            let chain = ops::delegation::chain(ctx, caller, id, ChainShape::Tasks).await?;
+            let text = text::chain(&serde_json::from_slice(&chain)?);
+            let chain = String::from_utf8(chain).map_err(|e| Error::internal(e.to_string()))?;
             Ok(Output {
-                text: text::chain(&chain),
-                structured: chain,
+                text,
+                structured: RawValue::from_string(chain)?,
             })
         }
         "update_task_context" => {
@@ -1090,18 +1100,19 @@ pub async fn call(
         "get_task_context" => {
             let id = a.id("task_id")?;
             let with = matches!(a.0.remove("include_provenance"), Some(Value::Bool(true)));
-            Ok(Output::other(
-                ops::context::get(ctx, caller, id, with).await?,
-            ))
+            Output::other(ops::context::get(ctx, caller, id, with).await?)
         }
         "get_context_history" => {
             let id = a.id("task_id")?;
             let key = a.string("key")?;
             let limit = a.opt_id("limit")?.unwrap_or(100);
             let (entries, next) = ops::context::history(ctx, caller, id, key, limit, None).await?;
-            let mut out = list("entries", entries, next.is_some())?;
-            out.structured["next_cursor"] = json!(next);
-            Ok(out)
+            list(
+                "entries",
+                entries,
+                next.is_some(),
+                json!({ "next_cursor": next }),
+            )
         }
         "complete_task" => {
             let id = a.id("task_id")?;
@@ -1116,13 +1127,13 @@ pub async fn call(
         "delete_task" => {
             let id = a.id("task_id")?;
             ops::tasks::delete(ctx, caller, id).await?;
-            Ok(deleted(id))
+            deleted(id)
         }
         "add_comment" => {
             let id = a.id("task_id")?;
             let c =
                 ops::comments::add_comment(ctx, caller, id, NewComment::parse(a.body())?).await?;
-            Ok(Output::other(serde_json::to_value(c)?))
+            Output::other(serde_json::to_value(c)?)
         }
         "claim_task" => {
             let id = a.opt_id("task_id")?;
@@ -1131,13 +1142,18 @@ pub async fn call(
                 Some(id) => Some(ops::claims::claim(ctx, caller, id, c.lease()).await?),
                 None => ops::claims::claim_next(ctx, caller, c).await?,
             };
-            let task = task.map(|t| parse_json(t.get().as_bytes())).transpose()?;
-            Ok(Output {
-                text: match &task {
-                    Some(t) => format!("Claimed {}", text::task_detail(t)),
-                    None => "No task to claim in the caller's queue.".to_string(),
+            Ok(match task {
+                Some(t) => Output {
+                    text: format!(
+                        "Claimed {}",
+                        text::task_detail(&serde_json::from_str(t.get())?)
+                    ),
+                    structured: RawValue::from_string(format!(r#"{{"task":{}}}"#, t.get()))?,
                 },
-                structured: json!({ "task": task }),
+                None => Output {
+                    text: "No task to claim in the caller's queue.".to_string(),
+                    structured: RawValue::from_string(r#"{"task":null}"#.to_string())?,
+                },
             })
         }
         "heartbeat_task" => {
@@ -1167,7 +1183,7 @@ pub async fn call(
             let id = a.id("task_id")?;
             let (link, _) =
                 ops::comments::add_link(ctx, caller, id, LinkInput::parse(a.body())?).await?;
-            Ok(Output::other(serde_json::to_value(link)?))
+            Output::other(serde_json::to_value(link)?)
         }
         "list_task_links" => {
             let id = a.id("task_id")?;
@@ -1175,24 +1191,33 @@ pub async fn call(
                 "links",
                 ops::comments::list_links(ctx, caller, id).await?,
                 false,
+                Value::Null,
             )
         }
         "find_duplicate_tasks" => {
             let input = DedupInput::parse(a.body())?;
             let threshold = input.threshold.unwrap_or(0.6);
-            Ok(Output::other(
-                ops::tasks::dedup(ctx, caller, input.content, threshold).await?,
-            ))
+            Output::other(ops::tasks::dedup(ctx, caller, input.content, threshold).await?)
         }
         "list_projects" => {
             let page = Page::from_query(&Query::default())?;
-            list("projects", ops::projects::list(ctx, page).await?, false)
+            list(
+                "projects",
+                ops::projects::list(ctx, page).await?,
+                false,
+                Value::Null,
+            )
         }
-        "get_stats" => Ok(Output::other(ops::stats::stats(ctx, caller).await?)),
-        "fleet_attention" => Ok(Output::other(ops::fleet::attention(ctx, caller).await?)),
+        "get_stats" => Output::other(ops::stats::stats(ctx, caller).await?),
+        "fleet_attention" => Output::other(ops::fleet::attention(ctx, caller).await?),
         "list_agents" => {
             let page = Page::from_query(&Query::default())?;
-            list("agents", ops::agents::list(ctx, caller, page).await?, false)
+            list(
+                "agents",
+                ops::agents::list(ctx, caller, page).await?,
+                false,
+                Value::Null,
+            )
         }
         "register_agent" => {
             let input = AgentInput::parse(a.body())?;
@@ -1201,7 +1226,7 @@ pub async fn call(
             if !reveal.agent_keys {
                 redact(&mut v, "api_key", "DELEGA_REVEAL_AGENT_KEYS");
             }
-            Ok(Output::other(v))
+            Output::other(v)
         }
         "set_agent_role" => {
             let who = a
@@ -1211,16 +1236,16 @@ pub async fn call(
                 .string("role")?
                 .ok_or_else(|| Error::validation("role", "is required"))?;
             let input = AgentInput::parse(json!({ "role": role }))?;
-            Ok(Output::other(serde_json::to_value(
+            Output::other(serde_json::to_value(
                 ops::agents::update(ctx, caller, who, input).await?,
-            )?))
+            )?)
         }
         "delete_agent" => {
             let who = a
                 .agent("agent_id")?
                 .ok_or_else(|| Error::validation("agent_id", "is required"))?;
             let id = ops::agents::delete(ctx, caller, who).await?;
-            Ok(deleted(id))
+            deleted(id)
         }
         "create_webhook" => {
             let w = WebhookInput::parse(a.body())?;
@@ -1229,7 +1254,7 @@ pub async fn call(
             if !reveal.webhook_secrets {
                 redact(&mut v, "secret", "DELEGA_REVEAL_WEBHOOK_SECRETS");
             }
-            Ok(Output::other(v))
+            Output::other(v)
         }
         "list_webhooks" => {
             let page = Page::from_query(&Query::default())?;
@@ -1237,12 +1262,13 @@ pub async fn call(
                 "webhooks",
                 ops::webhooks::list(ctx, caller, page).await?,
                 false,
+                Value::Null,
             )
         }
         "delete_webhook" => {
             let id = a.id("webhook_id")?;
             ops::webhooks::delete(ctx, caller, id).await?;
-            Ok(deleted(id))
+            deleted(id)
         }
         "list_recurrences" => {
             let page = Page::from_query(&Query::default())?;
@@ -1250,27 +1276,28 @@ pub async fn call(
                 "recurrences",
                 ops::recurrences::list(ctx, caller, page).await?,
                 false,
+                Value::Null,
             )
         }
         "create_recurring_task" => {
             let r = RecurrenceInput::parse(a.body())?;
-            Ok(Output::other(serde_json::to_value(
+            Output::other(serde_json::to_value(
                 ops::recurrences::create(ctx, caller, r).await?,
-            )?))
+            )?)
         }
         "update_recurrence" => {
             let id = a.id("recurrence_id")?;
             let r = RecurrenceInput::parse(a.body())?;
-            Ok(Output::other(serde_json::to_value(
+            Output::other(serde_json::to_value(
                 ops::recurrences::update(ctx, caller, id, r).await?,
-            )?))
+            )?)
         }
         "delete_recurrence" => {
             let id = a.id("recurrence_id")?;
             ops::recurrences::delete(ctx, caller, id).await?;
-            Ok(deleted(id))
+            deleted(id)
         }
-        "get_usage" => Ok(Output::other(ops::stats::usage(ctx).await?)),
+        "get_usage" => Output::other(ops::stats::usage(ctx).await?),
         "recall" => {
             let q = a
                 .string("query")?
@@ -1299,9 +1326,7 @@ pub async fn call(
                 q: q.clone(),
             };
             let results = ops::context::recall(ctx, caller, rq).await?;
-            let mut out = list("results", results, false)?;
-            out.structured["query"] = json!(q);
-            Ok(out)
+            list("results", results, false, json!({ "query": q }))
         }
         "get_task_inputs" => {
             let id = a.id("task_id")?;
@@ -1309,6 +1334,7 @@ pub async fn call(
                 "inputs",
                 ops::dependencies::inputs(ctx, caller, id).await?,
                 false,
+                Value::Null,
             )
         }
         "add_dependency" => {
@@ -1349,17 +1375,16 @@ pub async fn call(
                 Duration::from_secs(timeout as u64),
             )
             .await?;
-            let task: Value = serde_json::from_str(&task)?;
+            let detail = text::task_detail(&serde_json::from_str(&task)?);
             Ok(Output {
                 text: if finished {
-                    format!("Finished: {}", text::task_detail(&task))
+                    format!("Finished: {detail}")
                 } else {
-                    format!(
-                        "Still not finished after {timeout} s: {}",
-                        text::task_detail(&task)
-                    )
+                    format!("Still not finished after {timeout} s: {detail}")
                 },
-                structured: json!({ "finished": finished, "task": task }),
+                structured: RawValue::from_string(format!(
+                    r#"{{"finished":{finished},"task":{task}}}"#
+                ))?,
             })
         }
         "watch_events" => {
@@ -1397,9 +1422,7 @@ pub async fn call(
                 .iter()
                 .map(|e| serde_json::from_str::<Value>(&e.payload))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
-            let mut out = list("events", payloads, false)?;
-            out.structured["last_event_id"] = json!(last);
-            Ok(out)
+            list("events", payloads, false, json!({ "last_event_id": last }))
         }
         other => Err(Error::internal(format!(
             "tool {other} has no implementation"
