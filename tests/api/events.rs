@@ -136,7 +136,12 @@ fn an_event_source_reconnecting_to_its_since_url_resumes_after_last_event_id() {
     let mut again = open_stream(&server, &admin, "?since=0", Some(seen[2]));
     assert_eq!(again.next().id, seen[2] + 1, "resumed after Last-Event-ID");
     // And `since` wins when it is the larger.
-    let mut ahead = open_stream(&server, &admin, &format!("?since={}", seen[2] + 1), Some(seen[0]));
+    let mut ahead = open_stream(
+        &server,
+        &admin,
+        &format!("?since={}", seen[2] + 1),
+        Some(seen[0]),
+    );
     assert_eq!(ahead.next().id, seen[2] + 2);
 }
 
