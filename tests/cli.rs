@@ -1464,3 +1464,120 @@ fn the_mcp_bridge_answers_requests_with_an_error_when_the_server_is_down() {
     );
     assert!(stderr.contains("connection refused"), "{stderr}");
 }
+
+// ------------------------------------------------------------- README
+
+/// The README's CLI session, as (command, expected output) pairs.
+fn readme_session() -> Vec<(String, String)> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("<!-- cli -->").expect("cli marker");
+    let end = readme.find("<!-- /cli -->").expect("cli end marker");
+    let block = readme[start..end]
+        .split("```console\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a console block");
+    let mut session: Vec<(String, String)> = Vec::new();
+    for line in block.lines() {
+        match line.strip_prefix("$ ") {
+            Some(cmd) => session.push((cmd.to_string(), String::new())),
+            None => {
+                let (_, out) = session.last_mut().expect("output after a command");
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    session
+}
+
+/// Masks what differs between runs: timestamps (not plain dates), agent
+/// keys and uptime. Each mask has the width of what it hides, so table
+/// columns still line up as they did.
+fn mask(s: &str) -> String {
+    let b = s.as_bytes();
+    let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let is_date = (0..10).all(|k| {
+            if k == 4 || k == 7 {
+                b.get(i + k) == Some(&b'-')
+            } else {
+                digit(i + k)
+            }
+        });
+        let is_time = is_date
+            && matches!(b.get(i + 10), Some(b'T' | b' '))
+            && digit(i + 11)
+            && digit(i + 12)
+            && b.get(i + 13) == Some(&b':');
+        if is_time {
+            let mut j = i + 16;
+            while j < b.len() && (b[j].is_ascii_digit() || b":.Z".contains(&b[j])) {
+                j += 1;
+            }
+            out.extend(std::iter::repeat_n(b'~', j - i));
+            i = j;
+        } else if b[i..].starts_with(b"dlg_") {
+            let mut j = i + 4;
+            while j < b.len() && (b[j].is_ascii_alphanumeric() || b"_-".contains(&b[j])) {
+                j += 1;
+            }
+            out.extend_from_slice(b"dlg_");
+            out.extend(std::iter::repeat_n(b'*', j - i - 4));
+            i = j;
+        } else if b[i..].starts_with(b", up ") {
+            let j = i + b[i..]
+                .iter()
+                .position(|c| *c == b')')
+                .unwrap_or(b.len() - i);
+            out.extend_from_slice(b", up <uptime>");
+            i = j;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).expect("masking keeps UTF-8")
+}
+
+#[test]
+fn the_readme_cli_session_replays_against_a_fresh_server() {
+    let session = readme_session();
+    assert!(session.len() > 10, "{session:?}");
+    let server = TestServer::start();
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_delega"))
+        .parent()
+        .unwrap();
+    let mut script = String::new();
+    for (cmd, _) in &session {
+        script.push_str(&format!("printf '@@@\\n'\n{{ {cmd}; }} 2>&1\n"));
+    }
+    let mut bash = Command::new("bash");
+    bash.args(["-c", &script]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("DELEGA_") {
+            bash.env_remove(k);
+        }
+    }
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = bash
+        .env("PATH", path)
+        .env("DELEGA_API_URL", &server.base)
+        .env("DELEGA_API_KEY", &server.token)
+        .output()
+        .expect("bash");
+    let stdout =
+        String::from_utf8_lossy(&out.stdout).replace(&server.base, "http://127.0.0.1:18890");
+    let outputs: Vec<&str> = stdout.split("@@@\n").skip(1).collect();
+    assert_eq!(outputs.len(), session.len(), "{stdout}");
+    for ((cmd, expected), actual) in session.iter().zip(outputs) {
+        assert_eq!(mask(actual), mask(expected), "$ {cmd}\n--- got:\n{actual}");
+    }
+}

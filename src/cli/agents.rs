@@ -25,12 +25,18 @@ pub enum AgentCommand {
         /// worker (default), coordinator or admin.
         #[arg(long)]
         role: Option<String>,
+        /// Print only the key (for scripts: KEY=$(delega agents create x -q)).
+        #[arg(long, short = 'q')]
+        quiet: bool,
     },
     /// Replace an agent's key and print the new one (the old one stops
     /// working).
     RotateKey {
         /// The agent's name or id.
         agent: String,
+        /// Print only the new key.
+        #[arg(long, short = 'q')]
+        quiet: bool,
     },
     /// Delete an agent (refused while it has open tasks or claims).
     Delete {
@@ -83,6 +89,7 @@ pub fn run(conn: &Connection, cmd: AgentCommand) -> Result<()> {
             display_name,
             description,
             role,
+            quiet,
         } => {
             let mut body = Map::new();
             body.insert("name".into(), json!(name));
@@ -96,12 +103,12 @@ pub fn run(conn: &Connection, cmd: AgentCommand) -> Result<()> {
                 }
             }
             let agent = client.create_agent(&Value::Object(body))?;
-            print_with_key(out, "Created", &agent);
+            print_with_key(out, quiet, "Created", &agent);
             Ok(())
         }
-        AgentCommand::RotateKey { agent } => {
+        AgentCommand::RotateKey { agent, quiet } => {
             let agent = client.rotate_key(&agent)?;
-            print_with_key(out, "Rotated the key of", &agent);
+            print_with_key(out, quiet, "Rotated the key of", &agent);
             Ok(())
         }
         AgentCommand::Delete { agent } => {
@@ -115,8 +122,13 @@ pub fn run(conn: &Connection, cmd: AgentCommand) -> Result<()> {
 }
 
 /// An agent with its new `api_key`, which the server never shows again.
-fn print_with_key(out: Out, verb: &str, agent: &Value) {
+/// With `quiet`, the key alone.
+fn print_with_key(out: Out, quiet: bool, verb: &str, agent: &Value) {
     if out.json(agent) {
+        return;
+    }
+    if quiet {
+        println!("{}", text(&agent["api_key"]));
         return;
     }
     println!(

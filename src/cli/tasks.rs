@@ -235,6 +235,9 @@ pub struct CreateArgs {
     /// Completing requires evidence (a commit, PR, CI check or deploy).
     #[arg(long)]
     require_evidence: bool,
+    /// Print only the new task's id (for scripts: ID=$(delega tasks create … -q)).
+    #[arg(long, short = 'q')]
+    quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -485,7 +488,11 @@ fn create(client: &Client, out: Out, a: CreateArgs) -> Result<()> {
         body.insert("context".into(), parse_object("--context", &c)?);
     }
     let task = client.create_task(&Value::Object(body))?;
-    done(out, "Created", &task);
+    if a.quiet && !out.json {
+        println!("{}", text(&task["id"]));
+    } else {
+        done(out, "Created", &task);
+    }
     Ok(())
 }
 
@@ -800,10 +807,13 @@ fn print_chain(chain: &Value) {
     }
 }
 
+/// A hop's agent by name, else id; a hop with no agent was made with
+/// the project token (no agent identity) or names a deleted agent.
 fn hop_agent(hop: &Value, name: &str, id: &str) -> String {
     match (&hop[name], &hop[id]) {
         (Value::String(n), _) => n.clone(),
         (_, Value::Number(id)) => format!("agent #{id}"),
+        _ if hop["actor_agent_id"].is_null() => "(project token)".into(),
         _ => "(nobody)".into(),
     }
 }
