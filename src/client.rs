@@ -190,6 +190,14 @@ pub struct Page {
     pub next: Option<String>,
 }
 
+/// The first items of a list ([`Client::list_up_to`]).
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub items: Vec<Value>,
+    /// Whether more items exist past these.
+    pub more: bool,
+}
+
 /// `GET /health`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Health {
@@ -347,11 +355,14 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// A client for the server at `base` (`http://127.0.0.1:18890`; a
-    /// trailing `/` and a trailing `/api` are ignored).
+    /// trailing `/`, `/api` or `/v1` is ignored: the client picks the
+    /// dialect).
     pub fn new(base: &str, credential: Credential) -> Client {
         let mut base = base.trim().trim_end_matches('/').to_string();
-        if let Some(stripped) = base.strip_suffix("/api") {
-            base = stripped.to_string();
+        for suffix in ["/api", "/v1"] {
+            if let Some(stripped) = base.strip_suffix(suffix) {
+                base = stripped.to_string();
+            }
         }
         let user_agent = concat!("delega-cli/", env!("CARGO_PKG_VERSION"));
         Client {
@@ -509,21 +520,27 @@ impl Client {
         }
     }
 
-    /// Every item of a list, following `Link` rel="next" to the end, or
-    /// up to `max` items.
-    pub fn list_all(&self, path: &str, max: Option<usize>) -> Result<Vec<Value>> {
+    /// Every item of a list, following `Link` rel="next" to the end.
+    pub fn list_all(&self, path: &str) -> Result<Vec<Value>> {
+        Ok(self.list_up_to(path, usize::MAX)?.items)
+    }
+
+    /// The first `max` items of a list, following `Link` rel="next" as
+    /// far as needed; `more` says whether the list goes on.
+    pub fn list_up_to(&self, path: &str, max: usize) -> Result<Listing> {
         let mut items = Vec::new();
         let mut next = Some(path.to_string());
         while let Some(path) = next {
             let page = self.page(&path)?;
             items.extend(page.items);
-            if max.is_some_and(|m| items.len() >= m) {
-                items.truncate(max.unwrap_or(usize::MAX));
-                break;
-            }
             next = page.next;
+            if items.len() >= max {
+                let more = items.len() > max || next.is_some();
+                items.truncate(max);
+                return Ok(Listing { items, more });
+            }
         }
-        Ok(items)
+        Ok(Listing { items, more: false })
     }
 
     // ------------------------------------------------------------ server
@@ -661,7 +678,7 @@ impl Client {
     /// `GET /api/agents` (admins, coordinators): every agent, following
     /// pages.
     pub fn agents(&self) -> Result<Vec<Value>> {
-        self.list_all("/api/agents", None)
+        self.list_all("/api/agents")
     }
 
     /// `POST /api/agents`: the agent with its `api_key` (shown only here).
@@ -688,7 +705,7 @@ impl Client {
 
     /// `GET /api/webhooks`: every hook the caller may see.
     pub fn webhooks(&self) -> Result<Vec<Value>> {
-        self.list_all("/api/webhooks", None)
+        self.list_all("/api/webhooks")
     }
 
     /// `POST /api/webhooks {url, events?, secret?, …}`: the hook, with its
@@ -721,7 +738,7 @@ impl Client {
 
     /// `GET /api/recurrences`.
     pub fn recurrences(&self) -> Result<Vec<Value>> {
-        self.list_all("/api/recurrences", None)
+        self.list_all("/api/recurrences")
     }
 
     /// `POST /api/recurrences`: the recurrence (with `next_due_at`).

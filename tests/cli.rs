@@ -276,6 +276,38 @@ fn tasks_list_json_is_the_servers_array_for_scripts() {
 }
 
 #[test]
+fn tasks_list_stops_at_its_limit_and_says_more_exist() {
+    let f = Fleet::start();
+    let orch = f.client(&f.orchestrator);
+    for i in 0..3 {
+        orch.create_task(&json!({ "content": format!("task {i}") }))
+            .unwrap();
+    }
+
+    let run = f.run(
+        &f.orchestrator,
+        &["tasks", "list", "--limit", "2", "--json"],
+    );
+    assert_success(&run, &["tasks", "list"]);
+    let listed: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert!(
+        run.stderr.contains("showing the first 2 tasks"),
+        "{}",
+        run.stderr
+    );
+    let run = f.run(&f.orchestrator, &["tasks", "list", "--limit", "0"]);
+    assert_eq!(run.stdout.lines().count(), 2 + 3, "{}", run.stdout);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+
+    // The library follows the server's Link rel="next" from page to page.
+    let listing = orch.list_up_to("/api/tasks?limit=1", 2).unwrap();
+    assert_eq!(listing.items.len(), 2);
+    assert!(listing.more);
+    assert_eq!(orch.list_all("/api/tasks?limit=1").unwrap().len(), 3);
+}
+
+#[test]
 fn tasks_show_prints_the_fields_context_and_comments() {
     let f = Fleet::start();
     let task = f

@@ -308,7 +308,13 @@ impl Bridge {
         let meta_version = message
             .and_then(|m| m["params"]["_meta"][META_VERSION].as_str())
             .map(str::to_string);
-        let session = self.session();
+        let mut session = self.session();
+        if message.is_some_and(|m| m["method"] == "initialize") {
+            // A new session (a first one, or again after the server ended
+            // the last): nothing of the old one is sent.
+            *session = Session::default();
+            return h;
+        }
         match (meta_version, message) {
             (Some(version), Some(m)) => {
                 h.push(("MCP-Protocol-Version".into(), header_value(&version)));

@@ -204,6 +204,9 @@ pub enum TokenAction {
 
 /// Runs a parsed command line. Errors carry what [`exit_code`] needs.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.command.is_client() {
+        die_quietly_on_closed_pipe();
+    }
     match cli.command {
         Command::Serve {
             config,
@@ -244,6 +247,34 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             };
             mcp_bridge::run(conn.client())
         }
+    }
+}
+
+impl Command {
+    /// Whether this is a terminal-client command (not the server, the
+    /// offline maintenance commands or the MCP bridge).
+    fn is_client(&self) -> bool {
+        !matches!(
+            self,
+            Command::Serve { .. }
+                | Command::Token { .. }
+                | Command::Backup { .. }
+                | Command::Mcp { .. }
+        )
+    }
+}
+
+/// `delega tasks list | head -3` ends quietly when `head` stops reading,
+/// like any Unix tool, instead of panicking on the broken pipe: SIGPIPE
+/// back to its default action. Only for the client commands; the server
+/// keeps Rust's default (ignored), so a closed socket is an error it
+/// handles, not its death.
+fn die_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called at startup before any other thread exists; it only
+    // changes this process's disposition of one signal.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

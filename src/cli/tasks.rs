@@ -10,7 +10,7 @@ use super::output::{
     self, details, id_ref, print_table, table, text, truncate, when, Out, UsageError,
 };
 use super::Connection;
-use crate::client::{Client, EventQuery, FollowItem};
+use crate::client::{Client, ClientError, EventQuery, FollowItem};
 
 /// A task id: `42` or `#42`.
 pub fn parse_id(s: &str) -> Result<i64, String> {
@@ -196,9 +196,9 @@ pub struct ListArgs {
     /// Tasks in your claim queue instead.
     #[arg(long)]
     claimable: bool,
-    /// At most this many tasks (default: every page).
-    #[arg(long)]
-    limit: Option<usize>,
+    /// At most this many tasks (0: all of them).
+    #[arg(long, default_value_t = 200)]
+    limit: usize,
 }
 
 #[derive(Args, Debug)]
@@ -432,12 +432,20 @@ fn list(client: &Client, out: Out, a: ListArgs) -> Result<()> {
     add("parent_task_id", a.parent.map(|p| p.to_string()));
     add("include_completed", a.all.then(|| "true".to_string()));
     add("claimable", a.claimable.then(|| "true".to_string()));
-    add("limit", a.limit.map(|l| l.clamp(1, 1000).to_string()));
+    let max = if a.limit == 0 { usize::MAX } else { a.limit };
+    add("limit", Some(max.clamp(1, 1000).to_string()));
     for l in a.label {
         q.push(("labels", l));
     }
     let path = crate::client::with_query("/api/tasks", &q);
-    let tasks = client.list_all(&path, a.limit)?;
+    let listing = client.list_up_to(&path, max)?;
+    let tasks = listing.items;
+    if listing.more {
+        eprintln!(
+            "delega: showing the first {} tasks; --limit N shows more (0: all)",
+            tasks.len()
+        );
+    }
     if out.json(&Value::Array(tasks.clone())) {
         return Ok(());
     }
@@ -907,9 +915,12 @@ fn watch(client: &Client, out: Out, query: EventQuery, count: Option<usize>) -> 
                     // instead of retrying forever.
                     return Err(error.into());
                 }
+                let why = match &error {
+                    ClientError::Connection { reason, .. } => reason.clone(),
+                    other => other.to_string(),
+                };
                 eprintln!(
-                    "delega: {}; reconnecting in {:.1} s",
-                    output::client_message(&error),
+                    "delega: lost the event stream ({why}); reconnecting in {:.1} s",
                     retry_in.as_secs_f64()
                 );
                 std::thread::sleep(retry_in);
