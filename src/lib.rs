@@ -6,11 +6,13 @@
 //! - [`store`]: SQLite storage (one writer thread, pooled readers)
 //! - [`hub`]: tells streams and the dispatcher about commits; [`webhooks`]: signed delivery
 //! - [`domain`]: roles, keys, input rules; [`config`]: configuration
-//! - [`cli`]: the `delega` command
+//! - [`cli`]: the `delega` command; [`client`]: the blocking HTTP client it
+//!   and the integration tests share
 
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod domain;
 pub mod error;

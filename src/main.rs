@@ -9,7 +9,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let cli = delega::cli::Cli::parse();
     if let Err(e) = delega::cli::run(cli) {
-        eprintln!("delega: {e:#}");
-        std::process::exit(1);
+        // One line on stderr; the exit code says what kind of failure it
+        // was (1 API, 2 usage, 3 connection: see cli::output).
+        std::process::exit(delega::cli::report(&e));
     }
 }
