@@ -1,0 +1,141 @@
+// The tab's one live connection: GET /api/events as Server-Sent Events.
+//
+// A browser's EventSource cannot send headers, and the credential must not
+// go in a URL, so the stream is read with fetch() and parsed here. Every
+// view subscribes to this one stream (one connection per tab, no polling).
+// After a disconnect it reconnects with Last-Event-ID, so the server
+// resumes after the last event this tab saw and nothing is lost or
+// repeated (SPEC §9).
+
+import { apiBase, authHeaders, credential } from "./api.js";
+
+const listeners = new Set();
+const statusListeners = new Set();
+/** The newest events this tab received, newest last (for the feed view). */
+export const recent = [];
+const RECENT_MAX = 300;
+
+let controller = null;
+let lastEventId = null;
+let retryMs = 3000;
+let state = "offline";
+
+/** fn(event) for every event: {id, type, data}; returns an unsubscribe. */
+export function onEvent(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+/** fn(state) with "connecting" | "live" | "reconnecting" | "offline". */
+export function onStatus(fn) {
+  statusListeners.add(fn);
+  fn(state);
+  return () => statusListeners.delete(fn);
+}
+
+function setState(s) {
+  state = s;
+  statusListeners.forEach((fn) => fn(s));
+}
+
+export function start(onUnauthorized) {
+  if (controller) return;
+  controller = new AbortController();
+  run(controller.signal, onUnauthorized);
+}
+
+export function stop() {
+  controller?.abort();
+  controller = null;
+  lastEventId = null;
+  recent.length = 0;
+  setState("offline");
+}
+
+const sleep = (ms, signal) => new Promise((resolve) => {
+  const t = setTimeout(resolve, ms);
+  signal.addEventListener("abort", () => { clearTimeout(t); resolve(); }, { once: true });
+});
+
+async function run(signal, onUnauthorized) {
+  let failures = 0;
+  while (!signal.aborted) {
+    setState(failures ? "reconnecting" : "connecting");
+    try {
+      const headers = { Accept: "text/event-stream", ...authHeaders(credential()) };
+      if (lastEventId !== null) headers["Last-Event-ID"] = String(lastEventId);
+      const response = await fetch(apiBase + "/api/events", {
+        headers, signal, credentials: "omit", cache: "no-store",
+      });
+      if (response.status === 401) {
+        onUnauthorized?.();
+        return;
+      }
+      if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+      setState("live");
+      failures = 0;
+      await read(response.body, signal);
+    } catch (e) {
+      if (signal.aborted) return;
+    }
+    if (signal.aborted) return;
+    failures += 1;
+    setState("reconnecting");
+    // The server's `retry:` hint, backing off to 30 s while it stays down.
+    const wait = Math.min(30000, retryMs * Math.min(failures, 10)) * (0.8 + Math.random() * 0.4);
+    await sleep(wait, signal);
+  }
+}
+
+/** Parses the text/event-stream format (WHATWG HTML §9.2) from a body. */
+async function read(body, signal) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  let data = [];
+  let type = "";
+  let id = null;
+  while (!signal.aborted) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    const lines = buffer.split(/\r\n|\r|\n/);
+    buffer = lines.pop(); // an unfinished line waits for the next chunk
+    for (const line of lines) {
+      if (line === "") {
+        if (data.length) dispatch(id, type || "message", data.join("\n"));
+        data = [];
+        type = "";
+        continue;
+      }
+      if (line.startsWith(":")) continue; // comment / keep-alive
+      const colon = line.indexOf(":");
+      const name = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? "" : line.slice(colon + 1);
+      if (value.startsWith(" ")) value = value.slice(1);
+      if (name === "data") data.push(value);
+      else if (name === "event") type = value;
+      else if (name === "id") id = value;
+      else if (name === "retry" && /^\d+$/.test(value)) retryMs = Number(value);
+    }
+  }
+}
+
+function dispatch(id, type, text) {
+  if (id !== null && /^\d+$/.test(id)) lastEventId = Number(id);
+  let data;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return;
+  }
+  const event = { id: lastEventId, type, data };
+  recent.push(event);
+  if (recent.length > RECENT_MAX) recent.shift();
+  listeners.forEach((fn) => {
+    try {
+      fn(event);
+    } catch (e) {
+      console.error("event listener failed", e);
+    }
+  });
+}
