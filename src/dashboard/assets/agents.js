@@ -113,7 +113,7 @@ export function mount(main, { focusHeading }) {
 
   const refresh = debounce(load, 1000);
   const off = onEvent((ev) => {
-    if (ev.type.startsWith("agent.") || ["task.assigned", "task.delegated", "task.completed", "task.failed",
+    if (ev.type === "resync" || ev.type.startsWith("agent.") || ["task.assigned", "task.delegated", "task.completed", "task.failed",
       "task.created", "task.deleted"].includes(ev.type)) refresh();
   });
   load();

@@ -4,7 +4,7 @@
 // timer.
 
 import * as api from "./api.js";
-import { onEvent } from "./stream.js";
+import { onEvent, ready } from "./stream.js";
 import { h, replace, time, statusBadge, agentName, messageBox, debounce } from "./dom.js";
 
 const BUCKETS = [
@@ -48,9 +48,9 @@ export function mount(main, { focusHeading }) {
   }
 
   const refresh = debounce(load, 700);
-  const off = onEvent((ev) => { if (ev.type.startsWith("task.")) refresh(); });
+  const off = onEvent((ev) => { if (ev.type === "resync" || ev.type.startsWith("task.")) refresh(); });
   const onVisible = () => { if (document.visibilityState === "visible") refresh(); };
   document.addEventListener("visibilitychange", onVisible);
-  load();
+  ready().then(load);
   return () => { off(); refresh.cancel(); document.removeEventListener("visibilitychange", onVisible); };
 }

@@ -5,7 +5,7 @@
 // stream without asking the API again.
 
 import * as api from "./api.js";
-import { onEvent } from "./stream.js";
+import { onEvent, ready } from "./stream.js";
 import { h, replace, field, agentName, time, messageBox } from "./dom.js";
 import { session, readsAll } from "./session.js";
 
@@ -107,6 +107,7 @@ export function mount(main, { query, navigate, focusHeading }) {
 
   let flashTimer = null;
   const off = onEvent((ev) => {
+    if (ev.type === "resync") return load();
     const t = ev.data && ev.data.task;
     if (!t || typeof t.id !== "number") return;
     if (ev.type === "task.deleted") tasks.delete(t.id);
@@ -118,7 +119,7 @@ export function mount(main, { query, navigate, focusHeading }) {
     flashTimer = setTimeout(() => { changed = new Set(); }, 1500);
   });
 
-  load();
+  ready().then(load);
   return () => { off(); clearTimeout(flashTimer); };
 }
 

@@ -70,6 +70,7 @@ export function mount(main, { focusHeading }) {
   }
 
   const off = onEvent((ev) => {
+    if (ev.type === "resync") return;
     events.push(ev);
     if (events.length > MAX * 2) events.splice(0, events.length - MAX);
     if (!paused) render();

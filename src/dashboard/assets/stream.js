@@ -38,6 +38,19 @@ function setState(s) {
   statusListeners.forEach((fn) => fn(s));
 }
 
+/** Resolves once the stream is connected (or after `ms`, so a stream that
+ *  cannot connect never blocks a view). Views load their first data after
+ *  this, so no event falls between their load and the stream's start. */
+export function ready(ms = 3000) {
+  if (state === "live") return Promise.resolve();
+  return new Promise((resolve) => {
+    let off = null;
+    const t = setTimeout(done, ms);
+    off = onStatus((s) => { if (s === "live") done(); });
+    function done() { clearTimeout(t); off?.(); resolve(); }
+  });
+}
+
 export function start(onUnauthorized) {
   if (controller) return;
   controller = new AbortController();
@@ -59,6 +72,7 @@ const sleep = (ms, signal) => new Promise((resolve) => {
 
 async function run(signal, onUnauthorized) {
   let failures = 0;
+  let connected = false;
   while (!signal.aborted) {
     setState(failures ? "reconnecting" : "connecting");
     try {
@@ -73,6 +87,11 @@ async function run(signal, onUnauthorized) {
       }
       if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
       setState("live");
+      // A connection that resumes from a known event id misses nothing. One
+      // that starts afresh after another dropped may have: tell the views
+      // to reload once.
+      if (connected && lastEventId === null) notify({ id: null, type: "resync", data: null });
+      connected = true;
       failures = 0;
       await read(response.body, signal);
     } catch (e) {
@@ -131,6 +150,10 @@ function dispatch(id, type, text) {
   const event = { id: lastEventId, type, data };
   recent.push(event);
   if (recent.length > RECENT_MAX) recent.shift();
+  notify(event);
+}
+
+function notify(event) {
   listeners.forEach((fn) => {
     try {
       fn(event);

@@ -5,7 +5,7 @@
 // arriving while someone types does not wipe their input.
 
 import * as api from "./api.js";
-import { onEvent } from "./stream.js";
+import { onEvent, ready } from "./stream.js";
 import {
   h, replace, field, time, agentName, statusBadge, json, safeLink, messageBox, debounce,
 } from "./dom.js";
@@ -74,6 +74,7 @@ export function mount(main, { params, focusHeading }) {
   // Anything that happens to this task or elsewhere in its tree.
   const refresh = debounce(reload, 300);
   const off = onEvent((ev) => {
+    if (ev.type === "resync") return refresh();
     const t = ev.data && ev.data.task;
     if (!t) return;
     if (t.id === id || (current && t.root_task_id === current.root_task_id)) {
@@ -85,7 +86,7 @@ export function mount(main, { params, focusHeading }) {
     }
   });
 
-  reload();
+  ready().then(reload);
   return () => { off(); refresh.cancel(); document.title = "Delega"; };
 }
 
