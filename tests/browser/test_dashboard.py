@@ -543,3 +543,22 @@ def test_readme_screenshots_of_the_board_and_the_task_page(page, rest):
     settle(page)
     page.evaluate("document.activeElement?.blur()")
     screenshot(page, "task.png")
+
+
+def test_after_a_dropped_stream_it_reconnects_with_last_event_id_and_misses_nothing(page, rest):
+    sign_in(page)
+    first = rest.task(unique("Before the drop"))
+    expect(page.locator(f'[data-task-id="{first["id"]}"]')).to_be_visible(timeout=LIVE)
+
+    page.context.set_offline(True)
+    expect(page.locator(".live")).not_to_have_attribute("data-state", "live", timeout=LIVE)
+    missed = rest.task(unique("While offline"))
+    page.context.set_offline(False)
+
+    expect(page.locator(f'[data-task-id="{missed["id"]}"]')).to_be_visible(timeout=15_000)
+    streams = page.recorder.api("GET", "/events")
+    assert len(streams) >= 2
+    assert "last-event-id" not in streams[0][2]
+    assert int(streams[-1][2]["last-event-id"]) > 0
+    # Still one list load: the board caught up from the stream, not by polling.
+    assert len(page.recorder.api("GET", "/tasks")) == 1

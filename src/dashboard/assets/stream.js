@@ -65,21 +65,35 @@ export function stop() {
   setState("offline");
 }
 
+/** Waits `ms`, or less when the browser comes back online or the stream
+ *  is stopped. */
 const sleep = (ms, signal) => new Promise((resolve) => {
-  const t = setTimeout(resolve, ms);
-  signal.addEventListener("abort", () => { clearTimeout(t); resolve(); }, { once: true });
+  const done = () => { clearTimeout(t); window.removeEventListener("online", done); resolve(); };
+  const t = setTimeout(done, ms);
+  window.addEventListener("online", done);
+  signal.addEventListener("abort", done, { once: true });
 });
+
+/** The server sends a keep-alive comment every 15 s; a connection silent for
+ *  three times that is dead (a half-open TCP connection never errors). */
+const SILENCE_MS = 45000;
 
 async function run(signal, onUnauthorized) {
   let failures = 0;
   let connected = false;
   while (!signal.aborted) {
     setState(failures ? "reconnecting" : "connecting");
+    // This connection's own abort: the tab going offline or a silent
+    // connection ends it, and the loop below reconnects.
+    const conn = new AbortController();
+    const abortConn = () => conn.abort();
+    signal.addEventListener("abort", abortConn, { once: true });
+    window.addEventListener("offline", abortConn);
     try {
       const headers = { Accept: "text/event-stream", ...authHeaders(credential()) };
       if (lastEventId !== null) headers["Last-Event-ID"] = String(lastEventId);
       const response = await fetch(apiBase + "/api/events", {
-        headers, signal, credentials: "omit", cache: "no-store",
+        headers, signal: conn.signal, credentials: "omit", cache: "no-store",
       });
       if (response.status === 401) {
         onUnauthorized?.();
@@ -93,9 +107,12 @@ async function run(signal, onUnauthorized) {
       if (connected && lastEventId === null) notify({ id: null, type: "resync", data: null });
       connected = true;
       failures = 0;
-      await read(response.body, signal);
+      await read(response.body, conn);
     } catch (e) {
-      if (signal.aborted) return;
+      // network error, abort, or a dead connection: reconnect below
+    } finally {
+      signal.removeEventListener("abort", abortConn);
+      window.removeEventListener("offline", abortConn);
     }
     if (signal.aborted) return;
     failures += 1;
@@ -107,17 +124,29 @@ async function run(signal, onUnauthorized) {
 }
 
 /** Parses the text/event-stream format (WHATWG HTML §9.2) from a body. */
-async function read(body, signal) {
+async function read(body, conn) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   let data = [];
   let type = "";
   let id = null;
-  while (!signal.aborted) {
-    const { value, done } = await reader.read();
-    if (done) return;
+  let silence = setTimeout(() => conn.abort(), SILENCE_MS);
+  try {
+    while (!conn.signal.aborted) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      clearTimeout(silence);
+      silence = setTimeout(() => conn.abort(), SILENCE_MS);
+      parse(value);
+    }
+  } finally {
+    clearTimeout(silence);
+  }
+
+  function parse(value) {
     buffer += value;
-    const lines = buffer.split(/\r\n|\r|\n/);
+    // A "\r" at the very end may be half of a "\r\n" split across chunks.
+    const lines = buffer.split(/\r\n|\r(?!$)|\n/);
     buffer = lines.pop(); // an unfinished line waits for the next chunk
     for (const line of lines) {
       if (line === "") {
