@@ -115,9 +115,16 @@ export const put = (path, body) => request("PUT", path, body);
 export const patch = (path, body) => request("PATCH", path, body);
 export const del = (path) => request("DELETE", path);
 
-/** A list endpoint's page and whether the server has more (Link: rel=next). */
+/** A list endpoint's page, and the path of the next one when the server
+ *  has more (`Link: </api/tasks?…&cursor=…>; rel="next"`), else null. */
 export async function list(path, query) {
   const { data, response } = await request("GET", path, undefined, { query, raw: true });
   const link = response.headers.get("Link") || "";
-  return { items: data || [], more: /rel="?next"?/.test(link) };
+  const m = link.match(/<([^>]*)>\s*;\s*rel="?next"?/);
+  let next = null;
+  if (m) {
+    const u = new URL(m[1], location.href);
+    next = u.pathname.replace(/^\/(api|v1)/, "") + u.search;
+  }
+  return { items: data || [], more: Boolean(next), next };
 }

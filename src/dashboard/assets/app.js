@@ -10,21 +10,20 @@ import * as stream from "./stream.js";
 import { h, replace, field, messageBox } from "./dom.js";
 import { session, loadShared, followShared, reset, whoLabel } from "./session.js";
 import * as board from "./board.js";
-import * as task from "./task.js";
-import * as agents from "./agents.js";
-import * as webhooks from "./webhooks.js";
-import * as attention from "./attention.js";
-import * as feed from "./feed.js";
 
+// The board is the landing page and comes with the first load; the other
+// views are fetched the first time they are opened.
+const lazy = (path) => () => import(path);
+const boardView = () => Promise.resolve(board);
 const routes = [
-  { pattern: /^\/?$/, view: board, nav: "board" },
-  { pattern: /^\/board$/, view: board, nav: "board" },
-  { pattern: /^\/tasks\/(\d+)$/, view: task, nav: "board", params: ["id"] },
-  { pattern: /^\/attention$/, view: attention, nav: "attention" },
-  { pattern: /^\/events$/, view: feed, nav: "events" },
-  { pattern: /^\/agents$/, view: agents, nav: "agents" },
-  { pattern: /^\/webhooks$/, view: webhooks, nav: "webhooks" },
-  { pattern: /^\/webhooks\/(\d+)$/, view: webhooks, nav: "webhooks", params: ["id"] },
+  { pattern: /^\/?$/, view: boardView, nav: "board" },
+  { pattern: /^\/board$/, view: boardView, nav: "board" },
+  { pattern: /^\/tasks\/(\d+)$/, view: lazy("./task.js"), nav: "board", params: ["id"] },
+  { pattern: /^\/attention$/, view: lazy("./attention.js"), nav: "attention" },
+  { pattern: /^\/events$/, view: lazy("./feed.js"), nav: "events" },
+  { pattern: /^\/agents$/, view: lazy("./agents.js"), nav: "agents" },
+  { pattern: /^\/webhooks$/, view: lazy("./webhooks.js"), nav: "webhooks" },
+  { pattern: /^\/webhooks\/(\d+)$/, view: lazy("./webhooks.js"), nav: "webhooks", params: ["id"] },
 ];
 
 const NAV = [
@@ -53,8 +52,11 @@ export function navigate(path, query) {
   location.hash = "#" + path + (qs ? "?" + qs : "");
 }
 
-function route() {
+let routing = 0;
+
+async function route() {
   if (!session.me) return;
+  const mine = ++routing;
   cleanup?.();
   cleanup = null;
   const { path, query } = currentRoute();
@@ -73,7 +75,16 @@ function route() {
   const params = {};
   (match.r.params || []).forEach((name, i) => { params[name] = match.m[i + 1]; });
   const ctx = { params, query, navigate, focusHeading };
-  cleanup = match.r.view.mount(main, ctx) || null;
+  let view;
+  try {
+    view = await match.r.view();
+  } catch (err) {
+    main.append(h("h1", { tabindex: "-1" }, "Could not load this page"),
+      h("p", { class: "error", role: "alert" }, String(err.message || err)));
+    return;
+  }
+  if (mine !== routing || !session.me) return; // another route won meanwhile
+  cleanup = view.mount(main, ctx) || null;
 }
 
 /** After a route change, move focus to the new page's heading so a

@@ -10,7 +10,8 @@ import { h, replace, field, agentName, time, messageBox } from "./dom.js";
 import { session, readsAll } from "./session.js";
 
 export const COLUMNS = ["open", "claimed", "in_progress", "delegated", "blocked", "completed", "failed"];
-const LIMIT = 1000;
+const ACTIVE_LIMIT = 80;
+const DONE_LIMIT = 25;
 
 export function mount(main, { query, navigate, focusHeading }) {
   const filters = {
@@ -83,25 +84,48 @@ export function mount(main, { query, navigate, focusHeading }) {
     return li;
   }
 
+  let nextPages = [];
+  const moreButton = h("button", { type: "button", class: "secondary", hidden: true,
+    onclick: () => loadMore() }, "Load more tasks");
+  grid.after(moreButton);
+
   async function load() {
     msg.clear();
+    const query = {
+      assigned_to: filters.agent,
+      project_id: filters.project,
+      label: filters.label,
+      search: filters.q,
+    };
     try {
-      const { items, more } = await api.list("/tasks", {
-        include_completed: "true",
-        assigned_to: filters.agent,
-        project_id: filters.project,
-        label: filters.label,
-        search: filters.q,
-        limit: LIMIT,
-      });
+      // Two bounded pages keep the first load small however big the
+      // database is: the work in flight, and the most recent finished.
+      // "Load more" follows the server's Link: rel=next cursors.
+      const [active, done] = await Promise.all([
+        api.list("/tasks", { ...query, include_completed: "false", limit: ACTIVE_LIMIT }),
+        api.list("/tasks", { ...query, completed: "true", limit: DONE_LIMIT }),
+      ]);
       tasks.clear();
-      items.forEach((t) => tasks.set(t.id, t));
+      [...active.items, ...done.items].forEach((t) => tasks.set(t.id, t));
+      nextPages = [active.next, done.next].filter(Boolean);
       note.textContent = (readsAll() ? "All tasks" : "Tasks you created, hold, were given or handed on") +
-        (more ? ` — showing the first ${LIMIT}; narrow the filters to see the rest.` : "") +
         " · updates live";
+      moreButton.hidden = !nextPages.length;
       render();
     } catch (err) {
       msg.show("error", "Could not load tasks: ", err.describe ? err.describe() : String(err));
+    }
+  }
+
+  async function loadMore() {
+    try {
+      const pages = await Promise.all(nextPages.map((p) => api.list(p)));
+      pages.forEach((pg) => pg.items.forEach((t) => { if (!tasks.has(t.id)) tasks.set(t.id, t); }));
+      nextPages = pages.map((pg) => pg.next).filter(Boolean);
+      moreButton.hidden = !nextPages.length;
+      render();
+    } catch (err) {
+      msg.show("error", "Could not load more tasks: ", err.describe());
     }
   }
 
