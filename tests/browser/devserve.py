@@ -7,14 +7,20 @@ development and for the browser tests until the binary embeds them:
     /ui/<file>     -> src/dashboard/assets/<file>
 
 with the response headers the binary should send (Content-Security-Policy
-and friends, see src/dashboard/README.md). The API runs elsewhere; start
-it with DELEGA_CORS_ORIGINS=<this server's origin>.
+and friends, see src/dashboard/README.md). The API runs elsewhere, either
+
+  --api ORIGIN    called cross-origin by the page (start the server with
+                  DELEGA_CORS_ORIGINS=<this server's origin>), or
+  --proxy ORIGIN  forwarded from here (/api/…, /health), so the page and
+                  the API share one origin exactly as when the binary
+                  serves both; responses are streamed, so SSE works.
 
 It binds 127.0.0.1 only and exits by itself after --lifetime seconds.
 Standard library only.
 """
 
 import argparse
+import http.client
 import mimetypes
 import os
 import threading
@@ -39,12 +45,58 @@ def security_headers(api_origin):
     }
 
 
-def make_handler(api_origin):
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+              "proxy-authorization", "proxy-authenticate", "content-length"}
+
+
+def make_handler(api_origin, proxy=None):
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, fmt, *args):  # quiet; the tests log requests themselves
             pass
 
+        def forward(self):
+            """Passes the request to the API server as it is (Host and Origin
+            included, so its same-origin check sees this origin) and streams
+            the answer back until either side closes."""
+            target = urlsplit(proxy)
+            conn = http.client.HTTPConnection(target.hostname, target.port, timeout=3600)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            conn.request(self.command, self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            self.send_response(resp.status, resp.reason)
+            for k, v in resp.getheaders():
+                if k.lower() not in HOP_BY_HOP:
+                    self.send_header(k, v)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            try:
+                while True:
+                    chunk = resp.read1(65536)
+                    if not chunk:
+                        break
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            finally:
+                conn.close()
+
+        def proxied(self):
+            path = urlsplit(self.path).path
+            return proxy and (path.startswith("/api/") or path == "/health")
+
+        def do_POST(self):
+            if self.proxied():
+                return self.forward()
+            self.send_error(404)
+
+        do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_POST
+
         def do_GET(self):
+            if self.proxied():
+                return self.forward()
             path = urlsplit(self.path).path
             if path in ("/", "/index.html", "/ui", "/ui/", "/ui/index.html"):
                 return self.index()
@@ -83,12 +135,16 @@ def make_handler(api_origin):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--api", default="", help="API origin, e.g. http://127.0.0.1:18890")
+    ap.add_argument("--api", default="", help="API origin the page calls, e.g. http://127.0.0.1:18890")
+    ap.add_argument("--proxy", default="", help="API origin to forward /api/ and /health to")
     ap.add_argument("--lifetime", type=float, default=3600)
     args = ap.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(args.api.rstrip("/")))
+    server = ThreadingHTTPServer(("127.0.0.1", args.port),
+                                 make_handler(args.api.rstrip("/"), args.proxy.rstrip("/") or None))
+    server.daemon_threads = True
     threading.Timer(args.lifetime, server.shutdown).start()
-    print(f"dashboard assets on http://127.0.0.1:{args.port}/ (API {args.api or 'same origin'})", flush=True)
+    where = args.api or (f"same origin, forwarded to {args.proxy}" if args.proxy else "same origin")
+    print(f"dashboard assets on http://127.0.0.1:{args.port}/ (API: {where})", flush=True)
     server.serve_forever()
 
 

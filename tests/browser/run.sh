@@ -8,6 +8,10 @@
 #                                             # UI served by devserve.py on
 #                                             # another port (CORS), for a
 #                                             # binary that does not embed it
+#   DELEGA_UI_SERVE=proxy bash tests/browser/run.sh
+#                                             # devserve.py serves the UI and
+#                                             # forwards /api to the server:
+#                                             # one origin, as with the binary
 #
 # DELEGA_BIN   the server binary (default target/debug/delega)
 # Extra arguments go to pytest (e.g. -k board -x).
@@ -56,6 +60,9 @@ fi
 free_port() {
     "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+answers() {  # answers URL: true once URL answers 2xx
+    "$VENV/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" 2>/dev/null
+}
 
 TMP="$(mktemp -d)"
 PIDS=()
@@ -72,10 +79,12 @@ unset DELEGA_UI_URL
 # Webhook tests deliver to a receiver on loopback.
 export DELEGA_ALLOW_PRIVATE_WEBHOOKS=1
 unset DELEGA_PROJECT_TOKEN DELEGA_CONFIG DELEGA_CORS_ORIGINS
-if [ "$MODE" = python ]; then
-    UI_PORT="$(free_port)"
-    export DELEGA_CORS_ORIGINS="http://127.0.0.1:$UI_PORT"
-fi
+case "$MODE" in
+    server) ;;
+    python) UI_PORT="$(free_port)"; export DELEGA_CORS_ORIGINS="http://127.0.0.1:$UI_PORT" ;;
+    proxy) UI_PORT="$(free_port)" ;;
+    *) echo "run.sh: DELEGA_UI_SERVE must be server, python or proxy" >&2; exit 2 ;;
+esac
 
 timeout "$LIFETIME" "$BIN" serve --bind 127.0.0.1 --port "$PORT" --db "$TMP/delega.db" >"$TMP/server.log" 2>&1 &
 PIDS+=($!)
@@ -84,7 +93,7 @@ PIDS+=($!)
 TOKEN=""
 for _ in $(seq 1 100); do
     TOKEN="$(grep -o 'dlp_[A-Za-z0-9_-]\{43\}' "$TMP/server.log" | head -n1 || true)"
-    if [ -n "$TOKEN" ] && curl -fsS "$DELEGA_URL/health" >/dev/null 2>&1; then break; fi
+    if [ -n "$TOKEN" ] && answers "$DELEGA_URL/health"; then break; fi
     sleep 0.1
 done
 if [ -z "$TOKEN" ]; then
@@ -99,8 +108,16 @@ if [ "$MODE" = python ]; then
         --lifetime "$LIFETIME" >"$TMP/devserve.log" 2>&1 &
     PIDS+=($!)
     export DELEGA_UI_URL="http://127.0.0.1:$UI_PORT/"
-    for _ in $(seq 1 50); do curl -fsS "$DELEGA_UI_URL" >/dev/null 2>&1 && break; sleep 0.1; done
+    for _ in $(seq 1 50); do answers "$DELEGA_UI_URL" && break; sleep 0.1; done
     echo "run.sh: UI from devserve.py at $DELEGA_UI_URL, API at $DELEGA_URL"
+elif [ "$MODE" = proxy ]; then
+    timeout "$LIFETIME" "$VENV/bin/python" "$HERE/devserve.py" --port "$UI_PORT" --proxy "$DELEGA_URL" \
+        --lifetime "$LIFETIME" >"$TMP/devserve.log" 2>&1 &
+    PIDS+=($!)
+    # Everything, the tests' REST calls included, goes through the one origin.
+    export DELEGA_URL="http://127.0.0.1:$UI_PORT"
+    for _ in $(seq 1 50); do answers "$DELEGA_URL/health" && break; sleep 0.1; done
+    echo "run.sh: UI and API (forwarded) from devserve.py at $DELEGA_URL/"
 else
     echo "run.sh: UI and API from the server at $DELEGA_URL/"
 fi

@@ -535,6 +535,17 @@ def test_after_a_dropped_stream_it_reconnects_with_last_event_id_and_misses_noth
     assert len(page.recorder.api("GET", "/tasks")) == lists_before
 
 
+def test_a_deactivated_agent_is_signed_out_with_a_reason(page, rest):
+    agent = rest.agent("short-lived")
+    sign_in(page, agent["api_key"])
+    rest.call("PATCH", f"/agents/{agent['id']}", {"active": False})
+    go(page, "#/attention")  # the next request is refused (or the stream is cut)
+
+    expect(page.get_by_role("alert")).to_contain_text("no longer accepts", timeout=LIVE)
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('delega.credential')") is None
+
+
 # Last: it fills the database with bulk tasks.
 def test_initial_page_load_is_under_300_kb_and_opens_one_stream(page, rest):
     # A board fuller than one screen: more unfinished and finished tasks than
