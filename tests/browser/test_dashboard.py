@@ -459,8 +459,12 @@ def test_the_event_feed_shows_events_as_they_happen(page, rest):
 # ------------------------------------------------------------- weight, layout
 
 
-@pytest.mark.parametrize("route", ["#/board", "#/agents", "#/attention"])
-def test_readable_at_phone_width(phone, route):
+@pytest.mark.parametrize("route", ["#/board", "#/tasks/{id}", "#/agents", "#/webhooks", "#/attention", "#/events"])
+def test_readable_at_phone_width(phone, rest, route):
+    if "{id}" in route:
+        root = rest.task(unique("Phone root"), context={"a": "b" * 60}, labels=["one", "two"])
+        child = rest.call("POST", f"/tasks/{root['id']}/delegate", {"content": unique("Phone child " + "word " * 12)})
+        route = route.format(id=child["id"])
     sign_in(phone)
     go(phone, route)
     settle(phone)

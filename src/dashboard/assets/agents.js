@@ -4,7 +4,7 @@
 
 import * as api from "./api.js";
 import { onEvent } from "./stream.js";
-import { h, replace, field, time, messageBox, secretOnce, debounce } from "./dom.js";
+import { h, replace, labelled, field, time, messageBox, secretOnce, debounce } from "./dom.js";
 import { session, loadShared } from "./session.js";
 
 export function mount(main, { focusHeading }) {
@@ -32,7 +32,7 @@ export function mount(main, { focusHeading }) {
           : err.describe()));
       return;
     }
-    replace(table, h("table", { class: "data agents" },
+    replace(table, labelled(h("table", { class: "data agents" },
       h("thead", {}, h("tr", {}, ["Name", "Role", "Active", "Open tasks", "Key", "Created", "Updated", "Actions"]
         .map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, agents.map((a) => h("tr", { "data-agent": a.name, class: a.active ? "" : "inactive" },
@@ -49,7 +49,7 @@ export function mount(main, { focusHeading }) {
             onclick: () => rotate(a) }, "Rotate key"),
           h("button", { type: "button", class: a.active ? "danger" : "secondary",
             "aria-label": `${a.active ? "Deactivate" : "Activate"} ${a.name}`,
-            onclick: () => setActive(a, !a.active) }, a.active ? "Deactivate" : "Activate")))))));
+            onclick: () => setActive(a, !a.active) }, a.active ? "Deactivate" : "Activate"))))))));
   }
 
   async function rotate(a) {

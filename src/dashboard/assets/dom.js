@@ -155,3 +155,15 @@ export function secretOnce(title, value, onDone) {
     status);
   return box;
 }
+
+/** Copies each column's header text onto its cells (data-label), so a
+ *  table stacked into cards on a phone still says what each value is. */
+export function labelled(table) {
+  const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent);
+  for (const tr of table.querySelectorAll("tbody tr")) {
+    [...tr.children].forEach((cell, i) => {
+      if (heads[i]) cell.dataset.label = heads[i];
+    });
+  }
+  return table;
+}

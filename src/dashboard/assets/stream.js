@@ -150,7 +150,10 @@ async function read(body, conn) {
     buffer = lines.pop(); // an unfinished line waits for the next chunk
     for (const line of lines) {
       if (line === "") {
-        if (data.length) dispatch(id, type || "message", data.join("\n"));
+        // As EventSource does: the id counts even for a block without data
+        // (so a server may announce its position before any event).
+        if (id !== null && /^\d+$/.test(id)) lastEventId = Number(id);
+        if (data.length) dispatch(type || "message", data.join("\n"));
         data = [];
         type = "";
         continue;
@@ -168,8 +171,7 @@ async function read(body, conn) {
   }
 }
 
-function dispatch(id, type, text) {
-  if (id !== null && /^\d+$/.test(id)) lastEventId = Number(id);
+function dispatch(type, text) {
   let data;
   try {
     data = JSON.parse(text);

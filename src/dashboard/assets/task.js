@@ -7,7 +7,7 @@
 import * as api from "./api.js";
 import { onEvent, ready } from "./stream.js";
 import {
-  h, replace, field, time, agentName, statusBadge, json, safeLink, messageBox, debounce,
+  h, replace, labelled, field, time, agentName, statusBadge, json, safeLink, messageBox, debounce,
 } from "./dom.js";
 import { session } from "./session.js";
 
@@ -188,7 +188,7 @@ function renderContext(el, ctx) {
   replace(el,
     h("p", {}, "Version ", h("strong", { "data-testid": "context-version" }, String(ctx.version))),
     keys.length
-      ? h("table", { class: "data" },
+      ? labelled(h("table", { class: "data" },
         h("thead", {}, h("tr", {}, ["Key", "Value", "Source", "Author", "Version", "Written"].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, keys.map((k) => {
           const p = prov[k] || {};
@@ -199,7 +199,7 @@ function renderContext(el, ctx) {
             h("td", {}, p.author_name || (p.author_agent_id ? `agent #${p.author_agent_id}` : "project token")),
             h("td", {}, p.version != null ? String(p.version) : "—"),
             h("td", {}, time(p.created_at)));
-        })))
+        }))))
       : h("p", { class: "muted" }, "No context yet."));
 }
 
@@ -277,7 +277,7 @@ function renderDeps(el, t, inputs) {
   }
   replace(el,
     h("p", {}, "Depends on ", deps.map((d, i) => [i ? ", " : "", h("a", { href: `#/tasks/${d}` }, `#${d}`)])),
-    h("table", { class: "data" },
+    labelled(h("table", { class: "data" },
       h("thead", {}, h("tr", {}, ["Task", "Status", "Completed by", "At", "Result (context)"].map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, inputs.map((i) => h("tr", {},
         h("th", { scope: "row" }, h("a", { href: `#/tasks/${i.task_id}` }, `#${i.task_id}`),
@@ -285,7 +285,7 @@ function renderDeps(el, t, inputs) {
         h("td", {}, i.status ? statusBadge(i.status) : "—"),
         h("td", {}, i.completed_by || "—"),
         h("td", {}, time(i.completed_at)),
-        h("td", {}, i.context ? json(i.context) : "—"))))));
+        h("td", {}, i.context ? json(i.context) : "—")))))));
 }
 
 /** The action forms. Every action is a real form with a labelled field and

@@ -4,7 +4,7 @@
 // when asked (a button), never on a timer.
 
 import * as api from "./api.js";
-import { h, replace, field, time, messageBox, secretOnce, json } from "./dom.js";
+import { h, replace, labelled, field, time, messageBox, secretOnce, json } from "./dom.js";
 
 export function mount(main, ctx) {
   return ctx.params.id ? mountOne(main, ctx, Number(ctx.params.id)) : mountList(main, ctx);
@@ -20,7 +20,7 @@ function mountList(main, { focusHeading }) {
   async function load() {
     try {
       const hooks = await api.get("/webhooks");
-      replace(table, hooks.length ? h("table", { class: "data" },
+      replace(table, hooks.length ? labelled(h("table", { class: "data" },
         h("thead", {}, h("tr", {}, ["Id", "URL", "Events", "Scope", "Signature", "State", "Created", "Actions"]
           .map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, hooks.map((w) => h("tr", { "data-webhook": w.id },
@@ -39,7 +39,7 @@ function mountList(main, { focusHeading }) {
                 `Webhook ${w.id} ${w.active ? "disabled" : "enabled"}.`) }, w.active ? "Disable" : "Enable"),
             h("button", { type: "button", class: "danger", "aria-label": `Delete webhook ${w.id}`,
               onclick: () => confirm(`Delete webhook ${w.id} (${w.url})?`) &&
-                act(() => api.del(`/webhooks/${w.id}`), `Webhook ${w.id} deleted.`) }, "Delete"))))))
+                act(() => api.del(`/webhooks/${w.id}`), `Webhook ${w.id} deleted.`) }, "Delete")))))))
         : h("p", { class: "muted" }, "No webhooks visible to you."));
     } catch (err) {
       replace(table, h("p", { class: "error" }, err.describe()));
@@ -160,7 +160,7 @@ function mountOne(main, { focusHeading }, id) {
         h("dt", {}, "State"), h("dd", {}, hookState(hook)),
         h("dt", {}, "Signature"), h("dd", {}, hook.signature_version),
         hook.failing_since ? [h("dt", {}, "Failing since"), h("dd", {}, time(hook.failing_since))] : null));
-      replace(log, deliveries.length ? h("table", { class: "data deliveries" },
+      replace(log, deliveries.length ? labelled(h("table", { class: "data deliveries" },
         h("thead", {}, h("tr", {}, ["Log id", "Event", "Event id", "Attempt", "Status", "Result", "Error", "ms", "At", ""]
           .map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, deliveries.map((d) => h("tr", { "data-delivery": d.id, class: d.success ? "ok" : "failed" },
@@ -184,7 +184,7 @@ function mountOne(main, { focusHeading }, id) {
                   msg.show("error", err.describe());
                 }
               } }, "Redeliver"),
-            d.payload ? h("details", {}, h("summary", {}, "Payload"), json(d.payload)) : null)))))
+            d.payload ? h("details", {}, h("summary", {}, "Payload"), json(d.payload)) : null))))))
         : h("p", { class: "muted" }, "No deliveries yet."));
     } catch (err) {
       msg.show("error", err.describe());
