@@ -157,6 +157,7 @@ impl Application {
                 )
                 .wrap(from_fn(api::csrf::refuse_cross_site))
                 .wrap(Condition::new(!cors_origins.is_empty(), cors))
+                .wrap(from_fn(api::metrics::observe))
                 .service(
                     web::scope("/api")
                         .app_data(Dialect::Api)
@@ -168,12 +169,14 @@ impl Application {
                         .configure(api::configure),
                 )
                 .route("/health", web::get().to(api::health::get))
+                .route("/metrics", web::get().to(api::metrics::get))
                 // Where MCP clients expect it (SPEC §4).
                 .service(
                     web::resource("/mcp")
                         .app_data(Dialect::Api)
                         .route(web::post().to(api::mcp::post)),
                 )
+                .configure(crate::dashboard::configure)
                 .default_service(web::to(not_found))
         };
         // What actix-web's `HttpServer` does, with one difference: each

@@ -28,6 +28,10 @@ pub struct Config {
     pub max_context_bytes: usize,
     /// Requests per minute per agent; 0 turns the limit off.
     pub rate_limit_per_minute: u32,
+    /// `GET /metrics` answers clients on any address, not only loopback
+    /// (SPEC §13). It needs no credentials, so keep it false unless only
+    /// your Prometheus can reach the server.
+    pub metrics_public: bool,
     pub workers: usize,
     pub log_level: String,
     pub webhooks: WebhookConfig,
@@ -86,6 +90,7 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             max_context_bytes: 256 * 1024,
             rate_limit_per_minute: 0,
+            metrics_public: false,
             workers: 0,
             log_level: "info".into(),
             webhooks: WebhookConfig::default(),
@@ -124,6 +129,7 @@ impl fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_context_bytes", &self.max_context_bytes)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("metrics_public", &self.metrics_public)
             .field("webhooks", &self.webhooks)
             .field("queue", &self.queue)
             .finish()
@@ -236,6 +242,9 @@ impl Config {
         }
         if let Some(v) = env("DELEGA_RATE_LIMIT_PER_MINUTE") {
             self.rate_limit_per_minute = parse("DELEGA_RATE_LIMIT_PER_MINUTE", &v)?;
+        }
+        if let Some(v) = env("DELEGA_METRICS_PUBLIC") {
+            self.metrics_public = parse_bool("DELEGA_METRICS_PUBLIC", &v)?;
         }
         if let Some(v) = env("DELEGA_MAX_BODY_BYTES") {
             self.max_body_bytes = parse("DELEGA_MAX_BODY_BYTES", &v)?;

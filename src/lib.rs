@@ -6,6 +6,7 @@
 //! - [`store`]: SQLite storage (one writer thread, pooled readers)
 //! - [`hub`]: tells streams and the dispatcher about commits; [`webhooks`]: signed delivery
 //! - [`domain`]: roles, keys, input rules; [`config`]: configuration
+//! - [`dashboard`]: the web dashboard's embedded assets; [`metrics`]: Prometheus
 //! - [`cli`]: the `delega` command; [`client`]: the blocking HTTP client it
 //!   and the integration tests share
 
@@ -14,10 +15,12 @@ pub mod app;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod dashboard;
 pub mod domain;
 pub mod error;
 pub mod hub;
 pub mod mcp;
+pub mod metrics;
 pub mod ops;
 pub mod scheduler;
 pub mod store;

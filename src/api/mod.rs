@@ -16,6 +16,7 @@ pub mod events;
 pub mod fleet;
 pub mod health;
 pub mod mcp;
+pub mod metrics;
 pub mod misc;
 pub mod projects;
 pub mod recurrences;

@@ -141,6 +141,7 @@ pub async fn claim_next(ctx: &Context, caller: &Caller, c: ClaimInput) -> Result
                 })
                 .await?;
             if got.is_some() {
+                ctx.store.metrics().claimed();
                 return Ok(got);
             }
             // Another claimer took it first: look again.
@@ -187,7 +188,8 @@ fn queue_task(tx: &Tx, caller: &Caller, id: i64) -> Result<TaskRow> {
 pub async fn claim(ctx: &Context, caller: &Caller, id: i64, lease: i64) -> Result<TaskJson> {
     let agent = agent_of(caller)?;
     let caller = caller.clone();
-    ctx.store
+    let claimed = ctx
+        .store
         .write(move |tx| {
             let task = queue_task(tx, &caller, id)?;
             let now = clock::now_string();
@@ -205,7 +207,9 @@ pub async fn claim(ctx: &Context, caller: &Caller, id: i64, lease: i64) -> Resul
             }
             take(tx, &caller, &task, agent, lease)
         })
-        .await
+        .await?;
+    ctx.store.metrics().claimed();
+    Ok(claimed)
 }
 
 /// The task whose live claim the caller holds (409 otherwise), at the
@@ -331,5 +335,7 @@ pub fn expire_in(tx: &Tx) -> Result<usize> {
 
 /// The lease sweep, from a background thread.
 pub fn expire(ctx: &Context) -> Result<usize> {
-    ctx.store.write_blocking(expire_in)
+    let n = ctx.store.write_blocking(expire_in)?;
+    ctx.store.metrics().leases_expired(n);
+    Ok(n)
 }

@@ -1,11 +1,13 @@
-//! `GET /stats` and `GET /usage` (SPEC §10).
+//! `GET /stats` and `GET /usage` (SPEC §10); `GET /metrics` (SPEC §13).
 
 use serde_json::Value;
 
 use super::tasks::MAX_CONTENT_CHARS;
 use super::Context;
 use crate::domain::access::Caller;
-use crate::error::Result;
+use crate::domain::clock;
+use crate::error::{Error, Result};
+use crate::metrics::Snapshot;
 use crate::store::stats::{self, UsageLimits};
 
 /// Counts over what the caller's default `GET /tasks` would list: a
@@ -26,4 +28,39 @@ pub async fn usage(ctx: &Context) -> Result<Value> {
     ctx.store
         .read(move |conn| stats::usage(conn, &limits))
         .await
+}
+
+/// `GET /metrics`: the Prometheus text exposition (SPEC §13), with the
+/// gauges read now — task counts and queue depth from the database, the
+/// waiters and streams from the hub, the files' sizes from the disk.
+pub async fn metrics(ctx: &Context) -> Result<String> {
+    let gauges = ctx.store.read(stats::gauges).await?;
+    let now = clock::now();
+    let age = |at: &Option<String>| {
+        at.as_deref()
+            .and_then(clock::parse_timestamp)
+            .map_or(0.0, |t| (now - t).as_seconds_f64().max(0.0))
+    };
+    let path = ctx.store.path();
+    let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len() as i64);
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let hub = ctx.store.hub();
+    let snapshot = Snapshot {
+        oldest_undelivered: gauges
+            .oldest_undelivered
+            .iter()
+            .map(|(hook, at)| (*hook, age(at)))
+            .collect(),
+        tasks_by_status: gauges.tasks_by_status,
+        queue_depth: gauges.queue_depth,
+        long_poll_waiters: hub.waiters().len() as i64,
+        sse_subscribers: hub.subscriber_count() as i64,
+        database_bytes: size(path),
+        wal_bytes: size(std::path::Path::new(&wal)),
+    };
+    ctx.store
+        .metrics()
+        .render(&snapshot)
+        .map_err(|e| Error::internal(format!("cannot render the metrics: {e}")))
 }

@@ -37,6 +37,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{Error, Result};
 use crate::hub::{Event, Hub, Queued};
+use crate::metrics::Metrics;
 use cache::{Dirty, RenderCache};
 
 /// Most writes one commit carries.
@@ -103,6 +104,7 @@ pub struct Store {
     /// Set by the [`Checkpointer`] when the log should start over.
     restart_log: Arc<AtomicBool>,
     path: Arc<Path>,
+    metrics: Arc<Metrics>,
 }
 
 /// `fold(text)`: Unicode lowercase, for case-insensitive search (SQLite's
@@ -214,12 +216,14 @@ impl Store {
             }
         }))?;
         let restart_log = Arc::new(AtomicBool::new(false));
+        let metrics = Arc::new(Metrics::new());
         let writer = Writer {
             conn: writer_conn,
             hub: hub.clone(),
             cache: cache.clone(),
             dirty,
             restart_log: restart_log.clone(),
+            metrics: metrics.clone(),
         };
         thread::Builder::new()
             .name("delega-writer".into())
@@ -231,6 +235,7 @@ impl Store {
             cache,
             restart_log,
             path: Arc::from(path),
+            metrics,
         })
     }
 
@@ -262,6 +267,16 @@ impl Store {
 
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
+    }
+
+    /// The server's Prometheus instruments (`GET /metrics`).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The database file and its write-ahead log.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     pub fn cache(&self) -> &Arc<RenderCache> {
@@ -346,6 +361,7 @@ struct Writer {
     /// Filled by the update hook while a batch runs.
     dirty: Arc<Mutex<Dirty>>,
     restart_log: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
 }
 
 impl Writer {
@@ -399,6 +415,8 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let began = std::time::Instant::now();
+        let jobs = batch.len();
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             log::error!("cannot begin a write transaction: {e}");
             // Dropping a job drops its reply channel: its caller hears 503.
@@ -432,6 +450,7 @@ fn writer_loop(w: &Writer, rx: mpsc::Receiver<Job>) {
         }
         let committed =
             context::apply_index(conn, &index_changes).and_then(|()| conn.execute_batch("COMMIT"));
+        w.metrics.batch(jobs, began.elapsed().as_secs_f64());
         // Before anyone hears back, so a client reads its own writes.
         w.settle_cache();
         match committed {

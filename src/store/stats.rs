@@ -194,3 +194,52 @@ pub fn usage(conn: &Connection, limits: &UsageLimits) -> Result<Value> {
         "max_content_chars": limits.max_content_chars,
     }))
 }
+
+/// What `GET /metrics` reads from the database (SPEC §13).
+#[derive(Debug, Default)]
+pub struct Gauges {
+    /// `(status, count)` for every status with tasks.
+    pub tasks_by_status: Vec<(String, i64)>,
+    /// Tasks in the claim queue, counted through its two partial indexes.
+    pub queue_depth: i64,
+    /// `(webhook id, created_at)` of the oldest event each active hook has
+    /// not delivered: the first event past its cursor, or the oldest one
+    /// waiting for a retry, whichever is older; `None` when caught up.
+    pub oldest_undelivered: Vec<(i64, Option<String>)>,
+}
+
+pub fn gauges(conn: &Connection) -> Result<Gauges> {
+    let mut g = Gauges::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT status, SUM(n) FROM task_counts GROUP BY status HAVING SUM(n) > 0",
+    )?;
+    for row in stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))? {
+        g.tasks_by_status.push(row?);
+    }
+    g.queue_depth = conn.query_row(
+        "SELECT (SELECT count(*) FROM tasks WHERE queued AND assigned_to_agent_id IS NULL) \
+              + (SELECT count(*) FROM tasks WHERE queued AND assigned_to_agent_id IS NOT NULL)",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT w.id, \
+           (SELECT e.created_at FROM events e WHERE e.id > w.delivered_through ORDER BY e.id LIMIT 1), \
+           (SELECT e.created_at FROM webhook_retries r JOIN events e ON e.id = r.event_id \
+             WHERE r.webhook_id = w.id AND r.state = 'pending' ORDER BY r.event_id LIMIT 1) \
+         FROM webhooks w WHERE w.active ORDER BY w.id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let (past_cursor, retrying): (Option<String>, Option<String>) = (r.get(1)?, r.get(2)?);
+        // Timestamps share one format, so text order is time order.
+        let oldest = match (past_cursor, retrying) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Ok((r.get(0)?, oldest))
+    })?;
+    for row in rows {
+        g.oldest_undelivered.push(row?);
+    }
+    Ok(g)
+}

@@ -23,6 +23,7 @@ use super::sign::{self, SignatureVersion};
 use crate::config::WebhookConfig;
 use crate::domain::clock;
 use crate::hub::Hub;
+use crate::metrics::DeliveryOutcome;
 use crate::store::webhooks::{self as hooks, Due, Feed, Outcome, RetryPolicy};
 use crate::store::Store;
 use rusqlite::Connection;
@@ -387,6 +388,14 @@ fn recorder(shared: &Shared, done: &mpsc::Receiver<Attempted>) {
             Err(_) => Vec::new(),
         };
         let policy = policy.clone();
+        let outcomes: Vec<DeliveryOutcome> = batch
+            .iter()
+            .map(|a| match (a.outcome.success(), &a.retry_at) {
+                (true, _) => DeliveryOutcome::Delivered,
+                (false, Some(_)) => DeliveryOutcome::Retrying,
+                (false, None) => DeliveryOutcome::GivenUp,
+            })
+            .collect();
         let recorded = shared.store.write_blocking(move |tx| {
             for a in &batch {
                 hooks::record_attempt(tx, &a.due, &a.outcome, a.retry_at.as_deref(), &policy)?;
@@ -396,6 +405,11 @@ fn recorder(shared: &Shared, done: &mpsc::Receiver<Attempted>) {
             }
             Ok(())
         });
+        if recorded.is_ok() {
+            for outcome in outcomes {
+                shared.store.metrics().delivery(outcome);
+            }
+        }
         if let Ok(mut p) = shared.progress.lock() {
             for key in &keys {
                 p.in_flight.remove(key);
