@@ -8,6 +8,7 @@ use std::thread::{self, Thread};
 use std::time::Duration;
 use std::time::Instant;
 
+use bytes::Bytes;
 use tokio::sync::{broadcast, watch};
 
 use crate::domain::access::Caller;
@@ -22,9 +23,44 @@ pub struct Event {
     pub audience: String,
     /// The JSON payload, exactly as delivered.
     pub payload: String,
+    /// The event as one Server-Sent Events frame, rendered by the first
+    /// stream that sends it and shared by the others (50 open dashboards
+    /// would otherwise format every event 50 times).
+    pub sse_frame: OnceLock<Bytes>,
 }
 
 impl Event {
+    /// Builds an event (its stream frame is rendered on first use).
+    pub fn new(
+        id: i64,
+        kind: String,
+        task_id: Option<i64>,
+        audience: String,
+        payload: String,
+    ) -> Event {
+        Event {
+            id,
+            kind,
+            task_id,
+            audience,
+            payload,
+            sse_frame: OnceLock::new(),
+        }
+    }
+
+    /// `id: …\nevent: …\ndata: <payload>\n\n` (the WHATWG event-stream
+    /// format; the payload is one line of JSON).
+    pub fn sse_frame(&self) -> Bytes {
+        self.sse_frame
+            .get_or_init(|| {
+                Bytes::from(format!(
+                    "id: {}\nevent: {}\ndata: {}\n\n",
+                    self.id, self.kind, self.payload
+                ))
+            })
+            .clone()
+    }
+
     pub fn visible_to_agent(&self, agent_id: i64) -> bool {
         self.audience.contains(&format!(",{agent_id},"))
     }
@@ -42,9 +78,14 @@ impl Event {
     }
 }
 
+/// The events of one commit, in id order.
+pub type Commit = Arc<[Arc<Event>]>;
+
 /// Fan-out of committed events. The writer publishes after each COMMIT.
 pub struct Hub {
-    live: broadcast::Sender<Arc<Event>>,
+    /// One message per commit: its events, in order. Subscribers wake
+    /// once per commit, not once per event.
+    live: broadcast::Sender<Commit>,
     /// Flips to true when the server shuts down; open streams end.
     closing: watch::Sender<bool>,
     /// Bumped when any agent changes (role, key, active): open streams end
@@ -64,7 +105,9 @@ pub struct Hub {
 
 impl Default for Hub {
     fn default() -> Self {
-        let (live, _) = broadcast::channel(8192);
+        // Commits a slow subscriber may fall behind before it catches
+        // up from the database instead.
+        let (live, _) = broadcast::channel(1024);
         let (closing, _) = watch::channel(false);
         let (identities, _) = watch::channel(0);
         Hub {
@@ -93,9 +136,9 @@ impl Hub {
         self.waiters.offer(queued);
         let wake =
             addressed_hook || (!events.is_empty() && self.hooks_active.load(Ordering::Relaxed));
-        for event in events {
+        if !events.is_empty() {
             // No receivers is fine: nobody is streaming.
-            let _ = self.live.send(event);
+            let _ = self.live.send(Arc::from(events));
         }
         if wake {
             self.wake_dispatcher();
@@ -108,7 +151,7 @@ impl Hub {
         self.hooks_active.store(active, Ordering::Relaxed);
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Commit> {
         self.live.subscribe()
     }
 

@@ -9,6 +9,7 @@
 //! Names follow Prometheus' conventions: a `delega_` prefix, base units
 //! (seconds, bytes) in the name, `_total` on counters.
 
+use crate::domain::lifecycle::Status;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -104,6 +105,22 @@ impl Metrics {
         .expect("valid metric");
         let counter = |name: &str, help: &str| IntCounter::new(name, help).expect("valid metric");
         let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("valid metric");
+        let deliveries = IntCounterVec::new(
+            Opts::new(
+                "delega_webhook_deliveries_total",
+                "Webhook delivery attempts by outcome (delivered, retrying, given_up)",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        // Named from the start, so a rate() over them has a zero to begin at.
+        for outcome in [
+            DeliveryOutcome::Delivered,
+            DeliveryOutcome::Retrying,
+            DeliveryOutcome::GivenUp,
+        ] {
+            deliveries.with_label_values(&[outcome.label()]);
+        }
         Metrics {
             http: register(&r, http),
             claims: register(
@@ -120,17 +137,7 @@ impl Metrics {
                     "Claims ended because their lease expired",
                 ),
             ),
-            deliveries: register(
-                &r,
-                IntCounterVec::new(
-                    Opts::new(
-                        "delega_webhook_deliveries_total",
-                        "Webhook delivery attempts by outcome (delivered, retrying, given_up)",
-                    ),
-                    &["outcome"],
-                )
-                .expect("valid metric"),
-            ),
+            deliveries: register(&r, deliveries),
             batch_size: register(
                 &r,
                 Histogram::with_opts(
@@ -230,7 +237,12 @@ impl Metrics {
 
     /// The text exposition of everything, with the gauges set from `s`.
     pub fn render(&self, s: &Snapshot) -> Result<String, prometheus::Error> {
+        // Every status, zero included: a scrape of an empty board still
+        // names the series alerts and dashboards query.
         self.tasks.reset();
+        for status in Status::ALL {
+            self.tasks.with_label_values(&[status.as_str()]).set(0);
+        }
         for (status, n) in &s.tasks_by_status {
             self.tasks.with_label_values(&[status.as_str()]).set(*n);
         }

@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! cargo run --release -p delega-bench -- --connections 16 --duration 10 \
-//!     --workloads create,get,list,pipeline,webhook,sse,claim,longpoll,scale
+//!     --workloads create,get,list,pipeline,webhook,sse,claim,longpoll,scale,mcp,dashboard
 //! ```
 
 use std::collections::HashSet;
@@ -24,6 +24,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod dashboard;
 mod mcp;
 mod queue;
 
@@ -96,6 +97,8 @@ enum Workload {
     Scale,
     /// MCP tools/call against the same REST operation; tools/list latency.
     Mcp,
+    /// Create throughput with 50 dashboard tabs streaming the board.
+    Dashboard,
 }
 
 fn main() {
@@ -136,6 +139,7 @@ fn run(mut args: Args) -> Result<()> {
             Workload::Longpoll => queue::bench_longpoll(&admin, &args, &mut report),
             Workload::Scale => queue::bench_scale(&binary, &mut report),
             Workload::Mcp => mcp::bench_mcp(&admin, &args, &mut report),
+            Workload::Dashboard => dashboard::bench_dashboard(&admin, &server, &args, &mut report),
         };
         server.check_alive()?;
         result.with_context(|| format!("workload {workload:?}"))?;

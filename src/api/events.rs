@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use actix_web::http::header;
-use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
+use bytes::{Bytes, BytesMut};
 use futures_util::stream;
 
 use super::{query, State};
@@ -13,7 +13,7 @@ use crate::domain::access::Caller;
 use crate::domain::event_kind::EventKind;
 use crate::error::{Error, Result};
 use crate::hub::Event;
-use crate::ops::feed::{self, Next};
+use crate::ops::feed::{self, Follow, Next};
 use crate::store::event_log::EventFilter;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -55,7 +55,17 @@ pub async fn index(state: State, req: HttpRequest, caller: Caller) -> Result<Htt
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/event-stream"));
     if wants_stream {
-        return stream_events(state, caller, filter, since).await;
+        let max_rate = match query(&req).int("max_rate")? {
+            None => None,
+            Some(r) if (1..=10_000).contains(&r) => Some(r as usize),
+            Some(_) => {
+                return Err(Error::validation(
+                    "max_rate",
+                    "must be between 1 and 10000 events per second",
+                ))
+            }
+        };
+        return stream_events(state, caller, filter, since, max_rate).await;
     }
     let events = feed::page(&state.ops, &caller, filter, since.unwrap_or(0), limit).await?;
     // The payloads are stored as sent; join them without re-encoding.
@@ -74,29 +84,134 @@ pub async fn index(state: State, req: HttpRequest, caller: Caller) -> Result<Htt
         .body(body))
 }
 
-fn frame(e: &Event) -> Bytes {
-    Bytes::from(format!(
-        "id: {}\nevent: {}\ndata: {}\n\n",
-        e.id, e.kind, e.payload
-    ))
+/// Most bytes one chunk of a stream gathers from events already waiting.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// `first` and whatever else is ready (at most `max` events in all), as
+/// one chunk: one write (and one wake-up of the connection) per commit
+/// rather than per event. Returns the chunk and how many events it holds.
+fn frames(first: &Event, follow: &mut Follow, max: usize) -> (Bytes, usize) {
+    let head = first.sse_frame();
+    if max <= 1 {
+        return (head, 1);
+    }
+    let Some(second) = follow.ready() else {
+        return (head, 1);
+    };
+    let mut chunk = BytesMut::with_capacity(CHUNK_BYTES.min(head.len() * 8));
+    chunk.extend_from_slice(&head);
+    chunk.extend_from_slice(&second.sse_frame());
+    let mut n = 2;
+    while n < max && chunk.len() < CHUNK_BYTES {
+        match follow.ready() {
+            Some(e) => {
+                chunk.extend_from_slice(&e.sse_frame());
+                n += 1;
+            }
+            None => break,
+        }
+    }
+    (chunk.freeze(), n)
 }
+
+/// A stream's state: the follow, and with `max_rate` the current
+/// one-second window, the events sent in it, and how long the next
+/// overflow keeps quiet.
+struct Stream {
+    follow: Follow,
+    max_rate: Option<usize>,
+    window: tokio::time::Instant,
+    sent: usize,
+    quiet: Duration,
+}
+
+impl Stream {
+    /// The next chunk to send, or `None` when the stream ends.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        let first = match self.follow.next().await? {
+            Next::Event(e) => e,
+            Next::Idle => return Some(Bytes::from_static(b": keep-alive\n\n")),
+        };
+        let Some(limit) = self.max_rate else {
+            return Some(frames(&first, &mut self.follow, usize::MAX).0);
+        };
+        let now = tokio::time::Instant::now();
+        if now.duration_since(self.window) >= WINDOW {
+            if now.duration_since(self.window) >= 2 * WINDOW || self.sent < limit {
+                // A calm window: the next overflow is quiet for one only.
+                self.quiet = WINDOW;
+            }
+            self.window = now;
+            self.sent = 0;
+        }
+        if self.sent < limit {
+            let (chunk, n) = frames(&first, &mut self.follow, limit - self.sent);
+            self.sent += n;
+            return Some(chunk);
+        }
+        self.skip_window(first.id).await
+    }
+
+    /// Over the rate: drops what arrives until the quiet period ends, then
+    /// says so with one `resync` event whose id is the last one dropped (a
+    /// reconnect resumes after it). The client reloads its view instead of
+    /// applying the events one by one, as a Kubernetes informer re-lists
+    /// when its watch falls behind. The quiet period doubles while the
+    /// overload lasts (1, 2, 4, 8 s), so a tab under a sustained firehose
+    /// reloads every 8 s, not every second.
+    async fn skip_window(&mut self, first: i64) -> Option<Bytes> {
+        let (mut skipped, mut last) = (1u64, first);
+        let end = self.window + self.quiet;
+        self.quiet = (self.quiet * 2).min(MAX_QUIET);
+        loop {
+            while let Some(e) = self.follow.ready() {
+                skipped += 1;
+                last = e.id;
+            }
+            match tokio::time::timeout_at(end, self.follow.next()).await {
+                Ok(Some(Next::Event(e))) => {
+                    skipped += 1;
+                    last = e.id;
+                }
+                Ok(Some(Next::Idle)) => {}
+                Ok(None) => return None,
+                Err(_) => break,
+            }
+        }
+        self.window = tokio::time::Instant::now();
+        self.sent = 0;
+        Some(Bytes::from(format!(
+            "id: {last}\nevent: resync\ndata: {{\"skipped\":{skipped},\"last_event_id\":{last}}}\n\n"
+        )))
+    }
+}
+
+/// The window `max_rate` counts events in.
+const WINDOW: Duration = Duration::from_secs(1);
+/// The longest a rate-limited stream stays quiet before its `resync`.
+const MAX_QUIET: Duration = Duration::from_secs(8);
 
 async fn stream_events(
     state: State,
     caller: Caller,
     filter: EventFilter,
     since: Option<i64>,
+    max_rate: Option<usize>,
 ) -> Result<HttpResponse> {
     let follow = feed::follow(&state.ops, &caller, filter, since, KEEP_ALIVE).await?;
+    let stream = Stream {
+        follow,
+        max_rate,
+        window: tokio::time::Instant::now(),
+        sent: 0,
+        quiet: WINDOW,
+    };
     let hello = stream::once(async {
         Ok::<_, actix_web::Error>(Bytes::from_static(b"retry: 3000\n: connected\n\n"))
     });
-    let events = stream::unfold(follow, |mut f| async move {
-        let chunk = match f.next().await? {
-            Next::Event(e) => frame(&e),
-            Next::Idle => Bytes::from_static(b": keep-alive\n\n"),
-        };
-        Some((Ok::<_, actix_web::Error>(chunk), f))
+    let events = stream::unfold(stream, |mut s| async move {
+        let chunk = s.next_chunk().await?;
+        Some((Ok::<_, actix_web::Error>(chunk), s))
     });
     use futures_util::StreamExt;
     Ok(HttpResponse::Ok()

@@ -87,13 +87,13 @@ pub fn record(
         payload,
         now
     ])?;
-    tx.record(Event {
+    tx.record(Event::new(
         id,
-        kind: kind.as_str().to_string(),
+        kind.as_str().to_string(),
         task_id,
         audience,
         payload,
-    });
+    ));
     Ok(id)
 }
 
@@ -108,13 +108,13 @@ pub fn next_id(conn: &Connection) -> Result<i64> {
 }
 
 pub fn from_row(r: &Row) -> rusqlite::Result<Event> {
-    Ok(Event {
-        id: r.get(0)?,
-        kind: r.get(1)?,
-        task_id: r.get(2)?,
-        audience: r.get(3)?,
-        payload: r.get(4)?,
-    })
+    Ok(Event::new(
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+    ))
 }
 
 /// Which events a reader wants.

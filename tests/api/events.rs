@@ -278,3 +278,59 @@ fn events_deep_in_a_delegation_tree_reach_every_agent_upstream_and_no_one_else()
     }
     assert!(!completed_seen_by(&dave), "dave has nothing to do with it");
 }
+
+#[test]
+fn a_stream_over_its_max_rate_sends_one_resync_instead_of_the_rest() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let mut stream = open_stream(&server, &admin, "?max_rate=3", None);
+    // One write creating many tasks at once would be one commit; separate
+    // creates are separate commits, all inside the first second.
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let t = admin.create_task(json!({"content": format!("burst {i}")}));
+        ids.push(t["id"].as_i64().unwrap());
+    }
+    let mut task_events = 0;
+    let resync = loop {
+        let e = stream.next();
+        match e.event.as_str() {
+            "task.created" => task_events += 1,
+            "resync" => break e,
+            other => panic!("unexpected event {other}"),
+        }
+    };
+    assert!(
+        task_events <= 3,
+        "{task_events} events sent past max_rate 3"
+    );
+    let skipped = resync.data["skipped"].as_i64().unwrap();
+    assert_eq!(skipped + task_events, 12, "every event is sent or counted");
+    // The resync's id is the last event dropped, so a reconnect with
+    // Last-Event-ID resumes after everything the burst created.
+    assert_eq!(resync.data["last_event_id"], json!(resync.id));
+    let polled = admin.get(&format!("/api/events?since={}", resync.id));
+    assert_eq!(polled.body, json!([]));
+
+    // After the quiet second the stream sends events again.
+    let next = admin.create_task(json!({"content": "after the burst"}));
+    let e = stream.next();
+    assert_eq!(e.event, "task.created");
+    assert_eq!(e.data["task"]["id"], next["id"]);
+}
+
+#[test]
+fn max_rate_outside_its_range_is_a_422() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    for bad in ["0", "10001", "fast"] {
+        let r = admin.raw(
+            "GET",
+            &format!("/api/events?max_rate={bad}"),
+            None,
+            &[("Accept", "text/event-stream")],
+        );
+        assert!(r.status == 422 || r.status == 400, "{bad}: {}", r.text);
+        r.assert_error(r.status);
+    }
+}

@@ -17,6 +17,8 @@ const RECENT_MAX = 300;
 
 let controller = null;
 let lastEventId = null;
+/** Events a second the stream sends before it says "resync" instead. */
+const MAX_RATE = 20;
 let retryMs = 3000;
 let state = "offline";
 
@@ -92,7 +94,12 @@ async function run(signal, onUnauthorized) {
     try {
       const headers = { Accept: "text/event-stream", ...authHeaders(credential()) };
       if (lastEventId !== null) headers["Last-Event-ID"] = String(lastEventId);
-      const response = await fetch(apiBase + "/api/events", {
+      // A person reads a handful of changes a second. Past MAX_RATE the
+      // server drops the events of that second and sends one "resync"
+      // instead, and the views reload (bounded pages): 50 open tabs then
+      // cost the API a few small requests a second, not every task's
+      // JSON 50 times over.
+      const response = await fetch(`${apiBase}/api/events?max_rate=${MAX_RATE}`, {
         headers, signal: conn.signal, credentials: "omit", cache: "no-store",
       });
       if (response.status === 401) {
