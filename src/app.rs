@@ -168,6 +168,7 @@ impl Application {
                         .configure(api::configure),
                 )
                 .route("/health", web::get().to(api::health::get))
+                .route("/openapi.json", web::get().to(api::openapi::get))
                 // Where MCP clients expect it (SPEC §4).
                 .service(
                     web::resource("/mcp")

@@ -20,6 +20,13 @@ fn header(req: &HttpRequest, name: &str) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
+#[utoipa::path(
+    post,
+    path = "/mcp",
+    tag = "mcp",
+    request_body(content = Object, content_type = "application/json", description = "A JSON-RPC 2.0 message (Model Context Protocol, Streamable HTTP)"),
+    responses((status = 200, description = "A JSON-RPC response", body = Object), (status = 202, description = "A notification, accepted"))
+)]
 pub async fn post(
     state: State,
     req: HttpRequest,
