@@ -170,6 +170,7 @@ impl Application {
                 )
                 .route("/health", web::get().to(api::health::get))
                 .route("/metrics", web::get().to(api::metrics::get))
+                .route("/openapi.json", web::get().to(api::openapi::get))
                 // Where MCP clients expect it (SPEC §4).
                 .service(
                     web::resource("/mcp")

@@ -6,6 +6,7 @@
 //! it into an HTTP response, and the MCP tools into an `isError` result.
 //! Internal errors log their cause and show an opaque message.
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,43 @@ pub enum Error {
     Unavailable(String),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+}
+
+/// The JSON body of every error (SPEC §2), as [`Error::body`] builds it;
+/// the OpenAPI document's `Error` schema.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// A human sentence.
+    pub error: String,
+    /// snake_case: `validation_error`, `not_found`, `stale_claim`, …
+    pub code: &'static str,
+    /// The HTTP status, again.
+    pub status: u16,
+    /// A string, or `{field, reason}` for a validation error.
+    #[schema(schema_with = detail_schema)]
+    pub detail: Value,
+    /// A conflict's extra keys (the dedup check's `matches`, the context
+    /// conflict's `version`), at the top level.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub extra: Map<String, Value>,
+}
+
+fn detail_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property("field", ObjectBuilder::new().schema_type(Type::String))
+                .property("reason", ObjectBuilder::new().schema_type(Type::String))
+                .required("field")
+                .required("reason"),
+        )
+        .build()
+        .into()
 }
 
 /// `Result` with [`Error`] as the default error type.
@@ -160,24 +198,24 @@ impl Error {
             Error::Validation { field, reason } => json!({ "field": field, "reason": reason }),
             other => json!(other.to_string()),
         };
-        let mut body = json!({
-            "error": self.message(),
-            "code": self.code(),
-            "status": self.status(),
-            "detail": detail,
-        });
-        if let (
+        let extra = match self {
             Error::Conflict {
                 extra: Some(extra), ..
-            },
-            Value::Object(map),
-        ) = (self, &mut body)
-        {
-            for (k, v) in extra {
-                map.insert(k.clone(), v.clone());
-            }
-        }
-        body
+            } => extra
+                .iter()
+                .filter(|(k, _)| !["error", "code", "status", "detail"].contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            _ => Map::new(),
+        };
+        let body = ErrorBody {
+            error: self.message(),
+            code: self.code(),
+            status: self.status(),
+            detail,
+            extra,
+        };
+        serde_json::to_value(body).unwrap_or_else(|_| json!({ "error": "internal server error" }))
     }
 }
 

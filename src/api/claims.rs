@@ -10,8 +10,10 @@ use crate::ops::claims::{self, ClaimInput};
 use crate::store::tasks::TaskJson;
 
 /// `{"task": task | null}`, the queue's answer (the SDK reads `task`).
-#[derive(Serialize)]
-struct Claimed {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Claimed {
+    /// The task claimed, or null when nothing was claimable.
+    #[schema(value_type = Option<crate::store::tasks::render::TaskView>)]
     task: Option<TaskJson>,
 }
 
@@ -19,12 +21,27 @@ fn parse(state: &State, body: serde_json::Value) -> Result<ClaimInput> {
     ClaimInput::parse(body, state.ops.config.queue.min_lease_seconds)
 }
 
+#[utoipa::path(
+    post,
+    path = "/tasks/claim",
+    tag = "queue",
+    request_body(content = Option<crate::ops::claims::ClaimInput>, content_type = "application/json"),
+    responses((status = 200, description = "The task claimed, or null when the queue is empty", body = Claimed))
+)]
 pub async fn claim_next(state: State, caller: Caller, Json(body): Json) -> Result<HttpResponse> {
     let c = parse(&state, body)?;
     let task = claims::claim_next(&state.ops, &caller, c).await?;
     ok(&Claimed { task })
 }
 
+#[utoipa::path(
+    post,
+    path = "/tasks/{id}/claim",
+    tag = "queue",
+    params(("id" = i64, Path, description = "The task's id")),
+    request_body(content = Option<crate::ops::claims::ClaimInput>, content_type = "application/json"),
+    responses((status = 200, description = "The task claimed", body = Claimed), (status = 409, description = "Not claimable", body = crate::error::ErrorBody))
+)]
 pub async fn claim(
     state: State,
     path: web::Path<String>,
@@ -37,6 +54,14 @@ pub async fn claim(
     ok(&Claimed { task: Some(task) })
 }
 
+#[utoipa::path(
+    post,
+    path = "/tasks/{id}/heartbeat",
+    tag = "queue",
+    params(("id" = i64, Path, description = "The task's id")),
+    request_body(content = Option<crate::ops::claims::ClaimInput>, content_type = "application/json"),
+    responses((status = 200, description = "The task, its lease extended", body = crate::store::tasks::render::TaskView), (status = 409, description = "No live claim, or a stale claim_generation", body = crate::error::ErrorBody))
+)]
 pub async fn heartbeat(
     state: State,
     path: web::Path<String>,
@@ -48,6 +73,14 @@ pub async fn heartbeat(
     ok(&claims::heartbeat(&state.ops, &caller, id, c).await?)
 }
 
+#[utoipa::path(
+    post,
+    path = "/tasks/{id}/state",
+    tag = "queue",
+    params(("id" = i64, Path, description = "The task's id")),
+    request_body(content = crate::ops::claims::ClaimInput, content_type = "application/json"),
+    responses((status = 200, description = "The task", body = crate::store::tasks::render::TaskView))
+)]
 pub async fn set_state(
     state: State,
     path: web::Path<String>,
@@ -70,6 +103,14 @@ pub async fn set_state(
     .await?)
 }
 
+#[utoipa::path(
+    post,
+    path = "/tasks/{id}/release",
+    tag = "queue",
+    params(("id" = i64, Path, description = "The task's id")),
+    request_body(content = Option<crate::ops::claims::ClaimInput>, content_type = "application/json"),
+    responses((status = 200, description = "The task, open again", body = crate::store::tasks::render::TaskView), (status = 409, description = "Not claimed", body = crate::error::ErrorBody))
+)]
 pub async fn release(
     state: State,
     path: web::Path<String>,

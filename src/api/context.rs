@@ -1,15 +1,38 @@
 //! `/tasks/{id}/context`, its history and supersede; `/context/search`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{ok, path_id, query, Json, State};
 use crate::domain::access::Caller;
 use crate::domain::input::{self, Query};
 use crate::error::{Error, Result};
 use crate::ops::context::{self, Patch};
-use crate::store::context::{RecallQuery, Source};
+use crate::store::context::{Entry, RecallHit, RecallQuery, Source};
+
+/// A page of the context ledger, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct History {
+    pub entries: Vec<Entry>,
+    /// Where the next page starts, or null on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// The answer of `POST /tasks/{id}/context/supersede`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Superseded {
+    /// The entry, now stale.
+    pub superseded: Entry,
+}
+
+/// The answer of `GET /context/search` ("recall").
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Recall {
+    pub query: String,
+    pub count: usize,
+    pub results: Vec<RecallHit>,
+}
 
 fn source_param(q: &Query) -> Result<Option<Source>> {
     q.get("source")
@@ -24,6 +47,13 @@ fn source_param(q: &Query) -> Result<Option<Source>> {
         .transpose()
 }
 
+#[utoipa::path(
+    get,
+    path = "/tasks/{id}/context",
+    tag = "context",
+    params(("id" = i64, Path, description = "The task's id"), ("include" = Option<String>, Query, description = "`provenance` to add each key's provenance")),
+    responses((status = 200, description = "The context and its version", body = crate::api::openapi::ContextView))
+)]
 pub async fn get(
     state: State,
     req: HttpRequest,
@@ -37,6 +67,14 @@ pub async fn get(
     ok(&context::get(&state.ops, &caller, id, with_provenance).await?)
 }
 
+#[utoipa::path(
+    patch,
+    path = "/tasks/{id}/context",
+    tag = "context",
+    params(("id" = i64, Path, description = "The task's id"), ("expected_version" = Option<i64>, Query), ("claim_generation" = Option<i64>, Query), ("source" = Option<String>, Query, description = "human_stated, agent_inferred (default), agent_observed or imported")),
+    request_body(content = Object, content_type = "application/json", description = "An RFC 7396 merge patch: null deletes a key"),
+    responses((status = 200, description = "The task", body = crate::store::tasks::render::TaskView), (status = 409, description = "expected_version mismatch (with version and context) or a stale claim", body = crate::error::ErrorBody))
+)]
 pub async fn patch(
     state: State,
     req: HttpRequest,
@@ -58,6 +96,13 @@ pub async fn patch(
     ok(&context::patch(&state.ops, &caller, id, p).await?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/tasks/{id}/context/history",
+    tag = "context",
+    params(("id" = i64, Path, description = "The task's id"), ("key" = Option<String>, Query), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "Ledger entries, newest first", body = History))
+)]
 pub async fn history(
     state: State,
     req: HttpRequest,
@@ -76,16 +121,29 @@ pub async fn history(
         .transpose()?;
     let key = q.get("key").map(String::from);
     let (entries, next) = context::history(&state.ops, &caller, id, key, limit, cursor).await?;
-    ok(&json!({ "entries": entries, "next_cursor": next }))
+    ok(&History {
+        entries,
+        next_cursor: next,
+    })
 }
 
-#[derive(Deserialize)]
-struct SupersedeInput {
+/// The body of `POST /tasks/{id}/context/supersede`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct SupersedeInput {
+    /// The context key whose live entry goes stale.
     key: String,
     #[serde(default)]
     claim_generation: Option<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/tasks/{id}/context/supersede",
+    tag = "context",
+    params(("id" = i64, Path, description = "The task's id")),
+    request_body(content = SupersedeInput, content_type = "application/json"),
+    responses((status = 200, description = "The entry superseded", body = Superseded))
+)]
 pub async fn supersede(
     state: State,
     path: web::Path<String>,
@@ -95,9 +153,16 @@ pub async fn supersede(
     let id = path_id("task", &path)?;
     let s: SupersedeInput = input::object(body)?;
     let entry = context::supersede(&state.ops, &caller, id, s.key, s.claim_generation).await?;
-    ok(&json!({ "superseded": entry }))
+    ok(&Superseded { superseded: entry })
 }
 
+#[utoipa::path(
+    get,
+    path = "/context/search",
+    tag = "context",
+    params(("q" = String, Query, max_length = 500), ("project_id" = Option<i64>, Query), ("source" = Option<String>, Query), ("key" = Option<String>, Query), ("limit" = Option<i64>, Query), ("include_superseded" = Option<bool>, Query)),
+    responses((status = 200, description = "Live context entries matching q", body = Recall))
+)]
 pub async fn search(state: State, req: HttpRequest, caller: Caller) -> Result<HttpResponse> {
     let q = query(&req);
     let text = q
@@ -114,5 +179,9 @@ pub async fn search(state: State, req: HttpRequest, caller: Caller) -> Result<Ht
         include_superseded: q.bool("include_superseded")?.unwrap_or(false),
     };
     let results = context::recall(&state.ops, &caller, rq).await?;
-    ok(&json!({ "query": text, "count": results.len(), "results": results }))
+    ok(&Recall {
+        query: text,
+        count: results.len(),
+        results,
+    })
 }

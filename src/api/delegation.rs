@@ -8,6 +8,14 @@ use crate::error::Result;
 use crate::ops::delegation::{self, ChainShape, Delegated, Delegation};
 
 /// Hands the task off (200, the task) or delegates a child (201, the child).
+#[utoipa::path(
+    post,
+    path = "/tasks/{id}/delegate",
+    tag = "delegation",
+    params(("id" = i64, Path, description = "The task's id")),
+    request_body(content = crate::ops::delegation::DelegateBody, content_type = "application/json"),
+    responses((status = 200, description = "Handed off: the task", body = crate::store::tasks::render::TaskView), (status = 201, description = "Delegated: the new child task", body = crate::store::tasks::render::TaskView))
+)]
 pub async fn delegate(
     state: State,
     path: web::Path<String>,
@@ -23,6 +31,13 @@ pub async fn delegate(
 }
 
 /// The `chain` key is the hop list under `/v1`, the task list under `/api`.
+#[utoipa::path(
+    get,
+    path = "/tasks/{id}/chain",
+    tag = "delegation",
+    params(("id" = i64, Path, description = "The task's id")),
+    responses((status = 200, description = "The tree of the task's root and its hops", body = crate::ops::delegation::ChainBody))
+)]
 pub async fn chain(
     state: State,
     req: HttpRequest,
@@ -37,6 +52,13 @@ pub async fn chain(
     ok_json(delegation::chain(&state.ops, &caller, id, shape).await?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/tasks/{id}/children",
+    tag = "delegation",
+    params(("id" = i64, Path, description = "The task's id")),
+    responses((status = 200, description = "The direct children the caller reads", body = Vec<crate::store::tasks::render::TaskView>))
+)]
 pub async fn children(
     state: State,
     path: web::Path<String>,

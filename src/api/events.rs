@@ -47,6 +47,13 @@ fn parse_filter(req: &HttpRequest) -> Result<(EventFilter, Option<i64>, i64)> {
     Ok((filter, since, limit))
 }
 
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "events",
+    params(("types" = Option<String>, Query, description = "Comma-separated event kinds"), ("task_id" = Option<i64>, Query), ("since" = Option<i64>, Query, description = "Only events after this id"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000), ("max_rate" = Option<i64>, Query, minimum = 1, maximum = 10000, description = "Streams only: events a second before the stream drops the rest and sends one `resync` event (id = the last dropped)"), ("Last-Event-ID" = Option<i64>, Header)),
+    responses((status = 200, description = "A JSON page of events, or with `Accept: text/event-stream` a live stream", content((Vec<crate::api::openapi::EventPayload> = "application/json"), (String = "text/event-stream"))))
+)]
 pub async fn index(state: State, req: HttpRequest, caller: Caller) -> Result<HttpResponse> {
     let (filter, since, limit) = parse_filter(&req)?;
     let wants_stream = req

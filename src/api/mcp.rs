@@ -9,10 +9,33 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 
+use serde_json::Value;
+
 use super::{RawBody, State};
 use crate::domain::access::Caller;
 use crate::error::Result;
 use crate::mcp::{Headers, Reply};
+
+/// A JSON-RPC error response, as the MCP endpoint answers a message it
+/// refuses (`mcp::RpcError::response`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct JsonRpcError {
+    /// `2.0`.
+    pub jsonrpc: String,
+    /// The request's id, or null when it could not be read.
+    #[schema(value_type = Option<Value>)]
+    pub id: Value,
+    pub error: RpcErrorObject,
+}
+
+/// The `error` member of [`JsonRpcError`].
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RpcErrorObject {
+    pub code: i64,
+    pub message: String,
+    #[schema(value_type = Option<Value>)]
+    pub data: Value,
+}
 
 fn header(req: &HttpRequest, name: &str) -> Option<String> {
     req.headers()
@@ -20,6 +43,17 @@ fn header(req: &HttpRequest, name: &str) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
+#[utoipa::path(
+    post,
+    path = "/mcp",
+    tag = "mcp",
+    request_body(content = Object, content_type = "application/json", description = "A JSON-RPC 2.0 message (Model Context Protocol, Streamable HTTP)"),
+    responses(
+        (status = 200, description = "A JSON-RPC response (an array for a 2025-03-26 batch)", body = Value),
+        (status = 202, description = "A notification, accepted"),
+        (status = 400, description = "A JSON-RPC error: a malformed message, a header that contradicts the body (-32020), an unsupported version (-32022)", body = JsonRpcError)
+    )
+)]
 pub async fn post(
     state: State,
     req: HttpRequest,

@@ -18,6 +18,7 @@ pub mod health;
 pub mod mcp;
 pub mod metrics;
 pub mod misc;
+pub mod openapi;
 pub mod projects;
 pub mod recurrences;
 pub mod tasks;
@@ -223,6 +224,20 @@ pub fn created<T: Serialize>(value: &T) -> Result<HttpResponse> {
     Ok(HttpResponse::Created().json(value))
 }
 
+/// The answer of every DELETE: `{"deleted": true, "id": …}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Deleted {
+    /// Always true.
+    pub deleted: bool,
+    /// The id of what was deleted.
+    pub id: i64,
+}
+
+/// `200 {"deleted": true, "id": id}`.
+pub fn deleted(id: i64) -> Result<HttpResponse> {
+    ok(&Deleted { deleted: true, id })
+}
+
 /// A body that is already JSON text.
 pub fn ok_json(body: impl actix_web::body::MessageBody + 'static) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok()
@@ -295,6 +310,7 @@ macro_rules! endpoints {
 pub fn endpoints() -> Vec<Endpoint> {
     endpoints! {
         GET "/health" => health::get;
+        GET "/openapi.json" => openapi::get;
         GET "/agents" => agents::list;
         POST "/agents" => agents::create;
         GET "/agents/{id}" => agents::get;

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::{created, ok, page_response, path_id, query, Json, State};
+use super::{created, deleted, ok, page_response, path_id, query, Json, State};
 use crate::domain::access::Caller;
 use crate::domain::input::Page;
 use crate::error::{Error, Result};
@@ -11,6 +11,13 @@ use crate::ops::recurrences::{self, RecurrenceInput};
 
 type IdPath = web::Path<String>;
 
+#[utoipa::path(
+    get,
+    path = "/recurrences",
+    tag = "recurrences",
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 1000)"), ("offset" = Option<i64>, Query, minimum = 0, description = "Rows to skip")),
+    responses((status = 200, description = "Recurrences", body = Vec<crate::store::recurrences::Recurrence>, headers(("Link" = String, description = "`<…>; rel=\"next\"` when more rows exist"))))
+)]
 pub async fn list(state: State, req: HttpRequest, caller: Caller) -> Result<HttpResponse> {
     let q = query(&req);
     let page = Page::from_query(&q)?;
@@ -18,6 +25,13 @@ pub async fn list(state: State, req: HttpRequest, caller: Caller) -> Result<Http
     page_response(&req, &q, page, items)
 }
 
+#[utoipa::path(
+    post,
+    path = "/recurrences",
+    tag = "recurrences",
+    request_body(content = crate::ops::recurrences::RecurrenceInput, content_type = "application/json"),
+    responses((status = 201, description = "The recurrence", body = crate::store::recurrences::Recurrence))
+)]
 pub async fn create(state: State, caller: Caller, Json(body): Json) -> Result<HttpResponse> {
     let input = RecurrenceInput::parse(body)?;
     created(&recurrences::create(&state.ops, &caller, input).await?)
@@ -25,6 +39,13 @@ pub async fn create(state: State, caller: Caller, Json(body): Json) -> Result<Ht
 
 /// With `?upcoming=N` (1–100), the answer also lists the next N due
 /// times, a preview of the calendar.
+#[utoipa::path(
+    get,
+    path = "/recurrences/{id}",
+    tag = "recurrences",
+    params(("id" = i64, Path, description = "The recurrence's id"), ("upcoming" = Option<i64>, Query, minimum = 1, maximum = 100)),
+    responses((status = 200, description = "The recurrence (with upcoming due times when asked)", body = crate::api::openapi::RecurrenceDetail))
+)]
 pub async fn get(
     state: State,
     req: HttpRequest,
@@ -46,6 +67,14 @@ pub async fn get(
     ok(&body)
 }
 
+#[utoipa::path(
+    method(put, patch),
+    path = "/recurrences/{id}",
+    tag = "recurrences",
+    params(("id" = i64, Path, description = "The recurrence's id")),
+    request_body(content = crate::ops::recurrences::RecurrenceInput, content_type = "application/json"),
+    responses((status = 200, description = "The recurrence", body = crate::store::recurrences::Recurrence))
+)]
 pub async fn update(
     state: State,
     path: IdPath,
@@ -57,8 +86,15 @@ pub async fn update(
     ok(&recurrences::update(&state.ops, &caller, id, input).await?)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/recurrences/{id}",
+    tag = "recurrences",
+    params(("id" = i64, Path, description = "The recurrence's id")),
+    responses((status = 200, description = "Deleted", body = crate::api::Deleted))
+)]
 pub async fn delete(state: State, path: IdPath, caller: Caller) -> Result<HttpResponse> {
     let id = path_id("recurrence", &path)?;
     recurrences::delete(&state.ops, &caller, id).await?;
-    ok(&json!({ "deleted": true, "id": id }))
+    deleted(id)
 }

@@ -47,6 +47,26 @@ impl<'de> Deserialize<'de> for Id {
     }
 }
 
+/// In the OpenAPI document: an integer, or a string of one.
+impl utoipa::PartialSchema for Id {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Integer).format(Some(
+                utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64),
+            )))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^\s*-?[0-9]{1,18}\s*$")),
+            )
+            .description(Some("An integer id: a number or a numeric string."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Id {}
+
 /// An agent named by id (number or numeric string) or by unique name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgentRef {
@@ -98,6 +118,28 @@ impl<'de> Deserialize<'de> for AgentRef {
         d.deserialize_any(V)
     }
 }
+
+/// In the OpenAPI document: an agent's id (an integer) or its name.
+impl utoipa::PartialSchema for AgentRef {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Integer).format(Some(
+                utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64),
+            )))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"\S")),
+            )
+            .description(Some(
+                "An agent: its id (a number or numeric string) or its unique name.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AgentRef {}
 
 /// For fields where "absent" and "null" differ (PUT): `None` = absent,
 /// `Some(None)` = set to null.

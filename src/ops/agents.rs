@@ -14,8 +14,11 @@ use crate::store::event_log::{self, Subject};
 use crate::store::Tx;
 
 /// An agent body as sent (create and update).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct AgentInput {
+    /// Required to create: a unique slug of letters, digits, `-`, `_`,
+    /// `.` (not all digits).
+    #[schema(max_length = 64)]
     name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     display_name: Option<Option<String>>,
@@ -23,8 +26,12 @@ pub struct AgentInput {
     label: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     description: Option<Option<String>>,
+    /// `worker` (default), `coordinator` or `admin`.
     role: Option<String>,
+    /// `true` means role `admin`.
     is_admin: Option<bool>,
+    /// E.g. `tasks.read_all`; at most 20.
+    #[schema(max_items = 20)]
     permissions: Option<Vec<String>>,
     active: Option<bool>,
 }

@@ -24,15 +24,28 @@ pub const MAX_LEASE: i64 = 3600;
 pub const MAX_WAIT: i64 = 60;
 pub const SESSION_STATES: &[&str] = &["working", "waiting_input", "errored"];
 
-/// The body of every queue call; each uses the fields it needs.
-#[derive(Deserialize, Default)]
+/// The body of every queue call; each uses the fields it needs (claim:
+/// `project_id`, `labels`, `lease_seconds`, `wait_seconds`; heartbeat:
+/// `lease_seconds`, `state`, `detail`; state: `state`, `detail`; release:
+/// `handoff`).
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct ClaimInput {
     pub project_id: Option<Id>,
+    /// All must match; at most 50.
+    #[schema(max_items = 50)]
     pub labels: Option<Vec<String>>,
+    /// `[queue] min_lease_seconds` (default 30) to 3600; default 300.
+    #[schema(maximum = 3600)]
     pub lease_seconds: Option<i64>,
+    /// Long poll: wait up to this long for a task (0–60).
+    #[schema(minimum = 0, maximum = 60)]
     pub wait_seconds: Option<i64>,
+    /// `working`, `waiting_input` or `errored`.
     pub state: Option<String>,
+    #[schema(max_length = 10000)]
     pub detail: Option<String>,
+    /// A note for whoever takes the task next (release).
+    #[schema(max_length = 10000)]
     pub handoff: Option<String>,
     /// The fencing token of the claim the caller holds (SPEC §10).
     pub claim_generation: Option<i64>,

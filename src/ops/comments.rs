@@ -31,7 +31,7 @@ async fn part<T: Send + 'static>(
 // ---------------------------------------------------------------- comments
 
 /// `POST /tasks/{id}/comments {content, author?}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewComment {
     pub content: String,
     /// A display name as the ecosystem's MCP server sends it (SPEC §5).
@@ -98,7 +98,7 @@ pub async fn delete_comment(ctx: &Context, caller: &Caller, id: i64, cid: i64) -
 
 /// A subtask body: `content` (required to create), `completed`,
 /// `sort_order`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct SubtaskInput {
     pub content: Option<String>,
     pub completed: Option<bool>,
@@ -196,7 +196,7 @@ pub async fn delete_subtask(ctx: &Context, caller: &Caller, id: i64, sid: i64) -
 
 /// A link body: `kind` (branch, commit, pr, url), `ref` (or `url` for a
 /// url link), `repo`, `url`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LinkInput {
     kind: String,
     #[serde(rename = "ref")]

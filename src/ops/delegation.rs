@@ -15,12 +15,26 @@ use crate::store::delegation::{self, DelegationKind, Hop};
 use crate::store::tasks::{self, render, TaskJson};
 use crate::store::{agents, readers, Tx};
 
-#[derive(Deserialize)]
-struct HandoffInput {
+/// A hand-off body: the agent to hand the task to (`agent_id`, or its
+/// aliases `assigned_to_agent_id`, `to_agent_id`) and a note.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct HandoffInput {
     agent_id: Option<AgentRef>,
     assigned_to_agent_id: Option<AgentRef>,
     to_agent_id: Option<AgentRef>,
+    #[schema(max_length = 2000)]
     note: Option<String>,
+}
+
+/// The body of `POST /tasks/{id}/delegate` as [`Delegation::parse`] reads
+/// it: with `content`, a child task's fields; otherwise a hand-off. Only
+/// the OpenAPI document uses this type.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code, clippy::large_enum_variant)]
+pub enum DelegateBody {
+    HandOff(HandoffInput),
+    Child(TaskInput),
 }
 
 /// What `POST /tasks/{id}/delegate` was asked to do.
@@ -130,16 +144,27 @@ enum ChainKey<'a> {
     Tasks(&'a [Rendered]),
 }
 
-#[derive(Serialize)]
-struct ChainBody<'a> {
+/// The answer of `GET /tasks/{id}/chain` (SPEC §6).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Chain)]
+pub struct ChainBody<'a> {
     task_id: i64,
     root_id: i64,
+    /// The root task, if the caller reads it.
+    #[schema(value_type = Option<crate::store::tasks::render::TaskView>)]
     root: Option<&'a Rendered>,
     depth: i64,
     completed_count: usize,
     total_count: usize,
+    /// The tree's tasks the caller reads, by depth, then creation.
+    #[schema(value_type = Vec<crate::store::tasks::render::TaskView>)]
     tasks: &'a [Rendered],
+    /// The hops, in time order.
+    #[schema(value_type = Vec<Hop>)]
     events: &'a [Hop],
+    /// Under `/api` the task list (the SDK's shape), under `/v1` the hop
+    /// list (the tutorial's).
+    #[schema(value_type = Vec<crate::store::tasks::render::TaskView>)]
     chain: ChainKey<'a>,
 }
 

@@ -13,8 +13,11 @@ use crate::store::event_log::{self, Subject};
 use crate::store::projects::{self, Project, ProjectFields};
 use crate::store::Tx;
 
-#[derive(Deserialize)]
-struct ProjectInput {
+/// A project body as sent (create and update).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ProjectInput {
+    /// Required to create; not blank.
+    #[schema(max_length = 200)]
     name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     emoji: Option<Option<String>>,

@@ -20,7 +20,7 @@ use crate::store::tasks::{Fields, JsonText};
 use crate::store::{agents, projects, Tx};
 
 /// A recurrence body as sent (the SDK's `recurrences.create/update`).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct RecurrenceInput {
     content: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
@@ -31,8 +31,11 @@ pub struct RecurrenceInput {
     labels: Option<Vec<String>>,
     #[serde(default, deserialize_with = "double_option")]
     assigned_to_agent_id: Option<Option<AgentRef>>,
+    /// `daily`, `weekly`, `monthly` or `yearly`.
     rule_type: Option<String>,
+    #[schema(minimum = 1, maximum = 1000)]
     interval: Option<i64>,
+    /// An IANA time zone, e.g. `Europe/Berlin`.
     timezone: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     anchor_day: Option<Option<i64>>,
@@ -40,6 +43,7 @@ pub struct RecurrenceInput {
     anchor_month: Option<Option<i64>>,
     #[serde(default, deserialize_with = "double_option")]
     anchor_weekday: Option<Option<i64>>,
+    /// `HH:MM`, in `timezone`.
     time_of_day: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     next_due_at: Option<Option<String>>,

@@ -42,21 +42,36 @@ pub const EVIDENCE_KINDS: &[&str] = &[
 ];
 const STRONG_EVIDENCE: &[&str] = &["commit", "pr", "ci_check", "deploy_sha"];
 
-/// The fields of a task in a create, delegate or update body, as sent.
-#[derive(Deserialize, Default)]
+/// The fields of a task in a create, delegate or update body, as sent
+/// (SPEC §5). `content` is required to create; `root_task_id` and a
+/// non-zero `delegation_depth` are refused (400), as are `parent_task_id`
+/// and its alias `parent_id` in an update.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct TaskInput {
+    /// Required to create; not blank.
+    #[schema(max_length = 2000)]
     content: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(max_length = 10000)]
     description: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     project_id: Option<Option<Id>>,
+    /// 1 (most urgent) to 4; default 2.
+    #[schema(minimum = 1, maximum = 4)]
     priority: Option<i64>,
+    /// At most 50 labels of at most 100 characters.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(max_items = 50)]
     labels: Option<Option<Vec<String>>>,
+    /// `YYYY-MM-DD`.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(format = Date)]
     due_date: Option<Option<String>>,
+    /// `HH:MM` or `HH:MM:SS`.
     #[serde(default, deserialize_with = "double_option")]
     due_time: Option<Option<String>>,
+    /// `open`, `in_progress` or `blocked`; the other states have their own
+    /// endpoints.
     status: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     assigned_to_agent_id: Option<Option<AgentRef>>,
@@ -66,13 +81,22 @@ pub struct TaskInput {
     #[serde(default, deserialize_with = "double_option")]
     accountable_agent_id: Option<Option<AgentRef>>,
     /// `parent_id` is accepted as an alias (the SDK's `Task.parent_id`).
+    /// Create only: makes a delegated child.
     #[serde(alias = "parent_id")]
     parent_task_id: Option<Id>,
+    /// Tasks this one waits for (at most 100).
+    #[schema(max_items = 100)]
     depends_on: Option<Vec<Id>>,
+    /// A JSON object (or null).
+    #[schema(value_type = Option<Object>)]
     context: Option<Value>,
+    /// An alias of `context`.
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
+    /// `"required"` or null.
     #[serde(default, deserialize_with = "double_option")]
     evidence_policy: Option<Option<String>>,
+    /// Update only: `true` completes the task, `false` reopens it.
     completed: Option<bool>,
     #[serde(default, deserialize_with = "double_option")]
     recurring_type: Option<Option<String>>,
@@ -898,6 +922,43 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: i64) -> Result<()> {
         .await
 }
 
+/// The body of `POST /tasks/{id}/complete`, as sent (every field optional).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CompletionBody {
+    /// Merged into the task's context (an object).
+    #[schema(value_type = Option<Object>)]
+    context: Option<Value>,
+    /// An alias of `context`.
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<Value>,
+    /// What shows the work is done; checked by [`check_evidence`].
+    #[schema(value_type = Option<Vec<Evidence>>, max_items = 50)]
+    evidence: Option<Vec<Value>>,
+    /// The fencing token of the caller's claim.
+    claim_generation: Option<i64>,
+}
+
+/// One item of `evidence` (SPEC §5), as [`check_evidence`] accepts it.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct Evidence {
+    /// One of [`EVIDENCE_KINDS`].
+    #[schema(schema_with = evidence_kind_schema)]
+    pub kind: String,
+    /// The commit, PR, check, SHA, URL or output; not blank.
+    #[serde(rename = "ref")]
+    #[schema(max_length = 2000)]
+    pub reference: String,
+    #[schema(max_length = 2000)]
+    pub summary: Option<String>,
+}
+
+fn evidence_kind_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(EVIDENCE_KINDS.iter().copied()))
+        .build()
+}
+
 /// What `/complete` may carry.
 #[derive(Debug, Default)]
 pub struct Completion {
@@ -910,14 +971,7 @@ pub struct Completion {
 impl Completion {
     /// `{context|metadata?, evidence?, claim_generation?}`.
     pub fn parse(body: Value) -> Result<Completion> {
-        #[derive(Deserialize)]
-        struct Body {
-            context: Option<Value>,
-            metadata: Option<Value>,
-            evidence: Option<Vec<Value>>,
-            claim_generation: Option<i64>,
-        }
-        let b: Body = input::object(body)?;
+        let b: CompletionBody = input::object(body)?;
         if let Some(e) = &b.evidence {
             check_evidence(e)?;
         }
@@ -927,6 +981,22 @@ impl Completion {
             claim_generation: b.claim_generation,
         })
     }
+}
+
+/// The body of `POST /tasks/{id}/fail`, as sent (every field optional).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct FailureBody {
+    /// Why it failed: the task's `failure_reason`.
+    #[schema(max_length = 2000)]
+    reason: Option<String>,
+    /// Merged into the task's context (an object).
+    #[schema(value_type = Option<Object>)]
+    context: Option<Value>,
+    /// An alias of `context`.
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<Value>,
+    /// The fencing token of the caller's claim.
+    claim_generation: Option<i64>,
 }
 
 /// What `/fail` may carry.
@@ -941,14 +1011,7 @@ pub struct Failure {
 impl Failure {
     /// `{reason?, context|metadata?, claim_generation?}`.
     pub fn parse(body: Value) -> Result<Failure> {
-        #[derive(Deserialize)]
-        struct Body {
-            reason: Option<String>,
-            context: Option<Value>,
-            metadata: Option<Value>,
-            claim_generation: Option<i64>,
-        }
-        let b: Body = input::object(body)?;
+        let b: FailureBody = input::object(body)?;
         if let Some(r) = &b.reason {
             input::check_len("reason", r, 2000)?;
         }
@@ -961,10 +1024,13 @@ impl Failure {
 }
 
 /// `POST /tasks/dedup {content, threshold?}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct DedupInput {
+    /// Not blank.
+    #[schema(max_length = 2000)]
     pub content: String,
     /// 0–1, default 0.6.
+    #[schema(minimum = 0, maximum = 1)]
     pub threshold: Option<f64>,
 }
 
@@ -1159,7 +1225,7 @@ pub async fn fail(ctx: &Context, caller: &Caller, id: i64, f: Failure) -> Result
 }
 
 /// One match of the duplicate check.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct DuplicateMatch {
     pub task_id: i64,
     pub content: String,

@@ -18,13 +18,22 @@ use crate::webhooks::guard;
 use crate::webhooks::sign::SignatureVersion;
 
 /// A webhook body as sent (create and update).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct WebhookInput {
+    /// Required to create; an http(s) URL that does not resolve to a
+    /// private address (unless `allow_private_webhooks`).
+    #[schema(max_length = 2000)]
     url: Option<String>,
+    /// Event kinds, or `["*"]` (the default).
+    #[schema(min_items = 1)]
     events: Option<Vec<String>>,
+    /// Generated (`whsec_…`) when omitted, and returned once.
+    #[schema(min_length = 1, max_length = 256)]
     secret: Option<String>,
+    /// `v1` or `v2`; defaults to the dialect's (`v2` under `/api`).
     signature_version: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(max_length = 500)]
     description: Option<Option<String>>,
     active: Option<bool>,
 }
@@ -222,6 +231,16 @@ pub async fn test(ctx: &Context, caller: &Caller, id: i64) -> Result<Value> {
         .await?;
     ctx.store.hub().wake_dispatcher();
     Ok(queued)
+}
+
+/// The body of `POST /webhooks/{id}/recover`, as [`parse_since`] reads
+/// it. Only the OpenAPI document uses this type.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct RecoverBody {
+    /// An event id (a number or numeric string) or an RFC 3339 time.
+    #[schema(value_type = crate::domain::input::Id)]
+    since: String,
 }
 
 /// `{"since": <event id or RFC 3339 time>}`, the body of `recover`.

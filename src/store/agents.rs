@@ -11,7 +11,7 @@ use crate::domain::input::AgentRef;
 use crate::domain::keys;
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Agent {
     pub id: i64,
     pub name: String,
@@ -33,7 +33,7 @@ pub struct Agent {
 }
 
 /// The nested agent object of task responses and event payloads.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AgentBrief {
     pub id: i64,
     pub name: String,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::domain::clock;
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Comment {
     pub id: i64,
     pub task_id: i64,
@@ -86,7 +86,7 @@ pub fn delete(conn: &Connection, task_id: i64, id: i64) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Subtask {
     pub id: i64,
     pub task_id: i64,
@@ -194,7 +194,7 @@ pub fn delete_subtask(conn: &Connection, task_id: i64, id: i64) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Link {
     pub id: i64,
     pub task_id: i64,

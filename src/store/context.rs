@@ -202,7 +202,7 @@ fn supersede_live(tx: &Tx, task_id: i64, key: &str, by: Option<i64>, now: &str) 
     Ok(())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Entry {
     pub id: i64,
     pub task_id: i64,
@@ -334,7 +334,7 @@ pub struct RecallQuery {
     pub include_superseded: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecallHit {
     pub task_id: i64,
     pub task_content: String,

@@ -60,7 +60,7 @@ pub fn append(tx: &Tx, e: &NewEvent) -> Result<()> {
 }
 
 /// One hop of a chain, as `GET /tasks/{id}/chain` lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Hop {
     pub id: i64,
     pub task_id: i64,

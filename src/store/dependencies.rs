@@ -101,31 +101,41 @@ pub fn clear(conn: &Connection, task: i64) -> Result<Vec<i64>> {
 }
 
 /// One entry of `GET /tasks/{id}/inputs`: a dependency's result.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Input {
     pub task_id: i64,
     pub content: String,
     pub status: String,
     pub completed_by: Option<String>,
     pub completed_at: Option<String>,
+    #[schema(value_type = Object)]
     pub context: Box<RawValue>,
 }
 
 /// An entry as the caller may see it: whole, or — for a dependency it
 /// cannot read — its id and status only (SPEC §8).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum InputEntry {
     Readable(Input),
-    Hidden { task_id: i64, status: String },
+    Hidden(HiddenInput),
+}
+
+/// A dependency the caller cannot read: its id and status, nothing more
+/// (closed, so the document tells it apart from a readable [`Input`]).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HiddenInput {
+    pub task_id: i64,
+    pub status: String,
 }
 
 impl Input {
     pub fn hidden(self) -> InputEntry {
-        InputEntry::Hidden {
+        InputEntry::Hidden(HiddenInput {
             task_id: self.task_id,
             status: self.status,
-        }
+        })
     }
 }
 

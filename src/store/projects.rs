@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::domain::clock;
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Project {
     pub id: i64,
     pub name: String,
@@ -19,7 +19,7 @@ pub struct Project {
 }
 
 /// The nested project object of task responses.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProjectBrief {
     pub id: i64,
     pub name: String,

@@ -8,7 +8,7 @@ use crate::domain::clock;
 use crate::error::{Error, Result};
 
 /// A recurrence as the SDK's `Recurrence` reads it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Recurrence {
     pub id: i64,
     pub content: String,

@@ -11,7 +11,7 @@ use crate::domain::event_kind::PING;
 use crate::error::{Error, Result};
 use crate::hub::Event;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Webhook {
     pub id: i64,
     pub url: String,
@@ -203,7 +203,7 @@ pub fn delete(conn: &Connection, caller: &Caller, id: i64) -> Result<()> {
 }
 
 /// One row of `GET /webhooks/{id}/deliveries`: an attempt.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AttemptLog {
     pub id: i64,
     /// The delivery: the event row sent (a redelivery is an event of its

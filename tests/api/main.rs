@@ -18,6 +18,7 @@ mod dialects;
 mod event_log;
 mod events;
 mod mcp;
+mod openapi;
 mod operator;
 mod projects_stats;
 mod queue;

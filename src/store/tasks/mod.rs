@@ -58,7 +58,7 @@ impl ToSql for JsonText {
 macro_rules! fields {
     ($($(#[$doc:meta])* $field:ident: $ty:ty,)*) => {
         /// What a task's writers set (SPEC §5), as stored.
-        #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
         pub struct Fields {
             $($(#[$doc])* pub $field: $ty,)*
         }
@@ -116,6 +116,7 @@ fields! {
     /// 1 (most urgent) to 4.
     priority: i64,
     /// A JSON array of strings.
+    #[schema(value_type = Vec<String>)]
     labels: JsonText,
     /// `YYYY-MM-DD`.
     due_date: Option<String>,

@@ -26,7 +26,8 @@ pub(crate) fn raw(json: &str) -> Box<RawValue> {
 /// [`Fields`] as stored, the rest as kept, with nested agents and project,
 /// agent names, subtasks, dependencies and the aliases clients read
 /// (`metadata` for `context`, `parent_id` for `parent_task_id`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Task)]
 pub struct TaskView {
     pub id: i64,
     #[serde(flatten)]
@@ -54,7 +55,11 @@ pub struct TaskView {
     pub parent_id: Option<i64>,
     pub root_task_id: Option<i64>,
     pub delegation_depth: i64,
+    /// The task's context object (SPEC §7).
+    #[schema(value_type = Object)]
     pub context: Box<RawValue>,
+    /// An alias of `context`: the same object.
+    #[schema(value_type = Object)]
     pub metadata: Box<RawValue>,
     pub context_version: i64,
     pub claimed_by_agent_id: Option<i64>,
@@ -66,6 +71,8 @@ pub struct TaskView {
     pub session_state_detail: Option<String>,
     pub handoff: Option<String>,
     pub depends_on: Vec<i64>,
+    /// The evidence given on completion: `[{kind, ref, summary?}]`.
+    #[schema(value_type = Option<Vec<crate::ops::tasks::Evidence>>)]
     pub completion_evidence: Option<Box<RawValue>>,
     pub subtasks: Vec<Subtask>,
     pub recurrence_id: Option<i64>,
