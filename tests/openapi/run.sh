@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Schema fuzzing: schemathesis (PyPI, pinned) generates requests from the
+# The document is first validated as OpenAPI 3.1 (PyPI
+# openapi-spec-validator). Schema fuzzing: schemathesis (PyPI, pinned) generates requests from the
 # server's own OpenAPI document (GET /openapi.json) and sends them to a
 # fresh `delega serve` with the project token, checking that no answer is
 # a 5xx and that every answer matches the document's schema for it
@@ -21,4 +22,4 @@ export FUZZ_SECONDS="${DELEGA_FUZZ_SECONDS:-150}"
 export FUZZ_SEED="${DELEGA_FUZZ_SEED:-}"
 export DELEGA_CHECK_TIMEOUT="${DELEGA_CHECK_TIMEOUT:-$((FUZZ_SECONDS + 120))}"
 exec bash "$HERE/../with_server.sh" "${DELEGA_OPENAPI_VENV:-$HERE/.venv}" \
-    "$HERE/fuzz.py" "schemathesis==4.32.5"
+    "$HERE/fuzz.py" "schemathesis==4.32.5" "openapi-spec-validator==0.9.0"
