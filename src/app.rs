@@ -136,6 +136,7 @@ impl Application {
             started: Instant::now(),
         });
         let cors_origins = config.cors_origins.clone();
+        let metrics_state = state.clone();
         let app = move || {
             let mut cors = Cors::default()
                 .allow_any_method()
@@ -195,31 +196,54 @@ impl Application {
             builder = builder.workers(config.workers);
         }
         let shutdown = builder.graceful_shutdown_signal();
-        let local = listener.local_addr()?;
-        let server = builder
-            .listen("delega", listener, move || {
+        // One listener: `$app` builds the App for each worker.
+        macro_rules! listen {
+            ($builder:expr, $name:literal, $listener:expr, $app:expr) => {{
+                let listener: TcpListener = $listener;
+                let local = listener.local_addr()?;
                 let shutdown = shutdown.clone();
-                let app = app()
-                    .into_factory()
-                    .map_err(|err: actix_web::Error| err.error_response());
-                fn_service(|io: TcpStream| {
-                    let peer = io.peer_addr().ok();
-                    ready(Ok::<_, DispatchError>((JsonErrors::new(io), peer)))
-                })
-                .and_then(
-                    HttpService::build()
-                        .graceful_shutdown_signal(move || {
-                            let shutdown = shutdown.clone();
-                            async move { shutdown.notified().await }
-                        })
-                        .keep_alive(KeepAlive::default())
-                        .client_request_timeout(Duration::from_secs(5))
-                        .client_disconnect_timeout(Duration::from_secs(1))
-                        .local_addr(local)
-                        .h1(map_config(app, |_| AppConfig::default())),
-                )
-            })?
-            .run();
+                let app = $app;
+                $builder.listen($name, listener, move || {
+                    let shutdown = shutdown.clone();
+                    let app = app()
+                        .into_factory()
+                        .map_err(|err: actix_web::Error| err.error_response());
+                    fn_service(|io: TcpStream| {
+                        let peer = io.peer_addr().ok();
+                        ready(Ok::<_, DispatchError>((JsonErrors::new(io), peer)))
+                    })
+                    .and_then(
+                        HttpService::build()
+                            .graceful_shutdown_signal(move || {
+                                let shutdown = shutdown.clone();
+                                async move { shutdown.notified().await }
+                            })
+                            .keep_alive(KeepAlive::default())
+                            .client_request_timeout(Duration::from_secs(5))
+                            .client_disconnect_timeout(Duration::from_secs(1))
+                            .local_addr(local)
+                            .h1(map_config(app, |_| AppConfig::default())),
+                    )
+                })?
+            }};
+        }
+        builder = listen!(builder, "delega", listener, app);
+        if let Some(addr) = &config.metrics_bind {
+            let metrics_listener = TcpListener::bind(addr.as_str())
+                .map_err(|e| anyhow::anyhow!("cannot listen on metrics_bind {addr}: {e}"))?;
+            let state = metrics_state;
+            // Only /metrics, to anyone who reaches this address: binding it
+            // is the operator's choice of who may scrape.
+            let metrics_app = move || {
+                App::new()
+                    .app_data(state.clone())
+                    .app_data(api::metrics::OpenScrape)
+                    .route("/metrics", web::get().to(api::metrics::get))
+                    .default_service(web::to(not_found))
+            };
+            builder = listen!(builder, "delega-metrics", metrics_listener, metrics_app);
+        }
+        let server = builder.run();
         Ok(Application {
             port,
             host: config.host.clone(),

@@ -32,6 +32,9 @@ pub struct Config {
     /// (SPEC §13). It needs no credentials, so keep it false unless only
     /// your Prometheus can reach the server.
     pub metrics_public: bool,
+    /// Also serve `GET /metrics` (and nothing else) on this address, e.g.
+    /// `"0.0.0.0:9464"`, to any client that reaches it.
+    pub metrics_bind: Option<String>,
     pub workers: usize,
     pub log_level: String,
     pub webhooks: WebhookConfig,
@@ -91,6 +94,7 @@ impl Default for Config {
             max_context_bytes: 256 * 1024,
             rate_limit_per_minute: 0,
             metrics_public: false,
+            metrics_bind: None,
             workers: 0,
             log_level: "info".into(),
             webhooks: WebhookConfig::default(),
@@ -130,6 +134,7 @@ impl fmt::Debug for Config {
             .field("max_context_bytes", &self.max_context_bytes)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("metrics_public", &self.metrics_public)
+            .field("metrics_bind", &self.metrics_bind)
             .field("webhooks", &self.webhooks)
             .field("queue", &self.queue)
             .finish()
@@ -245,6 +250,9 @@ impl Config {
         }
         if let Some(v) = env("DELEGA_METRICS_PUBLIC") {
             self.metrics_public = parse_bool("DELEGA_METRICS_PUBLIC", &v)?;
+        }
+        if let Some(v) = env("DELEGA_METRICS_BIND") {
+            self.metrics_bind = Some(v).filter(|a| !a.trim().is_empty());
         }
         if let Some(v) = env("DELEGA_MAX_BODY_BYTES") {
             self.max_body_bytes = parse("DELEGA_MAX_BODY_BYTES", &v)?;

@@ -1,8 +1,10 @@
 //! `GET /metrics` (SPEC §13) and the middleware that times every request.
 //!
 //! The exposition needs no credentials, like Prometheus expects, so by
-//! default it answers only loopback clients (`metrics_public` opens it).
-//! Behind a reverse proxy the proxy's own address is what counts.
+//! default it answers only loopback clients on the API's port
+//! (`metrics_public` opens it there); `metrics_bind` serves it, and only
+//! it, on an address of its own to whoever reaches that address. Behind a
+//! reverse proxy the proxy's own address is what counts.
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -24,9 +26,15 @@ fn may_scrape(peer: Option<IpAddr>, public: bool) -> bool {
     public || peer.is_some_and(|ip| ip.is_loopback())
 }
 
+/// Marks the app of the `metrics_bind` listener, where anyone who reaches
+/// the address may scrape.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenScrape;
+
 pub async fn get(req: HttpRequest, state: State) -> Result<HttpResponse> {
     let peer = req.peer_addr().map(|p| p.ip());
-    if !may_scrape(peer, state.ops.config.metrics_public) {
+    let open = state.ops.config.metrics_public || req.app_data::<OpenScrape>().is_some();
+    if !may_scrape(peer, open) {
         return Err(Error::forbidden(
             "/metrics answers loopback clients only; set metrics_public = true to open it",
         ));

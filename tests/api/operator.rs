@@ -182,3 +182,28 @@ fn webhook_metrics_count_attempts_and_the_oldest_undelivered_event() {
     }
     assert_eq!(delivered, 1.0);
 }
+
+#[test]
+fn metrics_bind_serves_the_metrics_and_nothing_else_on_its_own_address() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let addr = free.local_addr().expect("address").to_string();
+    drop(free);
+    let server = TestServer::start_with(&[("DELEGA_METRICS_BIND", &addr)]);
+    server.admin().create_task(json!({"content": "counted"}));
+
+    let metrics = crate::helpers::Client::new(
+        &format!("http://{addr}"),
+        crate::helpers::Auth::Bearer(server.token.clone()),
+    );
+    let r = metrics.get("/metrics");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        sample(&r.text, "delega_tasks", &[("status", "open")]),
+        Some(1.0)
+    );
+    // The API, the dashboard and the health check stay on the API's port.
+    metrics.get("/api/tasks").assert_error(404);
+    metrics.get("/").assert_error(404);
+    // The API's own /metrics is still there for loopback.
+    assert_eq!(server.anonymous().get("/metrics").status, 200);
+}
