@@ -156,7 +156,6 @@ fn a_waiting_claimer_gets_a_task_created_after_it_began_to_wait() {
     let server = TestServer::start();
     let (w, _) = server.agent("waiter", "worker");
     let admin = server.admin();
-    let started = Instant::now();
     let waiter = std::thread::spawn(move || {
         w.post(
             "/api/tasks/claim",
@@ -170,8 +169,9 @@ fn a_waiting_claimer_gets_a_task_created_after_it_began_to_wait() {
     let r = waiter.join().unwrap();
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["task"]["id"], t["id"]);
+    // Woken by the create, not by its 20 s running out (that answers
+    // without a task).
     assert_eq!(r.body["task"]["status"], "claimed");
-    assert!(started.elapsed() < Duration::from_secs(15));
 }
 
 #[test]
