@@ -122,20 +122,10 @@ fn task_id_in(out: &str) -> i64 {
 
 /// Spawns `delega ARGS` with piped stdio (inherited `DELEGA_*` removed).
 fn spawn_delega(args: &[&str], env: &[(&str, &str)]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_delega"));
-    cmd.args(args)
+    helpers::delega_command(args, env)
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("DELEGA_") {
-            cmd.env_remove(k);
-        }
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("start delega")
+        .spawn()
+        .expect("start delega")
 }
 
 /// The lines a reader produces, as they come.

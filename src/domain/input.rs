@@ -47,19 +47,27 @@ impl<'de> Deserialize<'de> for Id {
     }
 }
 
+/// A schema that is an int64 or a string matching `pattern`.
+fn integer_or_string(pattern: &str) -> utoipa::openapi::schema::OneOfBuilder {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    use utoipa::openapi::{KnownFormat, SchemaFormat};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(pattern)),
+        )
+}
+
 /// In the OpenAPI document: an integer, or a string of one.
 impl utoipa::PartialSchema for Id {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
-        OneOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::Integer).format(Some(
-                utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64),
-            )))
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .pattern(Some(r"^\s*-?[0-9]{1,18}\s*$")),
-            )
+        integer_or_string(r"^\s*-?[0-9]{1,18}\s*$")
             .description(Some("An integer id: a number or a numeric string."))
             .into()
     }
@@ -122,16 +130,7 @@ impl<'de> Deserialize<'de> for AgentRef {
 /// In the OpenAPI document: an agent's id (an integer) or its name.
 impl utoipa::PartialSchema for AgentRef {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
-        OneOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::Integer).format(Some(
-                utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64),
-            )))
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .pattern(Some(r"\S")),
-            )
+        integer_or_string(r"\S")
             .description(Some(
                 "An agent: its id (a number or numeric string) or its unique name.",
             ))

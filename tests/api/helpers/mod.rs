@@ -605,15 +605,11 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Runs the `delega` binary with `args` and extra `env` (inherited
-/// `DELEGA_*` variables removed); kills it and panics if it is still
-/// running after `timeout`.
-pub fn run_delega(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Run {
+/// The `delega` binary with `args` and `env`, stdout and stderr piped;
+/// inherited `DELEGA_*` variables removed, so only `env` configures it.
+pub fn delega_command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_delega"));
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
     for (k, _) in std::env::vars() {
         if k.starts_with("DELEGA_") {
             cmd.env_remove(k);
@@ -622,7 +618,17 @@ pub fn run_delega(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Run
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("start delega");
+    cmd
+}
+
+/// Runs the `delega` binary with `args` and extra `env` (inherited
+/// `DELEGA_*` variables removed); kills it and panics if it is still
+/// running after `timeout`.
+pub fn run_delega(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Run {
+    let mut child = delega_command(args, env)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start delega");
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
     let out_t = std::thread::spawn(move || {
