@@ -19,7 +19,8 @@
 # Installs what it needs: Debian's chromium (apt-get) when /usr/bin/chromium
 # is missing, and a venv with the pinned requirements in tests/browser/.venv.
 # Screenshots of failures go to tests/browser/artifacts/, the README's to
-# docs/screenshots/. Servers it starts bind 127.0.0.1, are stopped by PID on
+# artifacts/screenshots/ (DELEGA_SCREENSHOTS_DIR=docs/screenshots refreshes
+# the committed ones). Servers it starts bind 127.0.0.1, are stopped by PID on
 # exit, and stop by themselves after $LIFETIME seconds in any case.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -123,7 +124,11 @@ else
 fi
 
 rm -rf "$ARTIFACTS"
-export ARTIFACTS_DIR="$ARTIFACTS" SCREENSHOTS_DIR="$ROOT/docs/screenshots" CHROMIUM=/usr/bin/chromium
+# The README's screenshots go to the artifacts unless asked for in place
+# (DELEGA_SCREENSHOTS_DIR=docs/screenshots), so a test run leaves the
+# committed ones alone.
+export ARTIFACTS_DIR="$ARTIFACTS" CHROMIUM=/usr/bin/chromium
+export SCREENSHOTS_DIR="$(realpath -m "${DELEGA_SCREENSHOTS_DIR:-$ARTIFACTS/screenshots}")"
 set +e
 (cd "$HERE" && "$VENV/bin/pytest" -p no:cacheprovider -q -ra "$@")
 status=$?
