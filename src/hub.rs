@@ -2,7 +2,7 @@
 //! long-polling claimers) about committed events.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, Thread};
 use std::time::Duration;
@@ -101,6 +101,8 @@ pub struct Hub {
     hooks_active: AtomicBool,
     /// Claimers waiting for work.
     waiters: Waiters,
+    /// The id of the last event published.
+    last_event_id: AtomicI64,
 }
 
 impl Default for Hub {
@@ -118,6 +120,7 @@ impl Default for Hub {
             feeder: OnceLock::new(),
             hooks_active: AtomicBool::new(true),
             waiters: Waiters::default(),
+            last_event_id: AtomicI64::new(0),
         }
     }
 }
@@ -136,7 +139,8 @@ impl Hub {
         self.waiters.offer(queued);
         let wake =
             addressed_hook || (!events.is_empty() && self.hooks_active.load(Ordering::Relaxed));
-        if !events.is_empty() {
+        if let Some(last) = events.last() {
+            self.last_event_id.fetch_max(last.id, Ordering::SeqCst);
             // No receivers is fine: nobody is streaming.
             let _ = self.live.send(Arc::from(events));
         }
@@ -149,6 +153,12 @@ impl Hub {
     /// re-enabled hook wakes it explicitly).
     pub fn set_hooks_active(&self, active: bool) {
         self.hooks_active.store(active, Ordering::Relaxed);
+    }
+
+    /// The id of the last event published since the server started (0
+    /// before the first).
+    pub fn last_event_id(&self) -> i64 {
+        self.last_event_id.load(Ordering::SeqCst)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Commit> {

@@ -210,10 +210,11 @@ impl Metrics {
     }
 
     /// One HTTP request: `route` is the matched pattern (`/api/tasks/{id}`),
-    /// never the raw path, so ids don't multiply the series.
-    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    /// never the raw path, so ids don't multiply the series; `status` the
+    /// three digits.
+    pub fn observe_request(&self, method: &str, route: &str, status: &str, seconds: f64) {
         self.http
-            .with_label_values(&[method, route, status.to_string().as_str()])
+            .with_label_values(&[method, route, status])
             .observe(seconds);
     }
 
@@ -272,7 +273,7 @@ mod tests {
     #[test]
     fn every_instrument_registers_and_renders() {
         let m = Metrics::new();
-        m.observe_request("GET", "/api/tasks/{id}", 200, 0.002);
+        m.observe_request("GET", "/api/tasks/{id}", "200", 0.002);
         m.claimed();
         m.delivery(DeliveryOutcome::GivenUp);
         m.batch(3, 0.001);

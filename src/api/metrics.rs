@@ -64,7 +64,7 @@ pub async fn observe(
                 .copied()
                 .unwrap_or("other"),
             route.as_deref().unwrap_or("unmatched"),
-            res.status().as_u16(),
+            res.status().as_str(),
             started.elapsed().as_secs_f64(),
         );
     }

@@ -71,6 +71,27 @@ impl Follow {
         }
     }
 
+    /// Waits until `deadline` without taking events, then skips every
+    /// event published so far: a stream that is over its rate sleeps
+    /// through its quiet period instead of waking for each commit only to
+    /// drop it. Returns the id skipped to, or `None` when the follow ends
+    /// meanwhile (shutdown, or an agent changed).
+    pub async fn skip_until(&mut self, deadline: tokio::time::Instant) -> Option<i64> {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = self.closing.changed() => return None,
+            _ = self.identities.changed() => return None,
+        }
+        // A fresh receiver starts at the channel's tail: everything before
+        // it is skipped, and everything after it has an id above `last`
+        // or is dropped by the id check in `take`.
+        self.live = self.live.resubscribe();
+        self.pending.clear();
+        self.catching_up = false;
+        self.last = self.last.max(self.store.hub().last_event_id());
+        Some(self.last)
+    }
+
     /// The next event if one is ready now, without waiting: a stream that
     /// got one from [`Follow::next`] sends what else a commit published in
     /// the same write, instead of waking once per event.
