@@ -226,11 +226,16 @@ fn feed_once(shared: &Shared, conn: &Connection, tx: &mpsc::Sender<Due>, capacit
     };
     let mut more = false;
     if let Some((from, page)) = from {
-        let log = match Store::read_on(conn, |c| hooks::events_after(c, from, page)) {
-            Ok(l) => l,
+        // The hooks are read again in the log's snapshot: one disabled
+        // after the first read must not get the events written since.
+        let read = Store::read_on(conn, |c| {
+            Ok((hooks::events_after(c, from, page)?, hooks::feeds(c)?))
+        });
+        let (log, still_active) = match read {
+            Ok((log, now)) => (log, now.iter().map(|f| f.id).collect::<Vec<_>>()),
             Err(e) => {
                 log::warn!("webhook dispatcher cannot read the event log: {e}");
-                Vec::new()
+                (Vec::new(), Vec::new())
             }
         };
         more = log.len() as i64 == page;
@@ -238,7 +243,7 @@ fn feed_once(shared: &Shared, conn: &Connection, tx: &mpsc::Sender<Due>, capacit
             return Fed::Idle;
         };
         'log: for e in &log {
-            for f in &feeds {
+            for f in feeds.iter().filter(|f| still_active.contains(&f.id)) {
                 let Some(fed) = progress.fed_through.get(&f.id).copied() else {
                     continue;
                 };
