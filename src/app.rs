@@ -238,7 +238,11 @@ impl Application {
                 App::new()
                     .app_data(state.clone())
                     .app_data(api::metrics::OpenScrape)
-                    .route("/metrics", web::get().to(api::metrics::get))
+                    .wrap(
+                        ErrorHandlers::new()
+                            .handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed),
+                    )
+                    .service(web::resource("/metrics").get(api::metrics::get))
                     .default_service(web::to(not_found))
             };
             builder = listen!(builder, "delega-metrics", metrics_listener, metrics_app);

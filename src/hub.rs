@@ -155,8 +155,14 @@ impl Hub {
         self.hooks_active.store(active, Ordering::Relaxed);
     }
 
-    /// The id of the last event published since the server started (0
-    /// before the first).
+    /// Records that events up to `id` exist (the store does at startup, so
+    /// [`Hub::last_event_id`] is the newest event, not the newest since
+    /// this start).
+    pub fn note_event_id(&self, id: i64) {
+        self.last_event_id.fetch_max(id, Ordering::SeqCst);
+    }
+
+    /// The id of the newest event in the log.
     pub fn last_event_id(&self) -> i64 {
         self.last_event_id.load(Ordering::SeqCst)
     }

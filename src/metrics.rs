@@ -55,6 +55,9 @@ pub struct Snapshot {
 /// The registry and every instrument in it.
 pub struct Metrics {
     registry: Registry,
+    /// Held while a scrape sets the gauges and gathers, so two scrapes at
+    /// once cannot interleave one's reset with the other's gather.
+    scrape: std::sync::Mutex<()>,
     http: HistogramVec,
     claims: IntCounter,
     lease_expiries: IntCounter,
@@ -206,6 +209,7 @@ impl Metrics {
                 .expect("valid metric"),
             ),
             registry: r,
+            scrape: std::sync::Mutex::new(()),
         }
     }
 
@@ -238,6 +242,10 @@ impl Metrics {
 
     /// The text exposition of everything, with the gauges set from `s`.
     pub fn render(&self, s: &Snapshot) -> Result<String, prometheus::Error> {
+        let _one_at_a_time = self
+            .scrape
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Every status, zero included: a scrape of an empty board still
         // names the series alerts and dashboards query.
         self.tasks.reset();

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::auth::{is_local_bootstrap, MaybeCaller, MISSING_CREDENTIALS};
+use super::auth::{is_local_request, MaybeCaller, MISSING_CREDENTIALS};
 use super::{created, deleted, ok, page_response, query, Body, Json, State};
 use crate::domain::access::Caller;
 use crate::domain::input::{AgentRef, Page};
@@ -28,7 +28,7 @@ pub async fn create(
 ) -> Result<HttpResponse> {
     let creator = match caller.0 {
         Some(c) => Creator::Caller(c),
-        None if is_local_bootstrap(&req) && agents::bootstrap_open(&state.ops).await? => {
+        None if is_local_request(&req) && agents::bootstrap_open(&state.ops).await? => {
             Creator::Bootstrap
         }
         None => return Err(Error::unauthorized(MISSING_CREDENTIALS)),

@@ -97,10 +97,25 @@ impl FromRequest for MaybeCaller {
     }
 }
 
-/// True for a loopback client talking to a loopback host name: the only
-/// requests allowed to create the first agent without credentials.
-pub fn is_local_bootstrap(req: &HttpRequest) -> bool {
-    let peer_local = req.peer_addr().is_some_and(|p| p.ip().is_loopback());
+/// True for a loopback client talking to a loopback host name, not sent
+/// on by a proxy: the only requests allowed to create the first agent
+/// without credentials, and (by default) to read `/metrics`. A proxy on
+/// the same host connects from loopback too, so a configured trusted proxy
+/// or a forwarding header makes a request remote; the Host check stops a
+/// DNS-rebinding page in a local browser. (IPv4 clients of a `::` listener
+/// appear as `::ffff:127.0.0.1`, which counts as loopback.)
+pub fn is_local_request(req: &HttpRequest) -> bool {
+    let peer = req.peer_addr().map(|p| p.ip().to_canonical());
+    let peer_local = peer.is_some_and(|ip| ip.is_loopback());
+    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
+        .iter()
+        .any(|h| req.headers().contains_key(*h));
+    let state = req.app_data::<web::Data<AppState>>();
+    let via_proxy =
+        peer.is_some_and(|ip| state.is_some_and(|s| s.ops.config.trusted_proxy_ips.contains(&ip)));
+    if !peer_local || forwarded || via_proxy {
+        return false;
+    }
     // The Host header itself: connection_info() would prefer Forwarded /
     // X-Forwarded-Host, which the client controls.
     let host = req
@@ -115,7 +130,6 @@ pub fn is_local_bootstrap(req: &HttpRequest) -> bool {
         host.rsplit_once(':')
             .map_or(host.clone(), |(h, _)| h.to_string())
     };
-    let host_local = hostname.eq_ignore_ascii_case("localhost")
-        || hostname.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    peer_local && host_local
+    hostname.eq_ignore_ascii_case("localhost")
+        || hostname.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }

@@ -6,7 +6,6 @@
 //! it, on an address of its own to whoever reaches that address. Behind a
 //! reverse proxy the proxy's own address is what counts.
 
-use std::net::IpAddr;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -14,6 +13,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse};
 
+use super::auth::is_local_request;
 use super::State;
 use crate::error::{Error, Result};
 use crate::ops;
@@ -21,20 +21,14 @@ use crate::ops;
 /// The Prometheus text format's content type (version 0.0.4).
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Whether a client at `peer` may read the metrics.
-fn may_scrape(peer: Option<IpAddr>, public: bool) -> bool {
-    public || peer.is_some_and(|ip| ip.is_loopback())
-}
-
 /// Marks the app of the `metrics_bind` listener, where anyone who reaches
 /// the address may scrape.
 #[derive(Debug, Clone, Copy)]
 pub struct OpenScrape;
 
 pub async fn get(req: HttpRequest, state: State) -> Result<HttpResponse> {
-    let peer = req.peer_addr().map(|p| p.ip());
     let open = state.ops.config.metrics_public || req.app_data::<OpenScrape>().is_some();
-    if !may_scrape(peer, open) {
+    if !open && !is_local_request(&req) {
         return Err(Error::forbidden(
             "/metrics answers loopback clients only; set metrics_public = true to open it",
         ));
@@ -69,19 +63,4 @@ pub async fn observe(
         );
     }
     Ok(res)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::may_scrape;
-
-    #[test]
-    fn only_loopback_clients_scrape_unless_the_metrics_are_public() {
-        let lan = "192.168.1.20".parse().ok();
-        assert!(may_scrape("127.0.0.1".parse().ok(), false));
-        assert!(may_scrape("::1".parse().ok(), false));
-        assert!(!may_scrape(lan, false));
-        assert!(!may_scrape(None, false));
-        assert!(may_scrape(lan, true));
-    }
 }

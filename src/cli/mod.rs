@@ -91,9 +91,33 @@ impl Connection {
     }
 }
 
+/// Every setting of `delega serve` (SPEC §1): the config file's keys with
+/// the environment variables that override them; config.example.toml
+/// documents each.
+const SERVE_SETTINGS: &str =
+    "Settings (config file key / environment variable; flags win over both):
+  host, port, db_path           DELEGA_HOST, DELEGA_PORT, DELEGA_DB_PATH (or --bind, --port, --db)
+  require_auth                  DELEGA_REQUIRE_AUTH
+  cors_origins                  DELEGA_CORS_ORIGINS (comma-separated)
+  allow_private_webhooks        DELEGA_ALLOW_PRIVATE_WEBHOOKS
+  project_token                 DELEGA_PROJECT_TOKEN
+  trusted_proxy_ips             DELEGA_TRUSTED_PROXY_IPS (comma-separated)
+  max_body_bytes                DELEGA_MAX_BODY_BYTES
+  max_context_bytes
+  rate_limit_per_minute         DELEGA_RATE_LIMIT_PER_MINUTE
+  metrics_public                DELEGA_METRICS_PUBLIC
+  metrics_bind                  DELEGA_METRICS_BIND
+  workers, log_level            DELEGA_LOG_LEVEL
+  [queue] min_lease_seconds     DELEGA_MIN_LEASE_SECONDS
+  [webhooks] retry_schedule_seconds   DELEGA_WEBHOOK_RETRY_SCHEDULE_SECONDS
+  [webhooks] disable_after_hours      DELEGA_WEBHOOK_DISABLE_AFTER_HOURS
+  [webhooks] dispatcher_threads, timeout_seconds, max_response_bytes
+The file: --config or DELEGA_CONFIG; every key with its default is in config.example.toml.";
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server.
+    #[command(after_help = SERVE_SETTINGS)]
     Serve {
         /// TOML configuration file (also DELEGA_CONFIG).
         #[arg(long)]
@@ -304,6 +328,7 @@ fn serve(flags: Overrides) -> anyhow::Result<()> {
             println!("Create agents with it, then give each agent its own dlg_ key.");
         }
         println!("delega listening on {}", app.address());
+        println!("dashboard: {}/", app.address());
         app.run_until_stopped(crate::app::wait_for_signal()).await?;
         log::info!("delega stopped");
         Ok(())

@@ -84,7 +84,13 @@ fn serve(req: &HttpRequest, index: usize) -> HttpResponse {
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+        // Weak comparison (RFC 9110 §13.1.2): a proxy that compresses may
+        // hand the tag back as W/"…".
+        .is_some_and(|v| {
+            v.split(',')
+                .map(str::trim)
+                .any(|t| t == "*" || t.trim_start_matches("W/") == tag)
+        });
     let mut resp = if fresh {
         HttpResponse::NotModified()
     } else {
@@ -126,10 +132,13 @@ async fn file(req: HttpRequest, name: web::Path<String>) -> Result<HttpResponse,
 
 /// Registers the dashboard's routes at the root of the app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(index))
-        .route("/ui", web::get().to(index))
-        .route("/ui/", web::get().to(index))
-        .route("/ui/{file}", web::get().to(file));
+    // GET and HEAD (actix sends no body for HEAD).
+    for path in ["/", "/ui", "/ui/"] {
+        cfg.route(path, web::get().to(index))
+            .route(path, web::head().to(index));
+    }
+    cfg.route("/ui/{file}", web::get().to(file))
+        .route("/ui/{file}", web::head().to(file));
 }
 
 #[cfg(test)]

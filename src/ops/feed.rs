@@ -180,6 +180,9 @@ impl Follow {
     /// server is shutting down, or an agent changed (the caller's rights
     /// may have: it should reconnect).
     pub async fn next(&mut self) -> Option<Next> {
+        // One deadline for the whole call: commits the caller may not see
+        // (or its filter drops) must not keep postponing the keep-alive.
+        let idle_at = tokio::time::Instant::now() + self.idle_after;
         loop {
             if let Some(e) = self.pending.pop_front() {
                 return Some(Next::Event(e));
@@ -200,7 +203,7 @@ impl Follow {
                     Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
-                _ = tokio::time::sleep(self.idle_after) => return Some(Next::Idle),
+                _ = tokio::time::sleep_until(idle_at) => return Some(Next::Idle),
                 _ = self.closing.changed() => return None,
                 _ = self.identities.changed() => return None,
             }

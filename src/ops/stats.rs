@@ -34,17 +34,27 @@ pub async fn usage(ctx: &Context) -> Result<Value> {
 /// gauges read now — task counts and queue depth from the database, the
 /// waiters and streams from the hub, the files' sizes from the disk.
 pub async fn metrics(ctx: &Context) -> Result<String> {
-    let gauges = ctx.store.read(stats::gauges).await?;
+    let path = ctx.store.path().to_path_buf();
+    // On the blocking pool with the reads: file sizes are disk calls too.
+    let (gauges, database_bytes, wal_bytes) = ctx
+        .store
+        .read(move |c| {
+            let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len() as i64);
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            Ok((
+                stats::gauges(c)?,
+                size(&path),
+                size(std::path::Path::new(&wal)),
+            ))
+        })
+        .await?;
     let now = clock::now();
     let age = |at: &Option<String>| {
         at.as_deref()
             .and_then(clock::parse_timestamp)
             .map_or(0.0, |t| (now - t).as_seconds_f64().max(0.0))
     };
-    let path = ctx.store.path();
-    let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len() as i64);
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
     let hub = ctx.store.hub();
     let snapshot = Snapshot {
         oldest_undelivered: gauges
@@ -56,8 +66,8 @@ pub async fn metrics(ctx: &Context) -> Result<String> {
         queue_depth: gauges.queue_depth,
         long_poll_waiters: hub.waiters().len() as i64,
         sse_subscribers: hub.subscriber_count() as i64,
-        database_bytes: size(path),
-        wal_bytes: size(std::path::Path::new(&wal)),
+        database_bytes,
+        wal_bytes,
     };
     ctx.store
         .metrics()

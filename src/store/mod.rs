@@ -201,6 +201,10 @@ impl Store {
     pub fn open(path: &Path, hub: Arc<Hub>) -> anyhow::Result<Store> {
         let writer_conn = open_connection(path)?;
         configure_writer(&writer_conn)?;
+        hub.note_event_id(
+            event_log::latest_id(&writer_conn)
+                .map_err(|e| anyhow::anyhow!("reading the event log: {e}"))?,
+        );
         let manager = SqliteConnectionManager::file(path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .with_init(init_reader);

@@ -202,9 +202,13 @@ pub struct Gauges {
     pub tasks_by_status: Vec<(String, i64)>,
     /// Tasks in the claim queue, counted through its two partial indexes.
     pub queue_depth: i64,
-    /// `(webhook id, created_at)` of the oldest event each active hook has
-    /// not delivered: the first event past its cursor, or the oldest one
-    /// waiting for a retry, whichever is older; `None` when caught up.
+    /// `(webhook id, created_at)` of the oldest event each hook the
+    /// dispatcher feeds (active, and its owner too) may not have delivered:
+    /// the first event past its stored cursor, or the oldest one waiting
+    /// for a retry, whichever is older; `None` when caught up. The cursor
+    /// is stored when the dispatcher settles, so under a steady stream of
+    /// events this is an upper bound, and events the hook does not want
+    /// count until the cursor passes them.
     pub oldest_undelivered: Vec<(i64, Option<String>)>,
 }
 
@@ -227,7 +231,8 @@ pub fn gauges(conn: &Connection) -> Result<Gauges> {
            (SELECT e.created_at FROM events e WHERE e.id > w.delivered_through ORDER BY e.id LIMIT 1), \
            (SELECT e.created_at FROM webhook_retries r JOIN events e ON e.id = r.event_id \
              WHERE r.webhook_id = w.id AND r.state = 'pending' ORDER BY r.event_id LIMIT 1) \
-         FROM webhooks w WHERE w.active ORDER BY w.id",
+         FROM webhooks w LEFT JOIN agents a ON a.id = w.owner_agent_id \
+         WHERE w.active = 1 AND (w.owner_agent_id IS NULL OR a.active = 1) ORDER BY w.id",
     )?;
     let rows = stmt.query_map([], |r| {
         let (past_cursor, retrying): (Option<String>, Option<String>) = (r.get(1)?, r.get(2)?);

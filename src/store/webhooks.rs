@@ -10,6 +10,7 @@ use crate::domain::clock;
 use crate::domain::event_kind::PING;
 use crate::error::{Error, Result};
 use crate::hub::Event;
+use crate::metrics::DeliveryOutcome;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Webhook {
@@ -629,7 +630,7 @@ pub fn record_attempt(
     outcome: &Outcome,
     retry_at: Option<&str>,
     policy: &RetryPolicy,
-) -> Result<()> {
+) -> Result<Option<DeliveryOutcome>> {
     let now = clock::now_string();
     let attempt = due.attempts + 1;
     let success = outcome.success();
@@ -650,13 +651,19 @@ pub fn record_attempt(
             now
         ])?;
     if logged == 0 {
-        return Ok(());
+        // The hook was deleted meanwhile: nothing recorded, nothing counted.
+        return Ok(None);
     }
     let gone = outcome.status_code == Some(410);
     let state = match (success, retry_at) {
         (true, _) => "delivered",
         (false, Some(_)) if !gone => "pending",
         (false, _) => "failed",
+    };
+    let counted = match state {
+        "delivered" => DeliveryOutcome::Delivered,
+        "pending" => DeliveryOutcome::Retrying,
+        _ => DeliveryOutcome::GivenUp,
     };
     if success && !due.retry {
         // Usually no row; there is one if this event was fed again after
@@ -715,5 +722,5 @@ pub fn record_attempt(
             format!("{}", policy.disable_after.as_seconds_f64() / 3600.0)
         ])?;
     }
-    Ok(())
+    Ok(Some(counted))
 }

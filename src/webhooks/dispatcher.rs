@@ -23,7 +23,6 @@ use super::sign::{self, SignatureVersion};
 use crate::config::WebhookConfig;
 use crate::domain::clock;
 use crate::hub::Hub;
-use crate::metrics::DeliveryOutcome;
 use crate::store::webhooks::{self as hooks, Due, Feed, Outcome, RetryPolicy};
 use crate::store::Store;
 use rusqlite::Connection;
@@ -226,13 +225,14 @@ fn feed_once(shared: &Shared, conn: &Connection, tx: &mpsc::Sender<Due>, capacit
     };
     let mut more = false;
     if let Some((from, page)) = from {
-        // The hooks are read again in the log's snapshot: one disabled
-        // after the first read must not get the events written since.
+        // The hooks are read again in the log's snapshot: one disabled or
+        // changed after the first read must not get the events written
+        // since under its old settings.
         let read = Store::read_on(conn, |c| {
             Ok((hooks::events_after(c, from, page)?, hooks::feeds(c)?))
         });
-        let (log, still_active) = match read {
-            Ok((log, now)) => (log, now.iter().map(|f| f.id).collect::<Vec<_>>()),
+        let (log, feeds) = match read {
+            Ok(read) => read,
             Err(e) => {
                 log::warn!("webhook dispatcher cannot read the event log: {e}");
                 (Vec::new(), Vec::new())
@@ -243,7 +243,9 @@ fn feed_once(shared: &Shared, conn: &Connection, tx: &mpsc::Sender<Due>, capacit
             return Fed::Idle;
         };
         'log: for e in &log {
-            for f in feeds.iter().filter(|f| still_active.contains(&f.id)) {
+            // Hooks of this snapshot that the first read also saw (those
+            // have a cursor); a hook enabled in between waits a round.
+            for f in &feeds {
                 let Some(fed) = progress.fed_through.get(&f.id).copied() else {
                     continue;
                 };
@@ -393,26 +395,26 @@ fn recorder(shared: &Shared, done: &mpsc::Receiver<Attempted>) {
             Err(_) => Vec::new(),
         };
         let policy = policy.clone();
-        let outcomes: Vec<DeliveryOutcome> = batch
-            .iter()
-            .map(|a| match (a.outcome.success(), &a.retry_at) {
-                (true, _) => DeliveryOutcome::Delivered,
-                (false, Some(_)) => DeliveryOutcome::Retrying,
-                (false, None) => DeliveryOutcome::GivenUp,
-            })
-            .collect();
         let recorded = shared.store.write_blocking(move |tx| {
+            let mut outcomes = Vec::with_capacity(batch.len());
             for a in &batch {
-                hooks::record_attempt(tx, &a.due, &a.outcome, a.retry_at.as_deref(), &policy)?;
+                outcomes.extend(hooks::record_attempt(
+                    tx,
+                    &a.due,
+                    &a.outcome,
+                    a.retry_at.as_deref(),
+                    &policy,
+                )?);
             }
             for (hook, through) in &cursors {
                 hooks::advance(tx, *hook, *through)?;
             }
-            Ok(())
+            Ok(outcomes)
         });
-        if recorded.is_ok() {
+        // Counted as recorded, once committed.
+        if let Ok(outcomes) = &recorded {
             for outcome in outcomes {
-                shared.store.metrics().delivery(outcome);
+                shared.store.metrics().delivery(*outcome);
             }
         }
         if let Ok(mut p) = shared.progress.lock() {

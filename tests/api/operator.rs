@@ -207,3 +207,77 @@ fn metrics_bind_serves_the_metrics_and_nothing_else_on_its_own_address() {
     // The API's own /metrics is still there for loopback.
     assert_eq!(server.anonymous().get("/metrics").status, 200);
 }
+
+#[test]
+fn metrics_refuse_requests_a_proxy_forwarded_or_a_page_sent_under_another_host_name() {
+    let server = TestServer::start();
+    let anon = server.anonymous();
+    for (header, value) in [
+        ("X-Forwarded-For", "203.0.113.9"),
+        ("Forwarded", "for=203.0.113.9"),
+        ("Host", "attacker.example"),
+    ] {
+        let r = anon.raw("GET", "/metrics", None, &[(header, value)]);
+        r.assert_error(403);
+    }
+    assert_eq!(anon.get("/metrics").status, 200);
+}
+
+#[test]
+fn the_dashboard_answers_head_and_weak_entity_tags() {
+    let server = TestServer::start();
+    let anon = server.anonymous();
+    let head = anon.raw("HEAD", "/ui/app.js", None, &[]);
+    assert_eq!(head.status, 200);
+    assert!(head.text.is_empty());
+    let tag = head.header("etag").expect("an ETag").to_string();
+    let weak = format!("W/{tag}");
+    let again = anon.raw("GET", "/ui/app.js", None, &[("If-None-Match", &weak)]);
+    assert_eq!(again.status, 304);
+    assert_eq!(anon.raw("HEAD", "/", None, &[]).status, 200);
+}
+
+#[test]
+fn a_410_counts_as_given_up_and_the_metrics_listener_answers_other_methods_with_json() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let addr = free.local_addr().expect("address").to_string();
+    drop(free);
+    let server = TestServer::start_with(&[
+        ("DELEGA_ALLOW_PRIVATE_WEBHOOKS", "true"),
+        ("DELEGA_METRICS_BIND", &addr),
+    ]);
+    let receiver = crate::helpers::receiver::Receiver::start();
+    receiver.set_default(crate::helpers::receiver::Reply::Status(410));
+    let admin = server.admin();
+    let hook = admin.post(
+        "/api/webhooks",
+        json!({"url": receiver.url, "events": ["task.created"]}),
+    );
+    assert_eq!(hook.status, 201, "{}", hook.text);
+    admin.create_task(json!({"content": "nobody wants this"}));
+    receiver.wait_for(1, std::time::Duration::from_secs(20));
+
+    let metrics =
+        crate::helpers::Client::new(&format!("http://{addr}"), crate::helpers::Auth::None);
+    let mut given_up = None;
+    for _ in 0..100 {
+        let text = metrics.get("/metrics").text;
+        given_up = sample(
+            &text,
+            "delega_webhook_deliveries_total",
+            &[("outcome", "given_up")],
+        );
+        if given_up == Some(1.0) {
+            let retrying = sample(
+                &text,
+                "delega_webhook_deliveries_total",
+                &[("outcome", "retrying")],
+            );
+            assert_eq!(retrying, Some(0.0), "a 410 is not retried");
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(given_up, Some(1.0));
+    metrics.post("/metrics", json!({})).assert_error(405);
+}
