@@ -366,8 +366,9 @@ pub struct Stats {
 /// One project of `by_project`.
 #[derive(Serialize, ToSchema)]
 pub struct ProjectCount {
-    pub project_id: i64,
-    pub project_name: String,
+    /// `null` for the tasks in no project.
+    pub project_id: Option<i64>,
+    pub project_name: Option<String>,
     pub total: i64,
     pub completed: i64,
 }
@@ -376,7 +377,8 @@ pub struct ProjectCount {
 #[derive(Serialize, ToSchema)]
 pub struct AgentCount {
     pub agent_id: i64,
-    pub agent_name: String,
+    /// `null` if the agent no longer exists.
+    pub agent_name: Option<String>,
     pub assigned: i64,
     pub completed: i64,
 }
