@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::{created, deleted, ok, ok_json, path_id, query, respond_page, Json, State};
 use crate::domain::access::Caller;
-use crate::domain::input::{self, forbid, Id, Page};
+use crate::domain::input::{self, Id, Page};
 use crate::error::Result;
 use crate::ops::comments::{LinkInput, NewComment, SubtaskInput};
 use crate::ops::tasks::{Completion, CreateOptions, DedupInput, Failure, ListQuery, TaskInput};
@@ -89,17 +89,7 @@ pub async fn update(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    forbid(
-        &body,
-        &[
-            "parent_task_id",
-            "parent_id",
-            "root_task_id",
-            "delegation_depth",
-        ],
-        "a task's place in its chain is fixed; delegate to create children",
-    )?;
-    let changes = TaskInput::parse(body)?.into_changes()?;
+    let changes = TaskInput::parse_changes(body)?;
     ok(&ops::tasks::update(&state.ops, &caller, id, changes).await?)
 }
 

@@ -68,6 +68,14 @@ pub fn task_id() -> (&'static str, Value) {
     ("task_id", integer("The task's id"))
 }
 
+/// The optional fencing token of a claim-guarded write (SPEC §10).
+pub fn claim_generation() -> (&'static str, Value) {
+    (
+        "claim_generation",
+        integer("The fencing token of the caller's claim"),
+    )
+}
+
 /// A task as every answer shows it (SPEC §5); the listed fields are
 /// always there, the rest of §5 too.
 pub fn task() -> Value {

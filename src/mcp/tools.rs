@@ -310,7 +310,7 @@ pub static TOOLS: &[Tool] = &[
                     ("metadata", s::any_object("Alias of context")),
                     ("expected_version", s::integer("Refuse unless the context is at this version")),
                     ("source", s::one_of(&["agent_inferred", "agent_observed", "human_stated", "imported"], "Provenance of the values (human_stated and imported are for admins)")),
-                    ("claim_generation", s::integer("The fencing token of the caller's claim")),
+                    s::claim_generation(),
                 ],
                 &["task_id"],
             )
@@ -366,7 +366,7 @@ pub static TOOLS: &[Tool] = &[
                         "description": "[{kind: commit|pr|ci_check|deploy_sha|artifact_url|command_output, ref, summary?}]",
                         "items": { "type": "object" }
                     })),
-                    ("claim_generation", s::integer("The fencing token of the caller's claim")),
+                    s::claim_generation(),
                 ],
                 &["task_id"],
             )
@@ -385,7 +385,7 @@ pub static TOOLS: &[Tool] = &[
                     s::task_id(),
                     ("reason", s::string("Why it failed (≤ 2000 characters)")),
                     ("context", s::any_object("What to merge into the context")),
-                    ("claim_generation", s::integer("The fencing token of the caller's claim")),
+                    s::claim_generation(),
                 ],
                 &["task_id"],
             )
@@ -452,7 +452,7 @@ pub static TOOLS: &[Tool] = &[
                     ("lease_seconds", s::integer("New lease length")),
                     ("state", s::one_of(&["working", "waiting_input", "errored"], "Session state")),
                     ("detail", s::string("Session state detail")),
-                    ("claim_generation", s::integer("The fencing token of the caller's claim")),
+                    s::claim_generation(),
                 ],
                 &["task_id"],
             )
@@ -470,7 +470,7 @@ pub static TOOLS: &[Tool] = &[
                 &[
                     s::task_id(),
                     ("handoff", s::string("Note for whoever claims it next")),
-                    ("claim_generation", s::integer("The fencing token of the caller's claim")),
+                    s::claim_generation(),
                 ],
                 &["task_id"],
             )
@@ -489,7 +489,7 @@ pub static TOOLS: &[Tool] = &[
                     s::task_id(),
                     ("state", s::one_of(&["working", "waiting_input", "errored"], "Session state")),
                     ("detail", s::string("Detail")),
-                    ("claim_generation", s::integer("The fencing token of the caller's claim")),
+                    s::claim_generation(),
                 ],
                 &["task_id", "state"],
             )

@@ -59,14 +59,13 @@ pub struct Follow {
 }
 
 impl Follow {
-    /// Queues the events of `commit` this follower has not seen and wants.
-    fn take(&mut self, commit: &Commit) {
-        for e in commit.iter() {
-            if e.id > self.last {
-                self.last = e.id;
-                if self.filter.matches(&self.caller, e) {
-                    self.pending.push_back(e.clone());
-                }
+    /// Moves `last` past `e` and queues it if the follower wants it; an
+    /// event at or below `last` was seen already.
+    fn admit(&mut self, e: &Arc<Event>) {
+        if e.id > self.last {
+            self.last = e.id;
+            if self.filter.matches(&self.caller, e) {
+                self.pending.push_back(e.clone());
             }
         }
     }
@@ -84,7 +83,7 @@ impl Follow {
         }
         // A fresh receiver starts at the channel's tail: everything before
         // it is skipped, and everything after it has an id above `last`
-        // or is dropped by the id check in `take`.
+        // or is dropped by the id check in `admit`.
         self.live = self.live.resubscribe();
         self.pending.clear();
         self.catching_up = false;
@@ -104,7 +103,7 @@ impl Follow {
                 return None;
             }
             match self.live.try_recv() {
-                Ok(commit) => self.take(&commit),
+                Ok(commit) => commit.iter().for_each(|e| self.admit(e)),
                 Err(broadcast::error::TryRecvError::Lagged(_)) => {
                     self.catching_up = true;
                     return None;
@@ -151,27 +150,17 @@ impl Follow {
     /// Reads committed events after `last` from the database.
     async fn catch_up(&mut self) -> Result<()> {
         let caller = self.caller.clone();
-        let filter = self.filter.clone();
         let since = self.last;
+        // Unfiltered by kind here so `last` advances over everything.
         let page = self
             .store
-            .read(move |c| {
-                // Unfiltered by kind here so `last` advances over everything.
-                let rows = event_log::list(c, &caller, &EventFilter::default(), since, PAGE)?;
-                Ok(rows
-                    .into_iter()
-                    .map(|e| (filter.matches(&caller, &e), e))
-                    .collect::<Vec<_>>())
-            })
+            .read(move |c| event_log::list(c, &caller, &EventFilter::default(), since, PAGE))
             .await?;
         if (page.len() as i64) < PAGE {
             self.catching_up = false;
         }
-        for (wanted, e) in page {
-            self.last = self.last.max(e.id);
-            if wanted {
-                self.pending.push_back(Arc::new(e));
-            }
+        for e in page {
+            self.admit(&Arc::new(e));
         }
         Ok(())
     }
@@ -184,7 +173,7 @@ impl Follow {
         // (or its filter drops) must not keep postponing the keep-alive.
         let idle_at = tokio::time::Instant::now() + self.idle_after;
         loop {
-            if let Some(e) = self.pending.pop_front() {
+            if let Some(e) = self.ready() {
                 return Some(Next::Event(e));
             }
             if *self.closing.borrow() {
@@ -199,7 +188,7 @@ impl Follow {
             }
             tokio::select! {
                 received = self.live.recv() => match received {
-                    Ok(commit) => self.take(&commit),
+                    Ok(commit) => commit.iter().for_each(|e| self.admit(e)),
                     Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
