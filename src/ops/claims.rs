@@ -106,7 +106,9 @@ fn agent_of(caller: &Caller) -> Result<i64> {
 }
 
 /// Claims `task` for `agent`: the machine decides whether it may be
-/// claimed; the claim moves the fencing token on.
+/// claimed; the claim moves the fencing token on. The claim holder reads
+/// the task through its `claimed_by_agent_id` column, so no reader row
+/// changes (see `store::readers`).
 fn take(tx: &Tx, caller: &Caller, task: &TaskRow, agent: i64, lease: i64) -> Result<TaskJson> {
     let lease_end = lease_end(lease);
     let record = Record::Claim {
@@ -114,7 +116,6 @@ fn take(tx: &Tx, caller: &Caller, task: &TaskRow, agent: i64, lease: i64) -> Res
         lease_end: &lease_end,
     };
     transition_recording(tx, task, Transition::Claim, record)?;
-    readers::refresh(tx, task.id)?;
     emit(tx, caller, task.id, EventKind::TaskClaimed, None)
 }
 

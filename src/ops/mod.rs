@@ -107,14 +107,20 @@ pub fn reads_beyond_queue(conn: &Connection, caller: &Caller, task: &TaskRow) ->
 fn facts(conn: &Connection, caller: &Caller, task: &TaskRow) -> Result<TaskFacts> {
     let now = clock::now_string();
     let me = caller.agent_id();
-    // The table is asked only when the row itself does not settle it.
+    // The table is asked only when the row itself does not settle it: its
+    // creator and assignee manage it; its completer and its claim holder
+    // read it through its columns (see `store::readers`).
     let settled = caller.is_admin()
         || me.is_none()
         || task.created_by_agent_id == me
         || task.assigned_to_agent_id == me;
+    let by_column =
+        me.is_some() && (task.completed_by_agent_id == me || task.claimed_by_agent_id == me);
     let reader = match me {
-        Some(agent) if !settled => readers::is_reader(conn, task.id, agent)?,
-        _ => false,
+        Some(_) if settled => false,
+        Some(_) if by_column => true,
+        Some(agent) => readers::is_reader(conn, task.id, agent)?,
+        None => false,
     };
     Ok(TaskFacts {
         id: task.id,

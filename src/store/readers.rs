@@ -8,16 +8,23 @@
 //! recall, duplicates, stats, webhooks — asks the same place instead of
 //! re-deriving the rule in its own SQL.
 //!
-//! A task's own creator and assignee are its own columns, indexed, and
-//! always among its readers: they are not stored again as rows (most
-//! tasks have no other reader, and a row per create cost the single
-//! writer a tenth of its time). The rows hold everyone else: what a task
-//! inherits from its parent, its completer, the actors of its hand-offs,
-//! its claimant, the readers of tasks that wait for it. [`read_set`],
+//! A task's own creator, assignee, completer and claim holder are its own
+//! columns, indexed, and always among its readers: they are not stored
+//! again as rows (most tasks have no other reader; a row per create cost
+//! the single writer a tenth of its time, and a row per claim and per
+//! completion a seventh of a queue worker's). The rows hold everyone
+//! else: what a task inherits from its parent, the actors of its
+//! hand-offs, the readers of tasks that wait for it. [`read_set`],
 //! [`reads`] and [`audience`] put the two together.
 //!
+//! The claim holder reads the task itself only (a claim never opens the
+//! subtree), so a claim changes no row anywhere and needs no refresh; the
+//! column names it until the claim ends (release, completion, or the
+//! lease sweep), exactly as long as a row did.
+//!
 //! Operations call [`refresh`] after anything the rule looks at changed:
-//! a task's creator, assignee, completer or claim, a hand-off recorded in
+//! a task's creator, assignee, completer, the end of its claim, a
+//! hand-off recorded in
 //! `delegation_events`, its parent, or a dependency link. A refresh passes
 //! on to the children and to the tasks it waits for only when what they
 //! derive from it changed.
@@ -90,24 +97,33 @@ fn stored(conn: &Connection, id: i64) -> Result<Readers> {
 }
 
 /// What a task passes down to its children: its stored heritable rows,
-/// its creator and its assignee.
+/// its creator, its assignee and its completer.
 fn heritable(conn: &Connection, id: i64) -> Result<BTreeSet<i64>> {
     let mut stmt = conn.prepare_cached(
         "SELECT agent_id FROM task_readers WHERE task_id = ?1 AND heritable \
          UNION SELECT created_by_agent_id FROM tasks WHERE id = ?1 AND created_by_agent_id NOT NULL \
          UNION SELECT assigned_to_agent_id FROM tasks WHERE id = ?1 \
-         AND assigned_to_agent_id NOT NULL",
+         AND assigned_to_agent_id NOT NULL \
+         UNION SELECT completed_by_agent_id FROM tasks WHERE id = ?1 \
+         AND completed_by_agent_id NOT NULL",
     )?;
     let ids = stmt.query_map([id], |r| r.get(0))?;
     Ok(ids.collect::<rusqlite::Result<_>>()?)
 }
 
-/// The rows to store for `readers` of a task: all but its own creator and
-/// assignee, whom its columns name.
+/// The rows to store for `readers` of a task: all but those its columns
+/// name — its creator, assignee and completer, and its claim holder where
+/// the claim is all it reads through (the claim is not heritable).
 fn to_store(mut readers: Readers, own: &ReaderFacts) -> Readers {
-    for column in [own.created_by, own.assigned_to].into_iter().flatten() {
+    for column in [own.created_by, own.assigned_to, own.completed_by]
+        .into_iter()
+        .flatten()
+    {
         readers.heritable.remove(&column);
         readers.this_task_only.remove(&column);
+    }
+    if let Some(claimant) = own.live_claimant {
+        readers.this_task_only.remove(&claimant);
     }
     readers
 }
@@ -225,7 +241,7 @@ pub fn rebuild(conn: &Connection) -> Result<()> {
 }
 
 /// Whether `agent` reads task `id` through a stored row (callers check the
-/// task's creator and assignee columns first).
+/// task's own columns first: creator, assignee, completer, claim holder).
 pub fn is_reader(conn: &Connection, id: i64, agent: i64) -> Result<bool> {
     Ok(conn
         .prepare_cached(
@@ -240,7 +256,11 @@ pub fn audience(conn: &Connection, id: i64) -> Result<String> {
         "SELECT agent_id FROM task_readers WHERE task_id = ?1 \
          UNION SELECT created_by_agent_id FROM tasks WHERE id = ?1 AND created_by_agent_id NOT NULL \
          UNION SELECT assigned_to_agent_id FROM tasks WHERE id = ?1 \
-         AND assigned_to_agent_id NOT NULL ORDER BY 1",
+         AND assigned_to_agent_id NOT NULL \
+         UNION SELECT completed_by_agent_id FROM tasks WHERE id = ?1 \
+         AND completed_by_agent_id NOT NULL \
+         UNION SELECT claimed_by_agent_id FROM tasks WHERE id = ?1 \
+         AND claimed_by_agent_id NOT NULL ORDER BY 1",
     )?;
     let mut out = String::from(",");
     for agent in stmt.query_map([id], |r| r.get::<_, i64>(0))? {
@@ -262,12 +282,13 @@ pub fn in_tree(conn: &Connection, agent: i64, root: i64) -> Result<HashSet<i64>>
 }
 
 /// SQL: task `t` is among those the agent bound at `agent` (`?N`) reads,
-/// driven by the agent's rows and its created and assigned tasks (use
-/// when the agent's set picks the rows).
+/// driven by the agent's rows and the tasks it created, is assigned,
+/// completed or holds a claim on (use when the agent's set picks the
+/// rows; each column has its own index).
 pub fn read_set(agent: &str) -> String {
     format!(
-        "(t.created_by_agent_id = {agent} OR t.assigned_to_agent_id = {agent} \
-         OR t.id IN (SELECT task_id FROM task_readers WHERE agent_id = {agent}))"
+        "({} OR t.id IN (SELECT task_id FROM task_readers WHERE agent_id = {agent}))",
+        by_columns(agent)
     )
 }
 
@@ -275,7 +296,16 @@ pub fn read_set(agent: &str) -> String {
 /// rows).
 pub fn reads(agent: &str) -> String {
     format!(
-        "(t.created_by_agent_id = {agent} OR t.assigned_to_agent_id = {agent} OR EXISTS \
-         (SELECT 1 FROM task_readers r WHERE r.task_id = t.id AND r.agent_id = {agent}))"
+        "({} OR EXISTS \
+         (SELECT 1 FROM task_readers r WHERE r.task_id = t.id AND r.agent_id = {agent}))",
+        by_columns(agent)
+    )
+}
+
+/// SQL: the agent is one of the readers task `t`'s own columns name.
+fn by_columns(agent: &str) -> String {
+    format!(
+        "t.created_by_agent_id = {agent} OR t.assigned_to_agent_id = {agent} \
+         OR t.completed_by_agent_id = {agent} OR t.claimed_by_agent_id = {agent}"
     )
 }

@@ -40,7 +40,31 @@ const MIGRATIONS: &[Migration] = &[
         sql: NARROWER_QUEUE_INDEXES,
         then: None,
     },
+    Migration {
+        sql: ORDER_BY_COMPLETION,
+        then: None,
+    },
 ];
+
+/// Version 8: cheaper claims. The list order indexes and the completion
+/// index were partial on `status`, which every claim changes (open →
+/// claimed): SQLite then re-derived the generated `list_key` and deleted
+/// and re-inserted the same entry for each claim (a quarter of the
+/// SQL cost of a claim → complete job). They are now partial on
+/// `completed_at`, which only completing and reopening change; a task is
+/// completed exactly when it has a `completed_at` (the completion sets it,
+/// a reopen or a failure clears it), and the first two statements make
+/// that so for rows written by older versions.
+const ORDER_BY_COMPLETION: &str = "
+DROP INDEX tasks_order_open;
+DROP INDEX tasks_order_done;
+DROP INDEX tasks_completed_at;
+UPDATE tasks SET completed_at = updated_at WHERE status = 'completed' AND completed_at IS NULL;
+UPDATE tasks SET completed_at = NULL WHERE status != 'completed' AND completed_at IS NOT NULL;
+CREATE INDEX tasks_order_open ON tasks(list_key) WHERE completed_at IS NULL;
+CREATE INDEX tasks_order_done ON tasks(list_key) WHERE completed_at IS NOT NULL;
+CREATE INDEX tasks_completed_at ON tasks(completed_at) WHERE completed_at IS NOT NULL;
+";
 
 /// Version 7: cheaper creates. The queue's by-assignee and by-project
 /// indexes hold only tasks that have an assignee or a project: every new

@@ -55,7 +55,7 @@ fn counted(conn: &Connection, today: &str) -> Result<Counts> {
     c.completed_today = conn
         .prepare_cached(
             "SELECT count(*) FROM tasks INDEXED BY tasks_completed_at \
-             WHERE status = 'completed' AND completed_at >= ?1",
+             WHERE completed_at IS NOT NULL AND completed_at >= ?1",
         )?
         .query_row([today], |r| r.get(0))?;
     (c.due_today, c.overdue, c.upcoming) = conn

@@ -115,7 +115,7 @@ fn claims_and_the_claimable_list_walk_the_queue_indexes() {
     let plan: Vec<String> = conn
         .prepare(
             "EXPLAIN QUERY PLAN SELECT t.list_key, t.id FROM tasks t \
-             WHERE t.status != 'completed' ORDER BY t.list_key LIMIT 51",
+             WHERE t.completed_at IS NULL ORDER BY t.list_key LIMIT 51",
         )
         .unwrap()
         .query_map([], |r| r.get::<_, String>(3))
@@ -125,6 +125,50 @@ fn claims_and_the_claimable_list_walk_the_queue_indexes() {
     let plan = plan.join("\n");
     assert!(plan.contains("tasks_order_open"), "{plan}");
     assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+}
+
+/// Migration 8 keys the list order on `completed_at`: a completed task an
+/// older version left without one gets its last update time, and an
+/// unfinished task's stale one is cleared, so both land in their part of
+/// the list (open before completed) and in `/stats`.
+#[test]
+fn an_upgrade_gives_every_completed_task_a_completion_time_and_no_other() {
+    let mut server = TestServer::start();
+    let admin = server.admin();
+    let open = id_of(&admin.create_task(json!({"content": "open"})));
+    let done = id_of(&admin.create_task(json!({"content": "done"})));
+    let stale = id_of(&admin.create_task(json!({"content": "stale"})));
+    let r = admin.post(&format!("/api/tasks/{done}/complete"), json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    server.kill();
+    let conn = server.db();
+    conn.execute_batch(&format!(
+        "UPDATE tasks SET completed_at = NULL WHERE id = {done}; \
+         UPDATE tasks SET completed_at = '2026-01-01T00:00:00.000Z' WHERE id = {stale}; \
+         PRAGMA user_version = 7;"
+    ))
+    .unwrap();
+    drop(conn);
+    server.restart();
+    let admin = server.admin();
+    let list = admin.get("/api/tasks?limit=100&include_completed=true");
+    assert_eq!(crate::helpers::ids(&list.body), vec![stale, open, done]);
+    // Page by page, through the order indexes.
+    let mut seen = Vec::new();
+    let mut next = Some("/api/tasks?limit=1&include_completed=true".to_string());
+    while let Some(path) = next {
+        let page = admin.get(&path);
+        seen.extend(crate::helpers::ids(&page.body));
+        next = page.header("link").and_then(|l| {
+            l.split(';').next().map(|u| {
+                let u = u.trim().trim_start_matches('<').trim_end_matches('>');
+                u[u.find("/api/").unwrap_or(0)..].to_string()
+            })
+        });
+    }
+    assert_eq!(seen, vec![stale, open, done]);
+    let stats = admin.get("/api/stats");
+    assert_eq!(stats.body["completed_today"], 1, "{}", stats.text);
 }
 
 #[test]

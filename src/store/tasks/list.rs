@@ -105,8 +105,10 @@ impl Part {
     }
     fn condition(self) -> &'static str {
         match self {
-            Part::Open => "t.status != 'completed'",
-            Part::Done => "t.status = 'completed'",
+            // The order indexes' own conditions (a task is completed
+            // exactly when it has a completion time; migration 8).
+            Part::Open => "t.completed_at IS NULL",
+            Part::Done => "t.completed_at IS NOT NULL",
         }
     }
     fn cursor(self, key: &str) -> String {
@@ -294,7 +296,7 @@ pub fn list(conn: &Connection, caller: &Caller, f: &Filter, page: &PageSpec) -> 
         }
         add_filters(&mut w, f, &now)?;
         let sql = format!(
-            "SELECT t.status = 'completed', t.list_key, t.id FROM tasks t{}",
+            "SELECT t.completed_at IS NOT NULL, t.list_key, t.id FROM tasks t{}",
             w.sql()
         );
         let mut stmt = conn.prepare_cached(&sql)?;
