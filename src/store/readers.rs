@@ -48,7 +48,7 @@ fn id_list(text: Option<String>) -> Vec<i64> {
 fn facts(conn: &Connection, id: i64, now: &str) -> Result<Option<(ReaderFacts, Option<i64>)>> {
     // Agents deleted since they acted no longer read anything (the join).
     // Those who wait: the stored heritable readers of the waiting tasks,
-    // and their own creators and assignees.
+    // and their own creators, assignees and completers.
     let row = conn
         .prepare_cached(
             "SELECT created_by_agent_id, assigned_to_agent_id, completed_by_agent_id, \
@@ -62,6 +62,8 @@ fn facts(conn: &Connection, id: i64, now: &str) -> Result<Option<(ReaderFacts, O
                 UNION SELECT w.created_by_agent_id FROM task_dependencies d \
                 JOIN tasks w ON w.id = d.task_id WHERE d.depends_on_id = ?1 AND d.shared \
                 UNION SELECT w.assigned_to_agent_id FROM task_dependencies d \
+                JOIN tasks w ON w.id = d.task_id WHERE d.depends_on_id = ?1 AND d.shared \
+                UNION SELECT w.completed_by_agent_id FROM task_dependencies d \
                 JOIN tasks w ON w.id = d.task_id WHERE d.depends_on_id = ?1 AND d.shared)) \
              FROM tasks WHERE id = ?1",
         )?

@@ -388,3 +388,34 @@ fn a_workers_stats_count_its_own_work_not_its_claim_queue() {
     let list = w.get("/api/tasks").body;
     assert_eq!(ids(&list).len(), 3);
 }
+
+/// The claim holder and the completer read through the task's own
+/// columns, not through reader rows: a claim shows the worker the task
+/// alone; completing it makes the worker one of those who read it through
+/// their own work, which reaches what the task waits for (SPEC §3, §8).
+#[test]
+fn a_completer_reads_what_its_task_waited_for_and_a_claim_holder_does_not() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let (w, _) = server.agent("finisher", "worker");
+    let input = id_of(&admin.create_task(json!({"content": "gather the figures"})));
+    let r = admin.post(&format!("/api/tasks/{input}/complete"), json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let work = id_of(&admin.create_task(json!({
+        "content": "write the report", "depends_on": [input],
+    })));
+    let listed = |c: &Client| ids_at(&c.get("/api/tasks?include_completed=true").body, "id");
+    let claim = w.post(&format!("/api/tasks/{work}/claim"), json!({}));
+    assert_eq!(claim.status, 200, "{}", claim.text);
+    assert_eq!(w.get(&format!("/api/tasks/{work}")).status, 200);
+    assert_eq!(w.get(&format!("/api/tasks/{input}")).status, 404);
+    assert_eq!(listed(&w), set(&[work]));
+    let done = w.post(&format!("/api/tasks/{work}/complete"), json!({}));
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(w.get(&format!("/api/tasks/{work}")).status, 200);
+    assert_eq!(w.get(&format!("/api/tasks/{input}")).status, 200);
+    assert_eq!(listed(&w), set(&[work, input]));
+    let inputs = w.get(&format!("/api/tasks/{work}/inputs"));
+    assert_eq!(inputs.status, 200, "{}", inputs.text);
+    assert_eq!(inputs.body[0]["task_id"], input, "{}", inputs.text);
+}
