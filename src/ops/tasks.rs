@@ -1119,9 +1119,10 @@ pub(crate) fn complete_in(
         evidence: evidence.as_deref(),
     };
     transition_recording(tx, &t, Transition::Complete, record)?;
-    // The completer reads what it completed (and what is below it); the
-    // claimant, if any, no longer reads it through the claim.
-    readers::refresh(tx, id)?;
+    // The completer reads what it completed, what is below it and what it
+    // waited for; the claimant, if any, no longer reads it through the
+    // claim.
+    readers::completed(tx, id)?;
     let completed = emit(tx, caller, id, EventKind::TaskCompleted, None)?;
     settle_dependents(tx, caller, id)?;
     if t.fields.is_recurring && t.fields.due_date.is_some() {

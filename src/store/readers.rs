@@ -197,6 +197,27 @@ pub fn refresh(conn: &Connection, id: i64) -> Result<()> {
     Ok(())
 }
 
+/// After task `id` was completed. Its completer and its ended claim are
+/// columns, so its own rows can only lose the completer; what changes
+/// elsewhere is what it passes on — to its children and to the tasks it
+/// waits for on a sharing link. A task with none of those and no rows
+/// (the common leaf of a work queue) has nothing to recompute, and one
+/// indexed look says so; otherwise, a [`refresh`].
+pub fn completed(conn: &Connection, id: i64) -> Result<()> {
+    let settled: bool = conn
+        .prepare_cached(
+            "SELECT NOT EXISTS (SELECT 1 FROM task_readers WHERE task_id = ?1) \
+             AND NOT EXISTS (SELECT 1 FROM tasks WHERE parent_task_id = ?1) \
+             AND NOT EXISTS (SELECT 1 FROM task_dependencies WHERE task_id = ?1 AND shared)",
+        )?
+        .query_row([id], |r| r.get(0))?;
+    if settled {
+        Ok(())
+    } else {
+        refresh(conn, id)
+    }
+}
+
 /// The readers of a task just inserted, from the facts its creation knows
 /// (it has no rows, no children and nothing waiting for it yet). A root
 /// whose only readers are its creator and assignee writes nothing.
