@@ -274,20 +274,30 @@ pub fn is_reader(conn: &Connection, id: i64, agent: i64) -> Result<bool> {
 }
 
 /// The readers of a task as `",3,7,"`: the audience of an event about it.
+/// (Two indexed looks merged here: a `UNION` of the columns and the rows
+/// sorted through a temporary b-tree, a fifth of recording an event.)
 pub fn audience(conn: &Connection, id: i64) -> Result<String> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT agent_id FROM task_readers WHERE task_id = ?1 \
-         UNION SELECT created_by_agent_id FROM tasks WHERE id = ?1 AND created_by_agent_id NOT NULL \
-         UNION SELECT assigned_to_agent_id FROM tasks WHERE id = ?1 \
-         AND assigned_to_agent_id NOT NULL \
-         UNION SELECT completed_by_agent_id FROM tasks WHERE id = ?1 \
-         AND completed_by_agent_id NOT NULL \
-         UNION SELECT claimed_by_agent_id FROM tasks WHERE id = ?1 \
-         AND claimed_by_agent_id NOT NULL ORDER BY 1",
-    )?;
-    let mut out = String::from(",");
+    let mut agents: BTreeSet<i64> = conn
+        .prepare_cached(
+            "SELECT created_by_agent_id, assigned_to_agent_id, completed_by_agent_id, \
+             claimed_by_agent_id FROM tasks WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            let columns: [Option<i64>; 4] = [r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?];
+            Ok(columns)
+        })
+        .optional()?
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    let mut stmt = conn.prepare_cached("SELECT agent_id FROM task_readers WHERE task_id = ?1")?;
     for agent in stmt.query_map([id], |r| r.get::<_, i64>(0))? {
-        out.push_str(&agent?.to_string());
+        agents.insert(agent?);
+    }
+    let mut out = String::from(",");
+    for agent in agents {
+        out.push_str(&agent.to_string());
         out.push(',');
     }
     Ok(out)
