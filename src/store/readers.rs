@@ -115,7 +115,9 @@ fn heritable(conn: &Connection, id: i64) -> Result<BTreeSet<i64>> {
 
 /// The rows to store for `readers` of a task: all but those its columns
 /// name — its creator, assignee and completer, and its claim holder where
-/// the claim is all it reads through (the claim is not heritable).
+/// the claim is all it reads through. A claim holder who also waits for
+/// the task keeps that row: the stored rows never depend on the claim, so
+/// a claim needs no refresh and its end restores nothing.
 fn to_store(mut readers: Readers, own: &ReaderFacts) -> Readers {
     for column in [own.created_by, own.assigned_to, own.completed_by]
         .into_iter()
@@ -125,9 +127,29 @@ fn to_store(mut readers: Readers, own: &ReaderFacts) -> Readers {
         readers.this_task_only.remove(&column);
     }
     if let Some(claimant) = own.live_claimant {
-        readers.this_task_only.remove(&claimant);
+        if !own.waiting_readers.contains(&claimant) {
+            readers.this_task_only.remove(&claimant);
+        }
     }
     readers
+}
+
+/// Migration 8: rows written by older versions for claim holders. They
+/// would outlive their claim when the next claim or a completion (which no
+/// longer refresh) ends it, so every claimed task with rows is refreshed
+/// once under the current rule.
+pub fn forget_claim_rows(conn: &Connection) -> Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT id FROM tasks t WHERE claimed_by_agent_id IS NOT NULL \
+         AND EXISTS (SELECT 1 FROM task_readers r WHERE r.task_id = t.id)",
+    )?;
+    let ids: Vec<i64> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in ids {
+        refresh(conn, id)?;
+    }
+    Ok(())
 }
 
 /// Tasks whose readers derive from `id`'s heritable readers: its children,

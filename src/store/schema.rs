@@ -42,7 +42,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         sql: ORDER_BY_COMPLETION,
-        then: None,
+        then: Some(super::readers::forget_claim_rows),
     },
 ];
 
@@ -54,7 +54,10 @@ const MIGRATIONS: &[Migration] = &[
 /// `completed_at`, which only completing and reopening change; a task is
 /// completed exactly when it has a `completed_at` (the completion sets it,
 /// a reopen or a failure clears it), and the first two statements make
-/// that so for rows written by older versions.
+/// that so for rows written by older versions. Claim holders and
+/// completers are read through their columns from now on (see
+/// `store::readers`); the reader rows older versions wrote for claims are
+/// recomputed.
 const ORDER_BY_COMPLETION: &str = "
 DROP INDEX tasks_order_open;
 DROP INDEX tasks_order_done;

@@ -419,3 +419,55 @@ fn a_completer_reads_what_its_task_waited_for_and_a_claim_holder_does_not() {
     assert_eq!(inputs.status, 200, "{}", inputs.text);
     assert_eq!(inputs.body[0]["task_id"], input, "{}", inputs.text);
 }
+
+/// A claim holder that also waits for the task (it created a task that
+/// depends on it) keeps reading it after the claim ends, however it ends:
+/// the stored reader rows never depend on the claim.
+#[test]
+fn a_claim_holder_that_waits_for_the_task_still_reads_it_when_someone_else_completes_it() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let (w, _) = server.agent("waiter", "worker");
+    let x = id_of(&admin.create_task(json!({"content": "prepare the data"})));
+    let claim = w.post(&format!("/api/tasks/{x}/claim"), json!({}));
+    assert_eq!(claim.status, 200, "{}", claim.text);
+    let y = id_of(&w.create_task(json!({"content": "use the data", "depends_on": [x]})));
+    let done = admin.post(&format!("/api/tasks/{x}/complete"), json!({}));
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(w.get(&format!("/api/tasks/{x}")).status, 200);
+    let inputs = w.get(&format!("/api/tasks/{y}/inputs"));
+    assert_eq!(inputs.body[0]["task_id"], x, "{}", inputs.text);
+    assert_eq!(
+        inputs.body[0]["content"], "prepare the data",
+        "{}",
+        inputs.text
+    );
+}
+
+/// Older versions stored a reader row for each claim holder; the upgrade
+/// recomputes the rows of claimed tasks, so none outlives its claim.
+#[test]
+fn an_upgrade_forgets_the_reader_rows_older_versions_wrote_for_claims() {
+    let mut server = TestServer::start();
+    let admin = server.admin();
+    let (w, w_id) = server.agent("holder", "worker");
+    let x = id_of(&admin.create_task(json!({"content": "claimed before the upgrade"})));
+    let claim = w.post(&format!("/api/tasks/{x}/claim"), json!({}));
+    assert_eq!(claim.status, 200, "{}", claim.text);
+    server.kill();
+    let conn = server.db();
+    conn.execute_batch(&format!(
+        "INSERT INTO task_readers (task_id, agent_id, heritable) VALUES ({x}, {w_id}, 0); \
+         PRAGMA user_version = 7;"
+    ))
+    .unwrap();
+    drop(conn);
+    server.restart();
+    let rows: i64 = server
+        .db()
+        .query_row("SELECT count(*) FROM task_readers", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0, "the claim holder is read through its column");
+    let w = server.with_key(w.key().unwrap());
+    assert_eq!(w.get(&format!("/api/tasks/{x}")).status, 200);
+}
