@@ -139,11 +139,17 @@ fn to_store(mut readers: Readers, own: &ReaderFacts) -> Readers {
 /// longer refresh) ends it, so every claimed task with rows is refreshed
 /// once under the current rule.
 pub fn forget_claim_rows(conn: &Connection) -> Result<()> {
-    let mut stmt = conn.prepare(
+    refresh_each(
+        conn,
         "SELECT id FROM tasks t WHERE claimed_by_agent_id IS NOT NULL \
          AND EXISTS (SELECT 1 FROM task_readers r WHERE r.task_id = t.id)",
-    )?;
-    let ids: Vec<i64> = stmt
+    )
+}
+
+/// Refreshes the tasks `ids_sql` selects, in its order.
+fn refresh_each(conn: &Connection, ids_sql: &str) -> Result<()> {
+    let ids: Vec<i64> = conn
+        .prepare(ids_sql)?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for id in ids {
@@ -275,14 +281,7 @@ pub fn forget_agent(conn: &Connection, agent: i64) -> Result<()> {
 /// Fills the table for every task (a database from before it existed),
 /// parents first.
 pub fn rebuild(conn: &Connection) -> Result<()> {
-    let mut stmt = conn.prepare("SELECT id FROM tasks ORDER BY delegation_depth, id")?;
-    let ids: Vec<i64> = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for id in ids {
-        refresh(conn, id)?;
-    }
-    Ok(())
+    refresh_each(conn, "SELECT id FROM tasks ORDER BY delegation_depth, id")
 }
 
 /// Whether `agent` reads task `id` through a stored row (callers check the
