@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::hub::Wanted;
 use crate::store::claims::{self, QueueFilter};
 use crate::store::tasks::{self, Record, TaskJson, TaskRow};
-use crate::store::{readers, Tx};
+use crate::store::Tx;
 
 pub const DEFAULT_LEASE: i64 = 300;
 pub const MAX_LEASE: i64 = 3600;
@@ -321,7 +321,6 @@ pub async fn release(
                 tasks::set_handoff(tx, id, note)?;
             }
             transition(tx, &task, Transition::Release)?;
-            readers::refresh(tx, id)?;
             emit(tx, &caller, id, EventKind::TaskReleased, Some("released"))
         })
         .await
@@ -335,7 +334,6 @@ pub fn expire_in(tx: &Tx) -> Result<usize> {
         let task = tasks::require(tx, *id)?;
         transition(tx, &task, Transition::Release)?;
         tasks::mark_abandoned(tx, *id)?;
-        readers::refresh(tx, *id)?;
         emit(
             tx,
             &Caller::Project,

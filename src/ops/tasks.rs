@@ -1215,9 +1215,6 @@ pub async fn fail(ctx: &Context, caller: &Caller, id: i64, f: Failure) -> Result
                 reason: reason.as_deref(),
             };
             transition_recording(tx, &t, Transition::Fail, record)?;
-            if t.claimed_by_agent_id.is_some() {
-                readers::refresh(tx, id)?;
-            }
             let failed = emit(tx, &caller, id, EventKind::TaskFailed, reason.as_deref())?;
             settle_dependents(tx, &caller, id)?;
             Ok(failed)

@@ -18,16 +18,16 @@
 //! [`reads`] and [`audience`] put the two together.
 //!
 //! The claim holder reads the task itself only (a claim never opens the
-//! subtree), so a claim changes no row anywhere and needs no refresh; the
-//! column names it until the claim ends (release, completion, or the
-//! lease sweep), exactly as long as a row did.
+//! subtree): the column names it until the claim ends (release,
+//! completion, failure, or the lease sweep), exactly as long as a row did.
+//! No stored row depends on a claim, so neither a claim nor its end needs
+//! a refresh.
 //!
-//! Operations call [`refresh`] after anything the rule looks at changed:
-//! a task's creator, assignee, completer, the end of its claim, a
-//! hand-off recorded in
-//! `delegation_events`, its parent, or a dependency link. A refresh passes
-//! on to the children and to the tasks it waits for only when what they
-//! derive from it changed.
+//! Operations call [`refresh`] after anything else the rule looks at
+//! changed: a task's creator or assignee, a hand-off recorded in
+//! `delegation_events`, its parent, or a dependency link; a completion
+//! calls [`completed`]. A refresh passes on to the children and to the
+//! tasks it waits for only when what they derive from it changed.
 
 use std::collections::{BTreeSet, HashSet};
 

@@ -471,3 +471,29 @@ fn an_upgrade_forgets_the_reader_rows_older_versions_wrote_for_claims() {
     let w = server.with_key(w.key().unwrap());
     assert_eq!(w.get(&format!("/api/tasks/{x}")).status, 200);
 }
+
+/// A claim is all a claim holder reads the task through: once released it
+/// is gone from the holder's own work (the task is still in its queue).
+#[test]
+fn a_released_claim_leaves_the_holders_own_work() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let (w, _) = server.agent("releaser", "worker");
+    let x = id_of(&admin.create_task(json!({"content": "maybe later"})));
+    let listed = |c: &Client| ids_at(&c.get("/api/tasks").body, "id");
+    assert_eq!(
+        w.post(&format!("/api/tasks/{x}/claim"), json!({})).status,
+        200
+    );
+    assert_eq!(listed(&w), set(&[x]));
+    let released = w.post(&format!("/api/tasks/{x}/release"), json!({}));
+    assert_eq!(released.status, 200, "{}", released.text);
+    assert_eq!(listed(&w), set(&[]));
+    let comment = w.post(
+        &format!("/api/tasks/{x}/comments"),
+        json!({"content": "no longer mine"}),
+    );
+    comment.assert_error(403);
+    let queue = ids_at(&w.get("/api/tasks?claimable=true").body, "id");
+    assert_eq!(queue, set(&[x]));
+}
