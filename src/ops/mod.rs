@@ -114,13 +114,13 @@ fn facts(conn: &Connection, caller: &Caller, task: &TaskRow) -> Result<TaskFacts
         || me.is_none()
         || task.created_by_agent_id == me
         || task.assigned_to_agent_id == me;
-    let by_column =
-        me.is_some() && (task.completed_by_agent_id == me || task.claimed_by_agent_id == me);
     let reader = match me {
-        Some(_) if settled => false,
-        Some(_) if by_column => true,
-        Some(agent) => readers::is_reader(conn, task.id, agent)?,
-        None => false,
+        Some(agent) if !settled => {
+            task.completed_by_agent_id == me
+                || task.claimed_by_agent_id == me
+                || readers::is_reader(conn, task.id, agent)?
+        }
+        _ => false,
     };
     Ok(TaskFacts {
         id: task.id,

@@ -101,16 +101,33 @@ fn stored(conn: &Connection, id: i64) -> Result<Readers> {
 /// What a task passes down to its children: its stored heritable rows,
 /// its creator, its assignee and its completer.
 fn heritable(conn: &Connection, id: i64) -> Result<BTreeSet<i64>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT agent_id FROM task_readers WHERE task_id = ?1 AND heritable \
-         UNION SELECT created_by_agent_id FROM tasks WHERE id = ?1 AND created_by_agent_id NOT NULL \
-         UNION SELECT assigned_to_agent_id FROM tasks WHERE id = ?1 \
-         AND assigned_to_agent_id NOT NULL \
-         UNION SELECT completed_by_agent_id FROM tasks WHERE id = ?1 \
-         AND completed_by_agent_id NOT NULL",
-    )?;
-    let ids = stmt.query_map([id], |r| r.get(0))?;
-    Ok(ids.collect::<rusqlite::Result<_>>()?)
+    let mut out = stored(conn, id)?.heritable;
+    out.extend(columns(conn, id)?.heritable.into_iter().flatten());
+    Ok(out)
+}
+
+/// The readers a task's own columns name (nothing if it is gone).
+#[derive(Default)]
+struct Columns {
+    /// Creator, assignee, completer.
+    heritable: [Option<i64>; 3],
+    claim_holder: Option<i64>,
+}
+
+fn columns(conn: &Connection, id: i64) -> Result<Columns> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT created_by_agent_id, assigned_to_agent_id, completed_by_agent_id, \
+             claimed_by_agent_id FROM tasks WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok(Columns {
+                heritable: [r.get(0)?, r.get(1)?, r.get(2)?],
+                claim_holder: r.get(3)?,
+            })
+        })
+        .optional()?
+        .unwrap_or_default())
 }
 
 /// The rows to store for `readers` of a task: all but those its columns
@@ -295,29 +312,23 @@ pub fn is_reader(conn: &Connection, id: i64, agent: i64) -> Result<bool> {
 }
 
 /// The readers of a task as `",3,7,"`: the audience of an event about it.
-/// (Two indexed looks merged here: a `UNION` of the columns and the rows
-/// sorted through a temporary b-tree, a fifth of recording an event.)
+/// (Its columns and its rows, merged here: a `UNION` sorted through a
+/// temporary b-tree cost a fifth of recording an event.)
 pub fn audience(conn: &Connection, id: i64) -> Result<String> {
-    let mut agents: BTreeSet<i64> = conn
-        .prepare_cached(
-            "SELECT created_by_agent_id, assigned_to_agent_id, completed_by_agent_id, \
-             claimed_by_agent_id FROM tasks WHERE id = ?1",
-        )?
-        .query_row([id], |r| {
-            let columns: [Option<i64>; 4] = [r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?];
-            Ok(columns)
-        })
-        .optional()?
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect();
-    let mut stmt = conn.prepare_cached("SELECT agent_id FROM task_readers WHERE task_id = ?1")?;
-    for agent in stmt.query_map([id], |r| r.get::<_, i64>(0))? {
-        agents.insert(agent?);
-    }
+    let Readers {
+        mut heritable,
+        this_task_only,
+    } = stored(conn, id)?;
+    let own = columns(conn, id)?;
+    heritable.extend(this_task_only);
+    heritable.extend(
+        own.heritable
+            .into_iter()
+            .chain([own.claim_holder])
+            .flatten(),
+    );
     let mut out = String::from(",");
-    for agent in agents {
+    for agent in heritable {
         out.push_str(&agent.to_string());
         out.push(',');
     }

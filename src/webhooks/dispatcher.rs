@@ -242,20 +242,21 @@ fn feed_once(shared: &Shared, conn: &Connection, tx: &mpsc::Sender<Due>, capacit
         let Ok(mut progress) = shared.progress.lock() else {
             return Fed::Idle;
         };
+        // The snapshot's own cursors count too: a hook switched off and on
+        // again between the two reads had its cursor moved past the events
+        // of its time off.
+        for f in &feeds {
+            if let Some(fed) = progress.fed_through.get_mut(&f.id) {
+                *fed = (*fed).max(f.delivered_through);
+            }
+        }
         'log: for e in &log {
             // Hooks of this snapshot that the first read also saw (those
             // have a cursor); a hook enabled in between waits a round.
             for f in &feeds {
-                let Some(mut fed) = progress.fed_through.get(&f.id).copied() else {
+                let Some(fed) = progress.fed_through.get(&f.id).copied() else {
                     continue;
                 };
-                // The snapshot's own cursor counts too: a hook switched off
-                // and on again between the two reads had its cursor moved
-                // past the events of its time off.
-                if f.delivered_through > fed {
-                    fed = f.delivered_through;
-                    progress.fed_through.insert(f.id, fed);
-                }
                 if fed >= e.event.id {
                     continue;
                 }

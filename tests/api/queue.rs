@@ -140,16 +140,11 @@ fn an_upgrade_gives_every_completed_task_a_completion_time_and_no_other() {
     let stale = id_of(&admin.create_task(json!({"content": "stale"})));
     let r = admin.post(&format!("/api/tasks/{done}/complete"), json!({}));
     assert_eq!(r.status, 200, "{}", r.text);
-    server.kill();
-    let conn = server.db();
-    conn.execute_batch(&format!(
+    server.restart_after(&format!(
         "UPDATE tasks SET completed_at = NULL WHERE id = {done}; \
          UPDATE tasks SET completed_at = '2026-01-01T00:00:00.000Z' WHERE id = {stale}; \
          PRAGMA user_version = 7;"
-    ))
-    .unwrap();
-    drop(conn);
-    server.restart();
+    ));
     let admin = server.admin();
     let list = admin.get("/api/tasks?limit=100&include_completed=true");
     assert_eq!(crate::helpers::ids(&list.body), vec![stale, open, done]);

@@ -454,15 +454,10 @@ fn an_upgrade_forgets_the_reader_rows_older_versions_wrote_for_claims() {
     let x = id_of(&admin.create_task(json!({"content": "claimed before the upgrade"})));
     let claim = w.post(&format!("/api/tasks/{x}/claim"), json!({}));
     assert_eq!(claim.status, 200, "{}", claim.text);
-    server.kill();
-    let conn = server.db();
-    conn.execute_batch(&format!(
+    server.restart_after(&format!(
         "INSERT INTO task_readers (task_id, agent_id, heritable) VALUES ({x}, {w_id}, 0); \
          PRAGMA user_version = 7;"
-    ))
-    .unwrap();
-    drop(conn);
-    server.restart();
+    ));
     let rows: i64 = server
         .db()
         .query_row("SELECT count(*) FROM task_readers", [], |r| r.get(0))

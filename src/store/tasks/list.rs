@@ -296,7 +296,8 @@ pub fn list(conn: &Connection, caller: &Caller, f: &Filter, page: &PageSpec) -> 
         }
         add_filters(&mut w, f, &now)?;
         let sql = format!(
-            "SELECT t.completed_at IS NOT NULL, t.list_key, t.id FROM tasks t{}",
+            "SELECT {}, t.list_key, t.id FROM tasks t{}",
+            Part::Done.condition(),
             w.sql()
         );
         let mut stmt = conn.prepare_cached(&sql)?;

@@ -279,6 +279,16 @@ impl TestServer {
         self.run_on(self.port);
     }
 
+    /// Stops the server, runs `sql` on its database (to make it look as an
+    /// older version left it, say) and starts it again.
+    pub fn restart_after(&mut self, sql: &str) {
+        self.kill();
+        self.db()
+            .execute_batch(sql)
+            .expect("rewriting the database");
+        self.run_on(self.port);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
