@@ -38,16 +38,20 @@ fn proxy_user(req: &HttpRequest) -> Option<String> {
     })
 }
 
+/// Whether the request comes straight from a configured trusted proxy
+/// (IPv4 peers of a `::` listener, `::ffff:a.b.c.d`, compared as IPv4).
+fn from_trusted_proxy(req: &HttpRequest, config: &crate::config::Config) -> bool {
+    req.peer_addr()
+        .is_some_and(|p| config.trusted_proxy_ips.contains(&p.ip().to_canonical()))
+}
+
 /// The credential a request presents. A proxy's user counts only from a
 /// configured trusted proxy.
 fn credential(req: &HttpRequest, state: &AppState) -> Credential {
     if let Some(s) = secret(req) {
         return Credential::Secret(s);
     }
-    let trusted = req
-        .peer_addr()
-        .is_some_and(|p| state.ops.config.trusted_proxy_ips.contains(&p.ip()));
-    match proxy_user(req).filter(|_| trusted) {
+    match proxy_user(req).filter(|_| from_trusted_proxy(req, &state.ops.config)) {
         Some(name) => Credential::ProxyUser(name),
         None => Credential::None,
     }
@@ -110,9 +114,9 @@ pub fn is_local_request(req: &HttpRequest) -> bool {
     let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
         .iter()
         .any(|h| req.headers().contains_key(*h));
-    let state = req.app_data::<web::Data<AppState>>();
-    let via_proxy =
-        peer.is_some_and(|ip| state.is_some_and(|s| s.ops.config.trusted_proxy_ips.contains(&ip)));
+    let via_proxy = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| from_trusted_proxy(req, &s.ops.config));
     if !peer_local || forwarded || via_proxy {
         return false;
     }

@@ -130,7 +130,8 @@ pub async fn follow(
     let identities = store.hub().identities();
     let last = match since {
         Some(s) => s,
-        None => store.read(event_log::latest_id).await?,
+        // The hub's count of the newest committed event: no read needed.
+        None => store.hub().last_event_id(),
     };
     Ok(Follow {
         store,
@@ -213,7 +214,7 @@ pub async fn watch(
 ) -> Result<(Vec<Event>, i64)> {
     let start = match since {
         Some(s) => s,
-        None => ctx.store.read(event_log::latest_id).await?,
+        None => ctx.store.hub().last_event_id(),
     };
     // Subscribed before the page is read: nothing committed in between is
     // missed.

@@ -24,16 +24,21 @@ struct Counts {
     upcoming: i64,
 }
 
+/// Tasks per status, from the counters (statuses with none left out).
+fn counts_by_status(conn: &Connection) -> Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT status, SUM(n) FROM task_counts GROUP BY status HAVING SUM(n) > 0",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Counts for callers who read every task: the counters triggers keep by
 /// project, assignee and status (`task_counts`), and index ranges for the
 /// dates — nothing that counts the whole table.
 fn counted(conn: &Connection, today: &str) -> Result<Counts> {
     let mut c = Counts::default();
-    let mut stmt = conn.prepare_cached(
-        "SELECT status, SUM(n) FROM task_counts GROUP BY status HAVING SUM(n) > 0",
-    )?;
-    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-        let (status, n) = row?;
+    for (status, n) in counts_by_status(conn)? {
         c.by_status.insert(status, json!(n));
     }
     let mut stmt = conn.prepare_cached(
@@ -213,27 +218,25 @@ pub struct Gauges {
 }
 
 pub fn gauges(conn: &Connection) -> Result<Gauges> {
-    let mut g = Gauges::default();
-    let mut stmt = conn.prepare_cached(
-        "SELECT status, SUM(n) FROM task_counts GROUP BY status HAVING SUM(n) > 0",
-    )?;
-    for row in stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))? {
-        g.tasks_by_status.push(row?);
-    }
+    let mut g = Gauges {
+        tasks_by_status: counts_by_status(conn)?,
+        ..Gauges::default()
+    };
     g.queue_depth = conn.query_row(
         "SELECT (SELECT count(*) FROM tasks WHERE queued AND assigned_to_agent_id IS NULL) \
               + (SELECT count(*) FROM tasks WHERE queued AND assigned_to_agent_id IS NOT NULL)",
         [],
         |r| r.get(0),
     )?;
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT w.id, \
            (SELECT e.created_at FROM events e WHERE e.id > w.delivered_through ORDER BY e.id LIMIT 1), \
            (SELECT e.created_at FROM webhook_retries r JOIN events e ON e.id = r.event_id \
              WHERE r.webhook_id = w.id AND r.state = 'pending' ORDER BY r.event_id LIMIT 1) \
          FROM webhooks w LEFT JOIN agents a ON a.id = w.owner_agent_id \
-         WHERE w.active = 1 AND (w.owner_agent_id IS NULL OR a.active = 1) ORDER BY w.id",
-    )?;
+         WHERE {} ORDER BY w.id",
+        super::webhooks::FED
+    ))?;
     let rows = stmt.query_map([], |r| {
         let (past_cursor, retrying): (Option<String>, Option<String>) = (r.get(1)?, r.get(2)?);
         // Timestamps share one format, so text order is time order.

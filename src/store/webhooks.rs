@@ -469,12 +469,13 @@ fn feed_from_row(r: &Row) -> rusqlite::Result<Feed> {
     })
 }
 
+/// SQL: hook `w` (its owner joined as `a`) is one the dispatcher feeds —
+/// active, and its owner (if any) active too.
+pub const FED: &str = "w.active = 1 AND (w.owner_agent_id IS NULL OR a.active = 1)";
+
 /// Active hooks whose owner (if any) is active.
 pub fn feeds(conn: &Connection) -> Result<Vec<Feed>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{FEED_SELECT} WHERE w.active = 1 AND (w.owner_agent_id IS NULL OR a.active = 1) \
-         ORDER BY w.id"
-    ))?;
+    let mut stmt = conn.prepare_cached(&format!("{FEED_SELECT} WHERE {FED} ORDER BY w.id"))?;
     let rows = stmt.query_map([READ_ALL], feed_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -540,8 +541,7 @@ pub fn due_retries(conn: &Connection, now: &str, limit: i64) -> Result<Vec<Due>>
          e.kind, e.payload FROM webhook_retries r \
          JOIN webhooks w ON w.id = r.webhook_id JOIN events e ON e.id = r.event_id \
          LEFT JOIN agents a ON a.id = w.owner_agent_id \
-         WHERE r.state = 'pending' AND r.next_attempt_at <= ?1 AND w.active = 1 \
-         AND (w.owner_agent_id IS NULL OR a.active = 1) \
+         WHERE r.state = 'pending' AND r.next_attempt_at <= ?1 AND {FED} \
          ORDER BY r.next_attempt_at LIMIT {limit}"
     ))?;
     let rows = stmt.query_map([now], |r| {
@@ -563,12 +563,11 @@ pub fn due_retries(conn: &Connection, now: &str, limit: i64) -> Result<Vec<Due>>
 /// When the next retry of an active hook falls due.
 pub fn next_due_at(conn: &Connection) -> Result<Option<String>> {
     Ok(conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT MIN(r.next_attempt_at) FROM webhook_retries r \
              JOIN webhooks w ON w.id = r.webhook_id LEFT JOIN agents a ON a.id = w.owner_agent_id \
-             WHERE r.state = 'pending' AND w.active = 1 \
-             AND (w.owner_agent_id IS NULL OR a.active = 1)",
-        )?
+             WHERE r.state = 'pending' AND {FED}"
+        ))?
         .query_row([], |r| r.get(0))?)
 }
 
