@@ -1287,15 +1287,7 @@ fn the_mcp_bridge_answers_requests_with_an_error_when_the_server_is_down() {
 
 /// The README's CLI session, as (command, expected output) pairs.
 fn readme_session() -> Vec<(String, String)> {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find("<!-- cli -->").expect("cli marker");
-    let end = readme.find("<!-- /cli -->").expect("cli end marker");
-    let block = readme[start..end]
-        .split("```console\n")
-        .nth(1)
-        .and_then(|b| b.split("```").next())
-        .expect("a console block");
+    let block = helpers::readme_block("cli", "console");
     let mut session: Vec<(String, String)> = Vec::new();
     for line in block.lines() {
         match line.strip_prefix("$ ") {

@@ -2,23 +2,12 @@
 
 use std::process::Command;
 
-use crate::helpers::TestServer;
+use crate::helpers::{readme_block, TestServer};
 use serde_json::Value;
 
 #[test]
 fn the_readme_quick_start_works_verbatim_and_records_the_three_hops() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme
-        .find("<!-- quickstart -->")
-        .expect("quickstart marker");
-    let end = readme.find("<!-- /quickstart -->").expect("end marker");
-    let block = &readme[start..end];
-    let script = block
-        .split("```sh\n")
-        .nth(1)
-        .and_then(|b| b.split("```").next())
-        .expect("a sh block");
+    let script = readme_block("quickstart", "sh");
     let server = TestServer::start();
     // Only the address differs from what a reader runs.
     let script = script.replace("http://localhost:18890", &server.base);
@@ -64,18 +53,7 @@ fn the_readme_quick_start_works_verbatim_and_records_the_three_hops() {
 
 /// The README's MCP configuration block, parsed as an assistant would.
 fn readme_mcp_config() -> Value {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme
-        .find("<!-- mcp-config -->")
-        .expect("mcp-config marker");
-    let end = readme.find("<!-- /mcp-config -->").expect("end marker");
-    let block = readme[start..end]
-        .split("```json\n")
-        .nth(1)
-        .and_then(|b| b.split("```").next())
-        .expect("a json block");
-    serde_json::from_str(block).expect("the block is JSON")
+    serde_json::from_str(&readme_block("mcp-config", "json")).expect("the block is JSON")
 }
 
 /// Replaces the README's placeholders: the address and the key.

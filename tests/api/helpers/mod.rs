@@ -594,6 +594,25 @@ impl Resp {
 }
 
 /// The `id`s of a JSON array of objects, in order.
+/// The ```` ```lang ```` block the README holds between `<!-- marker -->`
+/// and `<!-- /marker -->`.
+pub fn readme_block(marker: &str, lang: &str) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find(&format!("<!-- {marker} -->"))
+        .unwrap_or_else(|| panic!("README marker {marker}"));
+    let end = readme
+        .find(&format!("<!-- /{marker} -->"))
+        .unwrap_or_else(|| panic!("README end marker {marker}"));
+    readme[start..end]
+        .split(&format!("```{lang}\n"))
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap_or_else(|| panic!("a {lang} block in README section {marker}"))
+        .to_string()
+}
+
 pub fn ids(list: &Value) -> Vec<i64> {
     list.as_array()
         .unwrap_or_else(|| panic!("expected a JSON array, got {list}"))
