@@ -50,6 +50,22 @@ struct Progress {
 }
 
 impl Progress {
+    /// Where the log is read next for `feeds` (the lowest cursor, stored
+    /// or fed) and how many events to read: twice the room the workers
+    /// have, plus [`LOG_SLACK`]. `None` without hooks.
+    fn next_page(&self, feeds: &[Feed], capacity: usize) -> Option<(i64, i64)> {
+        let from = feeds
+            .iter()
+            .map(|f| {
+                self.fed_through
+                    .get(&f.id)
+                    .map_or(f.delivered_through, |fed| (*fed).max(f.delivered_through))
+            })
+            .min()?;
+        let room = capacity.saturating_sub(self.in_flight.len()) as i64;
+        Some((from, room * 2 + LOG_SLACK))
+    }
+
     /// How far hook `hook`'s cursor may go, counting the deliveries in
     /// `done` as recorded: to just before its oldest first delivery still
     /// in flight, or as far as the log was fed.
@@ -177,12 +193,24 @@ fn feed_once(shared: &Shared, conn: &Connection, tx: &mpsc::Sender<Due>, capacit
         _ => return Fed::Idle,
     };
     let now = clock::now_string();
+    // One snapshot for the hooks, their due retries and the page of the
+    // log they read next: a hook disabled, changed or switched off and on
+    // again is seen with the settings and cursor of the same moment as
+    // the events.
     let read = Store::read_on(conn, |c| {
         let feeds = hooks::feeds(c)?;
         let retries = hooks::due_retries(c, &now, capacity as i64 * 2)?;
-        Ok((feeds, retries))
+        let next = match shared.progress.lock() {
+            Ok(p) => p.next_page(&feeds, capacity),
+            Err(_) => None,
+        };
+        let log = match next {
+            Some((from, page)) => Some((from, page, hooks::events_after(c, from, page)?)),
+            None => None,
+        };
+        Ok((feeds, retries, log))
     });
-    let (feeds, retries) = match read {
+    let (feeds, retries, log) = match read {
         Ok(r) => r,
         Err(e) => {
             log::warn!("webhook dispatcher cannot read the queue: {e}");
@@ -191,88 +219,62 @@ fn feed_once(shared: &Shared, conn: &Connection, tx: &mpsc::Sender<Due>, capacit
     };
     shared.hub.set_hooks_active(!feeds.is_empty());
     let mut handed = Vec::new();
-    let from = {
-        let Ok(mut progress) = shared.progress.lock() else {
-            return Fed::Idle;
-        };
-        // A hook seen for the first time (or again, after it was off)
-        // starts from its stored cursor.
-        progress
-            .fed_through
-            .retain(|hook, _| feeds.iter().any(|f| f.id == *hook));
-        for f in &feeds {
-            let fed = progress
-                .fed_through
-                .entry(f.id)
-                .or_insert(f.delivered_through);
-            *fed = (*fed).max(f.delivered_through);
-        }
-        for due in retries {
-            if progress.in_flight.len() >= capacity {
-                break;
-            }
-            if !progress.in_flight.contains_key(&due.key()) && !busy.contains(&due.key()) {
-                progress.in_flight.insert(due.key(), false);
-                handed.push(due);
-            }
-        }
-        let room = capacity.saturating_sub(progress.in_flight.len()) as i64;
-        progress
-            .fed_through
-            .values()
-            .min()
-            .map(|from| (*from, room * 2 + LOG_SLACK))
+    let Ok(mut progress) = shared.progress.lock() else {
+        return Fed::Idle;
     };
-    let mut more = false;
-    if let Some((from, page)) = from {
-        // The hooks are read again in the log's snapshot: one disabled or
-        // changed after the first read must not get the events written
-        // since under its old settings.
-        let read = Store::read_on(conn, |c| {
-            Ok((hooks::events_after(c, from, page)?, hooks::feeds(c)?))
-        });
-        let (log, feeds) = match read {
-            Ok(read) => read,
-            Err(e) => {
-                log::warn!("webhook dispatcher cannot read the event log: {e}");
-                (Vec::new(), Vec::new())
-            }
-        };
-        more = log.len() as i64 == page;
-        let Ok(mut progress) = shared.progress.lock() else {
-            return Fed::Idle;
-        };
-        // The snapshot's own cursors count too: a hook switched off and on
-        // again between the two reads had its cursor moved past the events
-        // of its time off.
-        for f in &feeds {
-            if let Some(fed) = progress.fed_through.get_mut(&f.id) {
-                *fed = (*fed).max(f.delivered_through);
-            }
+    // A hook seen for the first time (or again, after it was off) starts
+    // from its stored cursor.
+    progress
+        .fed_through
+        .retain(|hook, _| feeds.iter().any(|f| f.id == *hook));
+    for f in &feeds {
+        let fed = progress
+            .fed_through
+            .entry(f.id)
+            .or_insert(f.delivered_through);
+        *fed = (*fed).max(f.delivered_through);
+    }
+    for due in retries {
+        if progress.in_flight.len() >= capacity {
+            break;
         }
-        'log: for e in &log {
-            // Hooks of this snapshot that the first read also saw (those
-            // have a cursor); a hook enabled in between waits a round.
-            for f in &feeds {
-                let Some(fed) = progress.fed_through.get(&f.id).copied() else {
-                    continue;
-                };
-                if fed >= e.event.id {
-                    continue;
-                }
-                if f.wants(e) && !progress.in_flight.contains_key(&(f.id, e.event.id)) {
-                    if progress.in_flight.len() >= capacity {
-                        more = false;
-                        break 'log;
+        if !progress.in_flight.contains_key(&due.key()) && !busy.contains(&due.key()) {
+            progress.in_flight.insert(due.key(), false);
+            handed.push(due);
+        }
+    }
+    let mut more = false;
+    if let Some((from, page, log)) = log {
+        // A failed record since the page was chosen sends its hooks back
+        // to their stored cursors, which may lie before the page: feed
+        // them again next round rather than skip what lies in between.
+        if progress.fed_through.values().any(|fed| *fed < from) {
+            more = true;
+        } else {
+            more = log.len() as i64 == page;
+            'log: for e in &log {
+                for f in &feeds {
+                    let Some(fed) = progress.fed_through.get(&f.id).copied() else {
+                        continue;
+                    };
+                    if fed >= e.event.id {
+                        continue;
                     }
-                    let due = f.due(e);
-                    progress.in_flight.insert(due.key(), true);
-                    handed.push(due);
+                    if f.wants(e) && !progress.in_flight.contains_key(&(f.id, e.event.id)) {
+                        if progress.in_flight.len() >= capacity {
+                            more = false;
+                            break 'log;
+                        }
+                        let due = f.due(e);
+                        progress.in_flight.insert(due.key(), true);
+                        handed.push(due);
+                    }
+                    progress.fed_through.insert(f.id, e.event.id);
                 }
-                progress.fed_through.insert(f.id, e.event.id);
             }
         }
     }
+    drop(progress);
     if handed.is_empty() {
         if !more {
             save_skipped(shared, &feeds);
