@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use crate::helpers::TestServer;
+use crate::helpers::{wait_for, TestServer};
 use serde_json::json;
 
 #[test]
@@ -208,19 +208,14 @@ fn an_expired_lease_frees_the_task_with_reason_lease_expired() {
         .status,
         200
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let e = wait_for("the lease to expire", Duration::from_secs(20), || {
         let events = server
             .admin()
             .get(&format!("/api/events?task_id={id}&types=task.released"))
             .body;
-        if let Some(e) = events.as_array().unwrap().first() {
-            assert_eq!(e["reason"], "lease_expired");
-            assert_eq!(e["task"]["status"], "open");
-            assert!(e["task"]["claimed_by_agent_id"].is_null());
-            break;
-        }
-        assert!(Instant::now() < deadline, "lease never expired");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+        events.as_array().unwrap().first().cloned()
+    });
+    assert_eq!(e["reason"], "lease_expired");
+    assert_eq!(e["task"]["status"], "open");
+    assert!(e["task"]["claimed_by_agent_id"].is_null());
 }

@@ -3,9 +3,11 @@
 //! checks the exact event kinds appended; a route in the router without a
 //! case here fails the last test, so a new route cannot forget its event.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
-use crate::helpers::{id_of, Client, Resp, TestServer};
+use crate::helpers::{id_of, wait_for, Client, Resp, TestServer};
 
 /// A fresh server with an admin, a worker and a few things to act on.
 struct Fixture {
@@ -224,15 +226,12 @@ fn project(f: &Fixture) -> i64 {
 
 /// The id of the first logged attempt of hook `h` (its receiver refuses).
 fn wait_for_attempt(f: &Fixture, h: i64) -> i64 {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
+    wait_for("an attempt logged", Duration::from_secs(20), || {
         let log = f.admin.get(&format!("/api/webhooks/{h}/deliveries")).body;
-        if let Some(first) = log.as_array().and_then(|l| l.last()) {
-            return first["id"].as_i64().unwrap();
-        }
-        assert!(std::time::Instant::now() < deadline, "no attempt logged");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+        log.as_array()
+            .and_then(|l| l.last())
+            .map(|first| first["id"].as_i64().unwrap())
+    })
 }
 
 fn last_event_id(f: &Fixture) -> i64 {

@@ -3,21 +3,13 @@
 //! on a real calendar, the attention board.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use delega::domain::lifecycle::Status;
 use delega::store::claims::{self, QueueFilter};
 use serde_json::{json, Value};
 
-use crate::helpers::{id_of, Client, TestServer};
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use crate::helpers::{id_of, wait_until, Client, TestServer};
 
 #[test]
 fn sixteen_workers_complete_two_thousand_tasks_each_exactly_once() {

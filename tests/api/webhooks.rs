@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::helpers::receiver::{Receiver, Reply};
-use crate::helpers::{id_of, TestServer};
+use crate::helpers::{id_of, wait_until, TestServer};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
@@ -54,14 +54,6 @@ fn register(server: &TestServer, body: Value) -> Value {
     let r = server.admin().post("/api/webhooks", body);
     assert_eq!(r.status, 201, "{}", r.text);
     r.body
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn attempts(server: &TestServer, hook: i64) -> Vec<Value> {
@@ -177,7 +169,9 @@ fn failed_deliveries_are_retried_until_one_succeeds_and_every_attempt_is_logged(
     assert_eq!(got.len(), 3);
     let ids: Vec<_> = got.iter().map(|d| d.json()["event_id"].clone()).collect();
     assert!(ids.iter().all(|i| *i == ids[0]), "same event each time");
-    wait_until("three logged attempts", || attempts(&server, id).len() == 3);
+    wait_until("three logged attempts", WAIT, || {
+        attempts(&server, id).len() == 3
+    });
     let mut log = attempts(&server, id);
     log.sort_by_key(|a| a["attempt"].as_i64());
     let codes: Vec<_> = log
@@ -219,7 +213,7 @@ fn a_hook_failing_for_disable_after_hours_is_disabled_and_reenabling_resets_the_
     server.admin().create_task(json!({"content": "b"}));
 
     let path = format!("/api/webhooks/{id}");
-    wait_until("the hook to be disabled", || {
+    wait_until("the hook to be disabled", WAIT, || {
         server.admin().get(&path).body["active"] == false
     });
     // Time decides, not the count: many more than ten attempts failed
@@ -244,7 +238,7 @@ fn a_hook_failing_for_disable_after_hours_is_disabled_and_reenabling_resets_the_
     assert_eq!(r.body["consecutive_failures"], 0);
     assert!(r.body["failing_since"].is_null());
     assert_eq!(r.body["active"], true);
-    wait_until("remaining delivery", || {
+    wait_until("remaining delivery", WAIT, || {
         attempts(&server, id).iter().any(|a| a["success"] == true)
     });
 }
@@ -283,7 +277,7 @@ fn a_receiver_down_while_five_events_are_in_flight_keeps_its_hook_and_gets_all_f
     );
 
     rx.set_default(Reply::Status(200));
-    wait_until("all five delivered", || {
+    wait_until("all five delivered", WAIT, || {
         let got: std::collections::HashSet<i64> = rx
             .received()
             .iter()
@@ -292,7 +286,7 @@ fn a_receiver_down_while_five_events_are_in_flight_keeps_its_hook_and_gets_all_f
             .collect();
         ids.iter().all(|i| got.contains(i))
     });
-    wait_until("the success recorded", || {
+    wait_until("the success recorded", WAIT, || {
         server.admin().get(&path).body["consecutive_failures"] == 0
     });
     assert_eq!(server.admin().get(&path).body["active"], true);
@@ -393,7 +387,7 @@ fn a_410_answer_disables_the_hook() {
     let hook = register(&server, json!({"url": rx.url, "events": ["*"]}));
     server.admin().create_task(json!({"content": "gone"}));
     let path = format!("/api/webhooks/{}", hook["id"]);
-    wait_until("disable on 410", || {
+    wait_until("disable on 410", WAIT, || {
         server.admin().get(&path).body["active"] == false
     });
     assert!(server.admin().get(&path).body["disabled_reason"]
@@ -412,7 +406,7 @@ fn redeliver_sends_a_delivered_event_again_and_test_sends_a_ping() {
     let id = hook["id"].as_i64().unwrap();
     server.admin().create_task(json!({"content": "again"}));
     rx.wait_for(1, WAIT);
-    wait_until("logged", || attempts(&server, id).len() == 1);
+    wait_until("logged", WAIT, || attempts(&server, id).len() == 1);
     let did = attempts(&server, id)[0]["id"].as_i64().unwrap();
 
     let r = server.admin().post(
@@ -463,7 +457,7 @@ fn deliveries_committed_while_the_receiver_is_down_survive_a_kill_and_restart() 
     rx.set_default(Reply::Status(200));
     server.restart();
 
-    wait_until("every task delivered", || {
+    wait_until("every task delivered", WAIT, || {
         let ok: std::collections::HashSet<String> = rx
             .received()
             .iter()
@@ -518,7 +512,9 @@ fn a_hanging_receiver_times_out_and_a_huge_answer_is_read_only_in_part() {
         .unwrap();
     server.admin().create_task(json!({"content": "x"}));
 
-    wait_until("timeout logged", || attempts(&server, h_slow).len() == 1);
+    wait_until("timeout logged", WAIT, || {
+        attempts(&server, h_slow).len() == 1
+    });
     let a = &attempts(&server, h_slow)[0];
     assert_eq!(a["success"], false);
     assert!(a["status_code"].is_null());
@@ -531,7 +527,9 @@ fn a_hanging_receiver_times_out_and_a_huge_answer_is_read_only_in_part() {
         "{a}"
     );
 
-    wait_until("big answer logged", || attempts(&server, h_big).len() == 1);
+    wait_until("big answer logged", WAIT, || {
+        attempts(&server, h_big).len() == 1
+    });
     let a = &attempts(&server, h_big)[0];
     assert_eq!(a["success"], true, "{a}");
     assert_eq!(a["status_code"], 200);
@@ -976,7 +974,9 @@ fn a_redirect_is_a_failed_attempt_that_names_the_status_and_the_location() {
         json!({"url": rx.url, "events": ["task.created"]}),
     ));
     server.admin().create_task(json!({"content": "moved"}));
-    wait_until("the attempt logged", || attempts(&server, id).len() == 1);
+    wait_until("the attempt logged", WAIT, || {
+        attempts(&server, id).len() == 1
+    });
     let a = &attempts(&server, id)[0];
     assert_eq!(a["success"], false);
     assert_eq!(a["status_code"], 302);
@@ -1003,7 +1003,7 @@ fn redeliver_resends_exactly_the_log_row_named_never_an_event_of_that_number() {
     let b = id_of(&admin.create_task(json!({"content": "task B"})));
     admin.post(&format!("/api/tasks/{b}/complete"), json!({}));
     rx.wait_for(1, WAIT);
-    wait_until("logged", || attempts(&server, hook).len() == 1);
+    wait_until("logged", WAIT, || attempts(&server, hook).len() == 1);
     let row = attempts(&server, hook)[0].clone();
     let row_id = row["id"].as_i64().unwrap();
     assert_ne!(row_id, row["event_id"].as_i64().unwrap(), "{row}");

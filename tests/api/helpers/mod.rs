@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Once};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use delega::app::Application;
 use delega::config::{Config, Overrides};
@@ -465,6 +465,25 @@ impl Client {
 }
 
 // ---------------------------------------------------------------- helpers
+
+/// Polls `f` every 50 ms until it gives a value and returns it; fails the
+/// test, naming `what`, once `timeout` has passed. For what the server
+/// does in the background (deliveries, lease expiry, recurrences).
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// [`wait_for`] a condition.
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    wait_for(what, timeout, || f().then_some(()))
+}
 
 /// The `id` of a JSON object (task, agent, link…).
 pub fn id_of(v: &Value) -> i64 {
