@@ -9,33 +9,10 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 
-use serde_json::Value;
-
 use super::{RawBody, State};
 use crate::domain::access::Caller;
 use crate::error::Result;
-use crate::mcp::{Headers, Reply};
-
-/// A JSON-RPC error response, as the MCP endpoint answers a message it
-/// refuses (`mcp::RpcError::response`).
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct JsonRpcError {
-    /// `2.0`.
-    pub jsonrpc: String,
-    /// The request's id, or null when it could not be read.
-    #[schema(value_type = Option<Value>)]
-    pub id: Value,
-    pub error: RpcErrorObject,
-}
-
-/// The `error` member of [`JsonRpcError`].
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct RpcErrorObject {
-    pub code: i64,
-    pub message: String,
-    #[schema(value_type = Option<Value>)]
-    pub data: Value,
-}
+use crate::mcp::{Headers, JsonRpcError, Reply};
 
 fn header(req: &HttpRequest, name: &str) -> Option<String> {
     req.headers()

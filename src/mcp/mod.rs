@@ -66,12 +66,27 @@ const INSTRUCTIONS: &str = "Delega coordinates teams of AI agents: create tasks,
 other agents (every hop is kept in the chain), claim work from a queue, attach results as context, \
 and wait for delegated work with wait_for_task. Tasks are shown as [#id] content.";
 
-/// A JSON-RPC error of this server.
-#[derive(Debug)]
+/// A JSON-RPC error of this server: the `error` member of a JSON-RPC 2.0
+/// error response (<https://www.jsonrpc.org/specification#error_object>).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct RpcError {
     pub code: i64,
     pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Value>)]
     pub data: Option<Value>,
+}
+
+/// A JSON-RPC 2.0 error response, as the MCP endpoint answers a message it
+/// refuses: `{"jsonrpc": "2.0", "id", "error": {code, message, data?}}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct JsonRpcError {
+    /// `2.0`.
+    pub jsonrpc: &'static str,
+    /// The request's id, or null when it could not be read.
+    #[schema(value_type = Option<Value>)]
+    pub id: Value,
+    pub error: RpcError,
 }
 
 impl RpcError {
@@ -104,11 +119,13 @@ impl RpcError {
     }
 
     fn response(&self, id: &Value) -> String {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some(d) = &self.data {
-            error["data"] = d.clone();
-        }
-        json!({ "jsonrpc": "2.0", "id": id, "error": error }).to_string()
+        let response = JsonRpcError {
+            jsonrpc: "2.0",
+            id: id.clone(),
+            error: self.clone(),
+        };
+        // Numbers, strings and JSON values: serializing cannot fail.
+        serde_json::to_string(&response).unwrap_or_default()
     }
 }
 
