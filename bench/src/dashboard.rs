@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::thread;
 
 use anyhow::{bail, Context, Result};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
-use super::{create_agent, create_burst, Args, Client, RawConn, Report, Server, DELIVERY_TIMEOUT};
+use super::{create_agent, create_burst, open_event_stream, Args, Client, RawConn, Report, Server};
 
 /// Open tabs, each with one event stream.
 const TABS: usize = 50;
@@ -67,11 +67,6 @@ struct Tabs {
 /// every task created reaches every tab.
 fn open_tabs(server: &Server) -> Result<Tabs> {
     let addr = server.base.trim_start_matches("http://").to_string();
-    let request = format!(
-        "GET /api/events?max_rate=20 HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\
-         Authorization: Bearer {}\r\n\r\n",
-        server.token
-    );
     let stop = Arc::new(AtomicBool::new(false));
     let bytes_read = Arc::new(AtomicU64::new(0));
     let (opened_tx, opened_rx) = std::sync::mpsc::channel::<Result<()>>();
@@ -86,16 +81,7 @@ fn open_tabs(server: &Server) -> Result<Tabs> {
             let mut streams = Vec::with_capacity(TABS);
             let opened: Result<()> = async {
                 for _ in 0..TABS {
-                    let mut s = tokio::net::TcpStream::connect(&addr).await?;
-                    s.write_all(request.as_bytes()).await?;
-                    let mut chunk = [0u8; 1024];
-                    let n = tokio::time::timeout(DELIVERY_TIMEOUT, s.read(&mut chunk))
-                        .await
-                        .context("a stream did not open")??;
-                    if n == 0 {
-                        bail!("the server closed an event stream");
-                    }
-                    streams.push(s);
+                    streams.push(open_event_stream(&addr, &token, "max_rate=20").await?);
                 }
                 Ok(())
             }

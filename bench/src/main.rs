@@ -714,16 +714,39 @@ const SSE_SUBSCRIBERS: usize = 200;
 /// Events each subscriber must receive.
 const SSE_EVENTS: usize = 5;
 
+/// Opens `GET /api/events?{query}` with `token` on a connection of its
+/// own and waits for the stream's `: connected` comment.
+pub(crate) async fn open_event_stream(
+    addr: &str,
+    token: &str,
+    query: &str,
+) -> Result<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!(
+        "GET /api/events?{query} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\
+         Authorization: Bearer {token}\r\n\r\n"
+    );
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(request.as_bytes()).await?;
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains(": connected") {
+        let mut chunk = [0u8; 1024];
+        let n = tokio::time::timeout(DELIVERY_TIMEOUT, s.read(&mut chunk))
+            .await
+            .context("stream did not open")??;
+        if n == 0 {
+            bail!("the server closed an event stream");
+        }
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    Ok(s)
+}
+
 /// Opens 200 event streams, measures what they cost the server in memory,
 /// then creates a few tasks and waits until every stream received them.
 fn bench_sse(admin: &Client, server: &Server, report: &mut Report) -> Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let addr = server.base.trim_start_matches("http://").to_string();
-    let request = format!(
-        "GET /api/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\
-         Authorization: Bearer {}\r\n\r\n",
-        server.token
-    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -732,20 +755,7 @@ fn bench_sse(admin: &Client, server: &Server, report: &mut Report) -> Result<()>
     let (with_streams, fan_out) = runtime.block_on(async {
         let mut streams = Vec::with_capacity(SSE_SUBSCRIBERS);
         for _ in 0..SSE_SUBSCRIBERS {
-            let mut s = tokio::net::TcpStream::connect(&addr).await?;
-            s.write_all(request.as_bytes()).await?;
-            let mut seen = Vec::new();
-            while !String::from_utf8_lossy(&seen).contains(": connected") {
-                let mut chunk = [0u8; 1024];
-                let n = tokio::time::timeout(DELIVERY_TIMEOUT, s.read(&mut chunk))
-                    .await
-                    .context("stream did not open")??;
-                if n == 0 {
-                    bail!("the server closed an event stream");
-                }
-                seen.extend_from_slice(&chunk[..n]);
-            }
-            streams.push(s);
+            streams.push(open_event_stream(&addr, &server.token, "").await?);
         }
         let with_streams = server.memory()?;
         let started = Instant::now();
