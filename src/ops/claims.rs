@@ -124,7 +124,9 @@ fn take(tx: &Tx, caller: &Caller, task: &TaskRow, agent: i64, lease: i64) -> Res
 ///
 /// The first look claims on the writer straight away: the writer finds
 /// the next task through the same index a read would, and a busy queue
-/// (where there almost always is one) saves a read per claim.
+/// (where there almost always is one) saves a read per claim. On an empty
+/// queue that look is a writer job that writes nothing (one index probe
+/// in the next group commit), once per call — not per wake-up.
 ///
 /// Waiting costs nothing (SPEC §10): when the queue has nothing, the
 /// claimer files a waiter with the hub, looks once more with a read (a

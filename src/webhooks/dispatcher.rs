@@ -92,7 +92,8 @@ pub struct Dispatcher {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Fed {
     /// Handed this many deliveries out (0: skipped a full page of the log
-    /// that none of the hooks wanted); look again at once.
+    /// that none of the hooks wanted, or left the page unread because a
+    /// failed record sent a hook back before it); look again at once.
     Handed(usize),
     /// Nothing to do until woken or a retry falls due.
     Idle,
