@@ -721,31 +721,46 @@ pub(crate) async fn open_event_stream(
     token: &str,
     query: &str,
 ) -> Result<tokio::net::TcpStream> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let request = format!(
         "GET /api/events?{query} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\
          Authorization: Bearer {token}\r\n\r\n"
     );
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     s.write_all(request.as_bytes()).await?;
-    let mut seen = Vec::new();
-    while !String::from_utf8_lossy(&seen).contains(": connected") {
-        let mut chunk = [0u8; 1024];
+    read_until(&mut s, "stream did not open", |text| {
+        text.contains(": connected")
+    })
+    .await?;
+    Ok(s)
+}
+
+/// Reads an event stream until the text read by this call satisfies
+/// `done`, each read within [`DELIVERY_TIMEOUT`]; `what` names the wait
+/// when it times out.
+async fn read_until(
+    s: &mut tokio::net::TcpStream,
+    what: &'static str,
+    done: impl Fn(&str) -> bool,
+) -> Result<()> {
+    use tokio::io::AsyncReadExt;
+    let mut text = String::new();
+    while !done(&text) {
+        let mut chunk = [0u8; 8192];
         let n = tokio::time::timeout(DELIVERY_TIMEOUT, s.read(&mut chunk))
             .await
-            .context("stream did not open")??;
+            .context(what)??;
         if n == 0 {
             bail!("the server closed an event stream");
         }
-        seen.extend_from_slice(&chunk[..n]);
+        text.push_str(&String::from_utf8_lossy(&chunk[..n]));
     }
-    Ok(s)
+    Ok(())
 }
 
 /// Opens 200 event streams, measures what they cost the server in memory,
 /// then creates a few tasks and waits until every stream received them.
 fn bench_sse(admin: &Client, server: &Server, report: &mut Report) -> Result<()> {
-    use tokio::io::AsyncReadExt;
     let addr = server.base.trim_start_matches("http://").to_string();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -763,17 +778,10 @@ fn bench_sse(admin: &Client, server: &Server, report: &mut Report) -> Result<()>
             create_task(admin, &format!("sse fan-out {i}"))?;
         }
         for s in &mut streams {
-            let mut text = String::new();
-            while text.matches("event: task.created").count() < SSE_EVENTS {
-                let mut chunk = [0u8; 8192];
-                let n = tokio::time::timeout(DELIVERY_TIMEOUT, s.read(&mut chunk))
-                    .await
-                    .context("a subscriber missed events")??;
-                if n == 0 {
-                    bail!("the server closed an event stream");
-                }
-                text.push_str(&String::from_utf8_lossy(&chunk[..n]));
-            }
+            read_until(s, "a subscriber missed events", |text| {
+                text.matches("event: task.created").count() >= SSE_EVENTS
+            })
+            .await?;
         }
         Ok::<_, anyhow::Error>((with_streams, started.elapsed()))
     })?;
