@@ -13,8 +13,8 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
 use super::{
-    create_agent, create_burst, micros, ms, progress, summarize, Args, Client, Load, RawConn,
-    Report, Server, SERVER_PID,
+    create_agent, create_burst, micros, ms, progress, server_cpu_time, summarize, Args, Client,
+    Load, RawConn, Report, Server, SERVER_PID,
 };
 
 /// Creates an agent with `role`; returns its id and key.
@@ -82,7 +82,7 @@ fn drain(
     let claimed: Mutex<HashMap<i64, u32>> = Mutex::new(HashMap::new());
     let finished = AtomicU64::new(0);
     let empty = AtomicBool::new(false);
-    let cpu_before = super::server_cpu_time();
+    let cpu_before = server_cpu_time();
     let started = Instant::now();
     let deadline = started + super::duration_of(args);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -121,7 +121,7 @@ fn drain(
         errors: 0,
         elapsed,
         first_error: None,
-        server_cpu: super::server_cpu_time().saturating_sub(cpu_before),
+        server_cpu: server_cpu_time().saturating_sub(cpu_before),
     };
     for r in results {
         match r {
@@ -191,7 +191,10 @@ fn idle_pollers(addr: &str, key: &str, n: usize, stop: &AtomicBool) -> Result<()
                         "POST",
                         "/api/tasks/claim",
                         key,
-                        Some(r#"{"labels":["never"],"wait_seconds":5}"#),
+                        Some(&format!(
+                            r#"{{"labels":["never"],"wait_seconds":{}}}"#,
+                            IDLE_WINDOW.as_secs()
+                        )),
                     )
                     .await?;
                 c.expect(status, 200, "POST", "/api/tasks/claim (idle)")?;
@@ -205,42 +208,93 @@ fn idle_pollers(addr: &str, key: &str, n: usize, stop: &AtomicBool) -> Result<()
     })
 }
 
+/// Poller counts of the `longpoll` workload, and how many times each runs.
+const POLLERS: [usize; 3] = [0, 100, 1000];
+const LONGPOLL_ROUNDS: usize = 3;
+/// How long each idle poller waits before it asks again, and how long the
+/// server's CPU is watched with only the pollers connected: one whole
+/// wait, so every poller's re-poll falls inside the window once.
+const IDLE_WINDOW: Duration = Duration::from_secs(5);
+
+/// What a set of idle long-pollers costs the server with nothing else
+/// running: its CPU time per second of wall time, and how much its
+/// resident memory grew when they connected (KiB).
+struct Idle {
+    cpu_share: f64,
+    rss_kib: f64,
+}
+
 /// `longpoll`: create throughput with 0, 100 and 1,000 idle long-pollers
 /// on a label nothing carries (and the server's memory with them); then
 /// how soon a waiting claimer receives a task created for it.
+///
+/// The three counts run in [`LONGPOLL_ROUNDS`] rounds, in turn forwards
+/// and backwards (0, 100, 1,000, then 1,000, 100, 0, ...), so neither the
+/// database growing under the creates nor a noisy minute favours one
+/// count; each count's figure is the median of its rounds, in creates/s
+/// and in server CPU per create (which includes the pollers' own
+/// re-polls: the whole cost of keeping them).
 pub fn bench_longpoll(admin: &Client, args: &Args, report: &mut Report) -> Result<()> {
     let (_, poller) = create_agent(admin, "idle-poller")?;
     let (_, creator) = create_agent(admin, "longpoll-creator")?;
     let addr = admin.base.trim_start_matches("http://").to_string();
-    let mut baseline = None;
-    for n in [0usize, 100, 1000] {
-        let stop = AtomicBool::new(false);
-        let load = std::thread::scope(|s| -> Result<Load> {
-            let handle = (n > 0).then(|| s.spawn(|| idle_pollers(&addr, &poller, n, &stop)));
-            // Let the pollers settle in.
-            std::thread::sleep(Duration::from_secs(2));
-            let rss = rss_kb();
-            let load = create_burst(&admin.base, &creator, args, "longpoll task");
-            stop.store(true, Ordering::Relaxed);
-            if let Some(h) = handle {
-                h.join()
-                    .map_err(|_| anyhow::anyhow!("pollers panicked"))??;
-            }
-            report.lines.push(format!(
-                "longpoll: {n} idle long-pollers: server RSS {:.1} MiB",
-                rss as f64 / 1024.0
-            ));
-            load
-        })?;
-        let rate = load.rate();
-        report.add(&format!("create with {n} idle long-pollers"), &load);
-        match baseline {
-            None => baseline = Some(rate),
-            Some(b) => report.lines.push(format!(
-                "longpoll: create throughput with {n} idle pollers: {rate:.0}/s ({:+.1}% against none)",
-                (rate / b - 1.0) * 100.0
-            )),
+    // Per poller count, one entry per round: creates/s, server CPU µs per
+    // create, the pollers' CPU share alone, their RSS in KiB.
+    let mut seen: Vec<Vec<[f64; 4]>> = vec![Vec::new(); POLLERS.len()];
+    for round in 0..LONGPOLL_ROUNDS {
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..POLLERS.len()).collect()
+        } else {
+            (0..POLLERS.len()).rev().collect()
+        };
+        for i in order {
+            let n = POLLERS[i];
+            let stop = AtomicBool::new(false);
+            let (load, idle) = std::thread::scope(|s| -> Result<(Load, Idle)> {
+                let rss_before = rss_kb();
+                let handle = (n > 0).then(|| s.spawn(|| idle_pollers(&addr, &poller, n, &stop)));
+                // Let the pollers settle in, then see what they cost alone.
+                std::thread::sleep(Duration::from_secs(2));
+                let (cpu_before, t0) = (server_cpu_time(), Instant::now());
+                std::thread::sleep(IDLE_WINDOW);
+                let idle = Idle {
+                    cpu_share: (server_cpu_time() - cpu_before).as_secs_f64()
+                        / t0.elapsed().as_secs_f64(),
+                    rss_kib: rss_kb() as f64 - rss_before as f64,
+                };
+                let load = create_burst(&admin.base, &creator, args, "longpoll task");
+                stop.store(true, Ordering::Relaxed);
+                if let Some(h) = handle {
+                    h.join()
+                        .map_err(|_| anyhow::anyhow!("pollers panicked"))??;
+                }
+                Ok((load?, idle))
+            })?;
+            report.add(
+                &format!("create with {n} idle long-pollers (round {})", round + 1),
+                &load,
+            );
+            let cpu_us = load.server_cpu.as_secs_f64() * 1e6 / load.ok().max(1) as f64;
+            seen[i].push([load.rate(), cpu_us, idle.cpu_share, idle.rss_kib]);
         }
+    }
+    let median = |rounds: &[[f64; 4]], k: usize| {
+        let mut v: Vec<f64> = rounds.iter().map(|r| r[k]).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (base_rate, base_cpu) = (median(&seen[0], 0), median(&seen[0], 1));
+    for (n, rounds) in POLLERS.iter().zip(&seen) {
+        let (rate, cpu) = (median(rounds, 0), median(rounds, 1));
+        report.lines.push(format!(
+            "longpoll: {n} idle long-pollers, median of {LONGPOLL_ROUNDS} rounds: \
+             {rate:.0} creates/s ({:+.1}% against none), {cpu:.0} µs server CPU per create \
+             ({:+.1}%); alone, before the creates: {:.2}% of a core, {:+.1} MiB server RSS",
+            (rate / base_rate - 1.0) * 100.0,
+            (cpu / base_cpu - 1.0) * 100.0,
+            median(rounds, 2) * 100.0,
+            median(rounds, 3) / 1024.0,
+        ));
     }
     wake_latency(admin, report)
 }
@@ -351,7 +405,7 @@ pub(crate) fn sample(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let cpu_before = super::server_cpu_time();
+    let cpu_before = server_cpu_time();
     let started = Instant::now();
     let latencies = runtime.block_on(async {
         let mut c = RawConn::open(addr).await?;
@@ -370,7 +424,7 @@ pub(crate) fn sample(
         errors: 0,
         elapsed: started.elapsed(),
         first_error: None,
-        server_cpu: super::server_cpu_time().saturating_sub(cpu_before),
+        server_cpu: server_cpu_time().saturating_sub(cpu_before),
     })
 }
 
