@@ -128,6 +128,9 @@ fn run(mut args: Args) -> Result<()> {
 
     for &workload in &args.workloads {
         progress(&format!("running {workload:?}"));
+        // `claim` and `scale` measure servers of their own and leave the
+        // pid on one they stopped: every workload starts on this one.
+        SERVER_PID.store(u64::from(server.child.id()), Ordering::Relaxed);
         let result = match workload {
             Workload::Create => bench_create(&admin, &args, &mut report),
             Workload::Get => bench_get(&admin, &args, &mut report),
