@@ -217,7 +217,7 @@ const LONGPOLL_ROUNDS: usize = 4;
 /// server's CPU is watched with only the pollers connected: one whole
 /// wait, so every poller's re-poll falls inside the window once.
 const IDLE_WINDOW: Duration = Duration::from_secs(5);
-const _: () = assert!(LONGPOLL_ROUNDS % 2 == 0 && IDLE_WINDOW.subsec_nanos() == 0);
+const _: () = assert!(LONGPOLL_ROUNDS.is_multiple_of(2) && IDLE_WINDOW.subsec_nanos() == 0);
 
 /// What a set of idle long-pollers costs the server with nothing else
 /// running: its CPU time per second of wall time, and how much its
