@@ -90,11 +90,13 @@ enum Workload {
     /// 200,000 tasks (100,000 of them done), three rounds, servers of their
     /// own; each drain stops when its queue is empty or after --duration.
     Claim,
-    /// Create throughput with 0, 100 and 1,000 idle long-pollers, four
-    /// rounds of --duration each; how soon a waiting claimer gets a task.
+    /// Create throughput with 0, 100 and 1,000 idle long-pollers (each
+    /// count runs four bursts of --duration); how soon a waiting claimer
+    /// gets a task.
     Longpoll,
     /// The everyday requests on 10,000 and 1,000,000 tasks, servers of
-    /// their own, five rounds of 160 each (--duration does not apply).
+    /// their own, five rounds of 160 claims and 800 of each read
+    /// (--duration does not apply).
     Scale,
     /// MCP tools/call against the same REST operation; tools/list latency.
     Mcp,
