@@ -54,16 +54,20 @@ impl Progress {
     /// or fed) and how many events to read: twice the room the workers
     /// have, plus [`LOG_SLACK`]. `None` without hooks.
     fn next_page(&self, feeds: &[Feed], capacity: usize) -> Option<(i64, i64)> {
-        let from = feeds
-            .iter()
-            .map(|f| {
-                self.fed_through
-                    .get(&f.id)
-                    .map_or(f.delivered_through, |fed| (*fed).max(f.delivered_through))
-            })
-            .min()?;
+        let from = feeds.iter().map(|f| self.fed(f)).min()?;
         let room = capacity.saturating_sub(self.in_flight.len()) as i64;
         Some((from, room * 2 + LOG_SLACK))
+    }
+
+    /// How far the log has been fed for `feed`: as far as this feeder fed
+    /// it, or its stored cursor when that is further (or the hook is new
+    /// to the feeder, or back after it was off).
+    fn fed(&self, feed: &Feed) -> i64 {
+        self.fed_through
+            .get(&feed.id)
+            .map_or(feed.delivered_through, |fed| {
+                (*fed).max(feed.delivered_through)
+            })
     }
 
     /// How far hook `hook`'s cursor may go, counting the deliveries in
@@ -229,11 +233,8 @@ fn feed_once(shared: &Shared, conn: &Connection, tx: &mpsc::Sender<Due>, capacit
         .fed_through
         .retain(|hook, _| feeds.iter().any(|f| f.id == *hook));
     for f in &feeds {
-        let fed = progress
-            .fed_through
-            .entry(f.id)
-            .or_insert(f.delivered_through);
-        *fed = (*fed).max(f.delivered_through);
+        let fed = progress.fed(f);
+        progress.fed_through.insert(f.id, fed);
     }
     for due in retries {
         if progress.in_flight.len() >= capacity {
