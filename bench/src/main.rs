@@ -711,6 +711,11 @@ impl Load {
     fn rate(&self) -> f64 {
         self.ok() as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
+
+    /// The server's CPU time per successful request, in µs.
+    fn cpu_us_per_request(&self) -> f64 {
+        self.server_cpu.as_secs_f64() * 1e6 / self.ok().max(1) as f64
+    }
 }
 
 // --------------------------------------------------------------------- sse
@@ -1045,7 +1050,7 @@ impl Report {
             rate: load.rate(),
             latency: summarize(load.latencies_us.clone()),
             errors: load.errors,
-            cpu_us: load.server_cpu.as_secs_f64() * 1e6 / (load.ok().max(1) as f64),
+            cpu_us: load.cpu_us_per_request(),
         });
     }
 

@@ -328,8 +328,12 @@ pub fn bench_longpoll(admin: &Client, args: &Args, report: &mut Report) -> Resul
                 &format!("create with {n} idle long-pollers (round {})", round + 1),
                 &load,
             );
-            let cpu_us = load.server_cpu.as_secs_f64() * 1e6 / load.ok().max(1) as f64;
-            seen[i].push([load.rate(), cpu_us, idle.cpu_share, idle.rss_kib]);
+            seen[i].push([
+                load.rate(),
+                load.cpu_us_per_request(),
+                idle.cpu_share,
+                idle.rss_kib,
+            ]);
         }
     }
     let of = |rounds: &[[f64; 4]], k: usize| median(rounds.iter().map(|r| r[k]).collect());
