@@ -158,6 +158,108 @@ fn an_upgrade_gives_every_completed_task_a_completion_time_and_no_other() {
     assert_eq!(stats.body["completed_today"], 1, "{}", stats.text);
 }
 
+/// Whether `sql` (one statement, run with `args`) builds a temporary
+/// b-tree each time it runs (`OpenEphemeral` in its program).
+fn builds_a_temporary_btree(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> bool {
+    let mut stmt = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+    let opcodes: Vec<String> = stmt
+        .query_map(args, |r| r.get::<_, String>(1))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    opcodes.iter().any(|op| op == "OpenEphemeral")
+}
+
+/// Migration 9 states the status rule with comparisons instead of an
+/// `IN` list, which SQLite checked by building a b-tree of the seven
+/// values at every claim, completion and create. A database of version 8
+/// (the rule as schema.sql wrote it) upgrades with its tasks intact, and
+/// the rule still refuses a status that is not one.
+#[test]
+fn the_status_rule_costs_no_temporary_btree_and_still_holds_after_an_upgrade() {
+    let mut server = TestServer::start();
+    let admin = server.admin();
+    let t = id_of(&admin.create_task(json!({"content": "kept", "labels": ["l"]})));
+    // The rule as schema.sql (version 1) wrote it.
+    let schema = include_str!("../../schema.sql");
+    let at = schema
+        .find("CHECK (status IN")
+        .expect("schema.sql's status rule");
+    let old = &schema[at..at + schema[at..].find("'failed'))").unwrap() + "'failed'))".len()];
+    let claim = "UPDATE tasks SET status = ?2, claimed_by_agent_id = NULL WHERE id = ?1";
+    {
+        // Back to version 8: the rule's text as schema.sql wrote it.
+        let conn = server.db();
+        assert!(!builds_a_temporary_btree(&conn, claim, &[&t, &"claimed"]));
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_schema WHERE name = 'tasks'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let at = sql.find("CHECK (status").expect("the status rule");
+        let end = at + sql[at..].find("'failed')").unwrap() + "'failed')".len();
+        let version: i64 = conn
+            .query_row("PRAGMA schema_version", [], |r| r.get(0))
+            .unwrap();
+        conn.execute_batch("PRAGMA writable_schema = ON").unwrap();
+        conn.execute(
+            "UPDATE sqlite_schema SET sql = ?1 WHERE name = 'tasks'",
+            [format!("{}{old}{}", &sql[..at], &sql[end..])],
+        )
+        .unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA schema_version = {}; PRAGMA writable_schema = OFF;",
+            version + 1
+        ))
+        .unwrap();
+    }
+    {
+        let conn = server.db();
+        assert!(builds_a_temporary_btree(&conn, claim, &[&t, &"claimed"]));
+    }
+    server.restart_after("PRAGMA user_version = 8;");
+    let conn = server.db();
+    assert!(!builds_a_temporary_btree(&conn, claim, &[&t, &"claimed"]));
+    let insert =
+        "INSERT INTO tasks (content, status, created_at, updated_at) VALUES ('x', ?1, '', '')";
+    assert!(!builds_a_temporary_btree(&conn, insert, &[&"open"]));
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    // Every status is still allowed, and nothing else is.
+    for status in Status::ALL {
+        conn.execute(
+            "UPDATE tasks SET status = ?2 WHERE id = ?1",
+            rusqlite::params![t, status.as_str()],
+        )
+        .unwrap();
+    }
+    let refused = conn
+        .execute("UPDATE tasks SET status = 'done' WHERE id = ?1", [t])
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("CHECK constraint failed"),
+        "{refused}"
+    );
+    conn.execute("UPDATE tasks SET status = 'open' WHERE id = ?1", [t])
+        .unwrap();
+    drop(conn);
+    // The task came through whole, and the server works on the new schema.
+    let got = admin.get(&format!("/api/tasks/{t}"));
+    assert_eq!(got.status, 200, "{}", got.text);
+    assert_eq!(got.body["content"], "kept");
+    assert_eq!(got.body["labels"], json!(["l"]));
+    let created = admin.create_task(json!({"content": "after the upgrade"}));
+    assert_eq!(created["status"], "open", "{created}");
+}
+
 #[test]
 fn the_queued_column_is_the_state_machines_claimable_rule() {
     let server = TestServer::start();
