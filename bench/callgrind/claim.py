@@ -7,7 +7,7 @@ not move with the neighbours: this script starts the real server (a release
 binary) under `valgrind --tool=callgrind`, drains TASKS queued tasks with
 WORKERS keep-alive HTTP clients (claim, then complete with the claim's
 generation), and prints the instructions per job of the server's threads,
-writer first. Repeated runs of one binary mostly agree within 1 %; now
+the most first (the writer). Repeated runs of one binary mostly agree within 1 %; now
 and then one is off by ~5 % (the batches the writer forms, and so the
 pages each commit writes, depend a little on timing): run each side
 twice.
@@ -15,8 +15,10 @@ twice.
     python3 bench/callgrind/claim.py target/release/delega [TASKS] [WORKERS]
 
 Environment: PAGE_SIZE=N creates the database with that page size.
-Needs valgrind (Debian's package). Output files stay in a temporary
-directory whose path is printed (for callgrind_annotate).
+Needs valgrind (Debian's package). The queue is filled through the
+server's schema with Python's own sqlite3 module, which must read it
+(SQLite 3.31 or newer: generated columns). Output files stay in a
+temporary directory whose path is printed first (for callgrind_annotate).
 """
 import glob
 import http.client
@@ -37,6 +39,7 @@ WORKERS = int(sys.argv[3]) if len(sys.argv) > 3 else 4
 TOKEN = "dlp_" + "a" * 40
 DIR = tempfile.mkdtemp(prefix="delega-callgrind-")
 DB = os.path.join(DIR, "db.sqlite")
+print(f"callgrind output and the server's log go to {DIR}", flush=True)
 
 
 def free_port():
@@ -138,7 +141,7 @@ time.sleep(1)
 stop(proc)
 
 assert len(done) == len(set(done)) == TASKS, "each task claimed and completed exactly once"
-print(f"{BIN}: {TASKS} jobs, {WORKERS} workers; callgrind output in {DIR}")
+print(f"{BIN}: {TASKS} jobs, {WORKERS} workers")
 rows = []
 for path in glob.glob(out + ".1-*"):  # the dump after --zero, one file per thread
     text = open(path, errors="replace").read()

@@ -61,17 +61,20 @@ const STATUS_CHECK_COMPARISONS: &str = "CHECK (status = 'open' OR status = 'in_p
 /// evaluates `x IN (a, b, c, …)` of more than two constants by building a
 /// temporary b-tree of the values each time the statement runs, and the
 /// status check runs at every insert and every status change: two per
-/// claim → complete job, 8 % of the writer's instructions for it (counted
+/// claim → complete job, 7 % of the writer's instructions for it (counted
 /// with callgrind, BENCHMARKS.md). Comparisons joined by `OR` are
-/// evaluated in place.
+/// evaluated in place; both forms compare with the column's BINARY
+/// collation, and NULL is refused by `NOT NULL` either way.
 ///
-/// SQLite cannot alter a constraint. Its documented procedure for changing
-/// a CHECK without rebuilding the table (<https://sqlite.org/lang_altertable.html>,
-/// "Making Other Kinds Of Table Schema Changes") rewrites the table's
-/// stored SQL with `writable_schema` and bumps `schema_version` so that
-/// every connection re-reads it; every stored row satisfies the new rule,
-/// which is the old one. A table that already has the new rule is left
-/// as it is.
+/// SQLite cannot drop or change an unnamed CHECK. Its documented shortcut
+/// (<https://sqlite.org/lang_altertable.html>, "Making Other Kinds Of
+/// Table Schema Changes") rewrites the table's stored SQL with
+/// `writable_schema` and bumps `schema_version`, so that every connection
+/// re-reads it; the docs give it for removing a CHECK, and swapping in an
+/// equivalent one is as safe: no stored row can break a rule that accepts
+/// exactly what the old one did (hence no `integrity_check` over the
+/// table). A table that already has the new rule is left as it is; any
+/// other text is refused with an error that says so.
 fn status_check_without_a_list(conn: &Connection) -> crate::error::Result<()> {
     let sql: String = conn.query_row(
         "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'tasks'",
@@ -83,18 +86,23 @@ fn status_check_without_a_list(conn: &Connection) -> crate::error::Result<()> {
     }
     if !sql.contains(STATUS_CHECK_LIST) {
         return Err(crate::error::Error::internal(
-            "the tasks table's status check is not the one schema.sql created",
+            "the tasks table's status check is neither the one schema.sql created \
+             nor version 9's; leaving it as it is",
         ));
     }
     let sql = sql.replacen(STATUS_CHECK_LIST, STATUS_CHECK_COMPARISONS, 1);
     let version: i64 = conn.pragma_query_value(None, "schema_version", |r| r.get(0))?;
     conn.pragma_update(None, "writable_schema", true)?;
-    conn.execute(
-        "UPDATE sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = 'tasks'",
-        [sql],
-    )?;
-    conn.pragma_update(None, "schema_version", version + 1)?;
+    // `writable_schema` belongs to the connection, not the transaction:
+    // switched off again whatever the rewrite did.
+    let rewritten = conn
+        .execute(
+            "UPDATE sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = 'tasks'",
+            [sql],
+        )
+        .and_then(|_| conn.pragma_update(None, "schema_version", version + 1));
     conn.pragma_update(None, "writable_schema", false)?;
+    rewritten?;
     Ok(())
 }
 
@@ -420,12 +428,107 @@ pub fn migrate(conn: &Connection) -> anyhow::Result<()> {
         tx.execute_batch(step.sql)
             .with_context(|| format!("migrating schema to version {}", current + 1))?;
         if let Some(then) = step.then {
-            then(&tx)
-                .map_err(|e| anyhow::anyhow!("migrating schema to version {}: {e}", current + 1))?;
+            then(&tx).map_err(|e| {
+                // The cause, not the opaque text an internal error shows
+                // to API clients: an operator reads this at startup.
+                let cause = match e {
+                    crate::error::Error::Internal(cause) => cause,
+                    other => anyhow::Error::new(other),
+                };
+                cause.context(format!("migrating schema to version {}", current + 1))
+            })?;
         }
         tx.pragma_update(None, "user_version", current + 1)?;
         tx.commit()?;
         current += 1;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tasks_sql(conn: &Connection) -> String {
+        conn.query_row(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'tasks'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    /// Puts `from`'s place in the stored SQL of `tasks` to `to`, and the
+    /// database back at version 8 (before the status rule's rewrite).
+    fn back_to_version_8(conn: &Connection, from: &str, to: &str) {
+        let sql = tasks_sql(conn).replacen(from, to, 1);
+        let version: i64 = conn
+            .pragma_query_value(None, "schema_version", |r| r.get(0))
+            .unwrap();
+        conn.pragma_update(None, "writable_schema", true).unwrap();
+        conn.execute(
+            "UPDATE sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = 'tasks'",
+            [sql],
+        )
+        .unwrap();
+        conn.pragma_update(None, "schema_version", version + 1)
+            .unwrap();
+        conn.pragma_update(None, "writable_schema", false).unwrap();
+        conn.pragma_update(None, "user_version", 8).unwrap();
+    }
+
+    fn user_version(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_new_database_states_the_status_rule_with_comparisons() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        let sql = tasks_sql(&conn);
+        assert!(sql.contains(STATUS_CHECK_COMPARISONS), "{sql}");
+        assert!(!sql.contains("CHECK (status IN"), "{sql}");
+        assert_eq!(user_version(&conn), LATEST_VERSION);
+    }
+
+    #[test]
+    fn a_status_rule_nobody_wrote_stops_the_upgrade_and_says_why() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        back_to_version_8(
+            &conn,
+            STATUS_CHECK_COMPARISONS,
+            "CHECK (length(status) > 0)",
+        );
+        let error = format!("{:#}", migrate(&conn).unwrap_err());
+        assert!(error.contains("migrating schema to version 9"), "{error}");
+        assert!(error.contains("status check"), "{error}");
+        assert_eq!(user_version(&conn), 8);
+        assert!(tasks_sql(&conn).contains("CHECK (length(status) > 0)"));
+    }
+
+    #[test]
+    fn a_refused_rewrite_changes_nothing_and_leaves_the_schema_read_only() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        back_to_version_8(&conn, STATUS_CHECK_COMPARISONS, STATUS_CHECK_LIST);
+        // Defensive mode refuses writes to sqlite_schema.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)
+            .unwrap();
+        let error = format!("{:#}", migrate(&conn).unwrap_err());
+        assert!(error.contains("migrating schema to version 9"), "{error}");
+        assert_eq!(user_version(&conn), 8);
+        assert!(tasks_sql(&conn).contains(STATUS_CHECK_LIST));
+        let writable: i64 = conn
+            .pragma_query_value(None, "writable_schema", |r| r.get(0))
+            .unwrap();
+        assert_eq!(writable, 0);
+        // Without defensive mode the same database upgrades.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, false)
+            .unwrap();
+        migrate(&conn).unwrap();
+        assert!(tasks_sql(&conn).contains(STATUS_CHECK_COMPARISONS));
+        assert_eq!(user_version(&conn), LATEST_VERSION);
+    }
 }

@@ -159,7 +159,9 @@ fn an_upgrade_gives_every_completed_task_a_completion_time_and_no_other() {
 }
 
 /// Whether `sql` (one statement, run with `args`) builds a temporary
-/// b-tree each time it runs (`OpenEphemeral` in its program).
+/// b-tree each time it runs (`OpenEphemeral` in its program). Ask on a
+/// connection opened after the last schema change: one that had already
+/// loaded the schema explains with the old one.
 fn builds_a_temporary_btree(
     conn: &rusqlite::Connection,
     sql: &str,
@@ -223,8 +225,25 @@ fn the_status_rule_costs_no_temporary_btree_and_still_holds_after_an_upgrade() {
         let conn = server.db();
         assert!(builds_a_temporary_btree(&conn, claim, &[&t, &"claimed"]));
     }
+    let row = |conn: &rusqlite::Connection| -> Vec<rusqlite::types::Value> {
+        let mut stmt = conn.prepare("SELECT * FROM tasks WHERE id = ?1").unwrap();
+        let n = stmt.column_count();
+        stmt.query_row([t], |r| (0..n).map(|i| r.get(i)).collect())
+            .unwrap()
+    };
+    let before = row(&server.db());
     server.restart_after("PRAGMA user_version = 8;");
     let conn = server.db();
+    assert_eq!(row(&conn), before, "the task's row, column by column");
+    let stored: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE name = 'tasks'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!stored.contains("CHECK (status IN"), "{stored}");
+    assert!(stored.contains("status = 'failed'"), "{stored}");
     assert!(!builds_a_temporary_btree(&conn, claim, &[&t, &"claimed"]));
     let insert =
         "INSERT INTO tasks (content, status, created_at, updated_at) VALUES ('x', ?1, '', '')";
