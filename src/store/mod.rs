@@ -177,6 +177,18 @@ fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_size_limit", 128 * 1024 * 1024)
 }
 
+/// Page size of new database files, in bytes (SQLite's default is 4096).
+/// Every page a write touches is copied whole into the statement journal,
+/// checksummed and appended to the write-ahead log, and the queue's writes
+/// change small rows on many pages (the task, its indexes, the counters,
+/// the event log). With 2048-byte pages the writer runs 7 % fewer
+/// instructions per claim → complete job and per create; gets, list
+/// pages, the claimable page and `/stats` on 100,000 tasks run as many as
+/// before (counted with callgrind, BENCHMARKS.md). Existing files keep the
+/// size they were made with: changing it takes a `VACUUM` outside WAL
+/// mode.
+pub const PAGE_SIZE: i64 = 2048;
+
 /// Opens (creating if needed) the database file and applies the schema and
 /// migrations. Used by the server and by offline commands.
 pub fn open_connection(path: &Path) -> anyhow::Result<Connection> {
@@ -191,6 +203,9 @@ pub fn open_connection(path: &Path) -> anyhow::Result<Connection> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", path.display()))?;
+    // Only a new file takes it: the size is fixed when the first page is
+    // written (and, in WAL mode, for good).
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     configure_connection(&conn)?;
     schema::migrate(&conn)?;
@@ -539,5 +554,46 @@ impl Checkpointer {
             self.restart_log.store(true, Ordering::Relaxed);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page_size(path: &Path) -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .pragma_query_value(None, "page_size", |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_new_database_gets_the_page_size_and_an_old_one_keeps_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = dir.path().join("new.db");
+        drop(open_connection(&new).unwrap());
+        assert_eq!(page_size(&new), PAGE_SIZE);
+
+        // A file an earlier version made, with SQLite's default size.
+        let old = dir.path().join("old.db");
+        let conn = rusqlite::Connection::open(&old).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x);")
+            .unwrap();
+        drop(conn);
+        assert_eq!(page_size(&old), 4096);
+        let conn = open_connection(&old).unwrap();
+        conn.execute(
+            "INSERT INTO tasks (content, created_at, updated_at) VALUES ('kept', '', '')",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        assert_eq!(page_size(&old), 4096);
+        let content: String = rusqlite::Connection::open(&old)
+            .unwrap()
+            .query_row("SELECT content FROM tasks", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(content, "kept");
     }
 }
