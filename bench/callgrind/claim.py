@@ -149,9 +149,11 @@ for path in glob.glob(out + ".1-*"):  # the dump after --zero, one file per thre
     text = open(path, errors="replace").read()
     total = next((int(line.split()[1]) for line in text.splitlines()
                   if line.startswith(("summary:", "totals:"))), 0)
-    name = ("writer" if "Writer::run" in text else
+    # By what each ran after the counters were zeroed (a thread's own
+    # entry point ran before, and may not be named).
+    name = ("writer" if "store::tasks::write_state" in text else
             "HTTP worker" if "actix_server" in text else
-            "checkpointer" if "Checkpointer::run" in text else "other")
+            "checkpointer" if "walCheckpoint" in text else "other")
     rows.append((total, name, os.path.basename(path)))
 for total, name, file in sorted(rows, reverse=True):
     if total / TASKS >= 1000:
