@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{emit, transition, transition_recording, Context};
+use super::{emit, emit_row, transition, transition_recording, Context};
 use crate::domain::access::Caller;
 use crate::domain::clock;
 use crate::domain::event_kind::EventKind;
@@ -115,8 +115,8 @@ fn take(tx: &Tx, caller: &Caller, task: &TaskRow, agent: i64, lease: i64) -> Res
         agent,
         lease_end: &lease_end,
     };
-    transition_recording(tx, task, Transition::Claim, record)?;
-    emit(tx, caller, task.id, EventKind::TaskClaimed, None)
+    let (_, row) = transition_recording(tx, task, Transition::Claim, record)?;
+    emit_row(tx, caller, row, EventKind::TaskClaimed, None)
 }
 
 /// `POST /tasks/claim`: claims the next task in the caller's queue

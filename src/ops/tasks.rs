@@ -4,7 +4,9 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{emit, require, settle_dependents, transition, transition_recording, Context};
+use super::{
+    emit, emit_row, require, settle_dependents, transition, transition_recording, Context,
+};
 use crate::domain::access::{Caller, Need, ReaderFacts};
 use crate::domain::calendar::{Frequency, Series};
 use crate::domain::clock;
@@ -1110,20 +1112,25 @@ pub(crate) fn complete_in(
             ));
         }
     }
-    if let Some(ctx) = &c.context {
-        context::write(tx, caller, id, ctx, Source::AgentObserved, None, max)?;
-    }
+    // A result written with the completion changes the row: read it again.
+    let t = match &c.context {
+        Some(ctx) => {
+            context::write(tx, caller, id, ctx, Source::AgentObserved, None, max)?;
+            tasks::require(tx, id)?
+        }
+        None => t,
+    };
     let evidence = c.evidence.as_ref().map(serde_json::to_string).transpose()?;
     let record = Record::Completion {
         by: caller.agent_id(),
         evidence: evidence.as_deref(),
     };
-    transition_recording(tx, &t, Transition::Complete, record)?;
+    let (_, row) = transition_recording(tx, &t, Transition::Complete, record)?;
     // The completer reads what it completed, what is below it and what it
     // waited for; the claimant, if any, no longer reads it through the
     // claim.
     readers::completed(tx, id)?;
-    let completed = emit(tx, caller, id, EventKind::TaskCompleted, None)?;
+    let completed = emit_row(tx, caller, row, EventKind::TaskCompleted, None)?;
     settle_dependents(tx, caller, id)?;
     if t.fields.is_recurring && t.fields.due_date.is_some() {
         spawn_next_occurrence(tx, caller, &t, max)?;

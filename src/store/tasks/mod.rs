@@ -143,7 +143,7 @@ impl Fields {
 /// One row of `tasks`, as stored: the [`Fields`] its writers set, and the
 /// state, ownership, chain, context, claim and outcome the operations
 /// keep.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TaskRow {
     pub id: i64,
     pub fields: Fields,
@@ -382,14 +382,17 @@ impl Record<'_> {
 
 /// Writes a state the machine chose and what the operation records with
 /// it, in one `UPDATE`; `clear_claim` also clears the claim's columns
-/// (holder, lease, session state).
+/// (holder, lease, session state). Returns `task` as the `UPDATE` left it
+/// (what [`get`] would now read), so that the operation can render it
+/// without reading it back.
 pub fn write_state(
     conn: &Connection,
-    id: i64,
+    task: &TaskRow,
     state: State,
     clear_claim: bool,
     record: Record,
-) -> Result<()> {
+) -> Result<TaskRow> {
+    let id = task.id;
     let now = clock::now_string();
     let mut sql =
         String::from("UPDATE tasks SET status = ?2, blocked_reason = ?3, updated_at = ?4");
@@ -438,7 +441,61 @@ pub fn write_state(
     sql.push_str(" WHERE id = ?1");
     conn.prepare_cached(&sql)?
         .execute(params_from_iter(values))?;
-    Ok(())
+    Ok(written(task, state, clear_claim, record, now))
+}
+
+/// `task` with what [`write_state`]'s `UPDATE` sets, column by column in
+/// the same order (a later assignment to a column wins, as in SQL).
+fn written(
+    task: &TaskRow,
+    state: State,
+    clear_claim: bool,
+    record: Record,
+    now: String,
+) -> TaskRow {
+    let mut row = task.clone();
+    row.status = state.status.as_str().to_string();
+    row.blocked_reason = state.blocked_reason.map(|r| r.as_str().to_string());
+    if clear_claim {
+        row.claimed_by_agent_id = None;
+        row.claimed_at = None;
+        row.lease_expires_at = None;
+        row.session_state = None;
+        row.session_state_detail = None;
+    }
+    match record {
+        Record::Nothing => {}
+        Record::Claim { agent, lease_end } => {
+            row.claimed_by_agent_id = Some(agent);
+            row.claimed_at = Some(now.clone());
+            row.lease_expires_at = Some(lease_end.to_string());
+            row.last_heartbeat_at = Some(now.clone());
+            row.session_state = None;
+            row.session_state_detail = None;
+            row.claim_generation += 1;
+            row.abandoned_at = None;
+        }
+        Record::Completion { by, evidence } => {
+            row.completed_at = Some(now.clone());
+            row.completed_by_agent_id = by;
+            if let Some(evidence) = evidence {
+                row.completion_evidence = Some(evidence.to_string());
+            }
+            row.failure_reason = None;
+            row.abandoned_at = None;
+        }
+        Record::Failure { reason } => {
+            row.failure_reason = reason.map(str::to_string);
+            row.completed_at = None;
+        }
+        Record::Reopen => {
+            row.completed_at = None;
+            row.completed_by_agent_id = None;
+            row.failure_reason = None;
+        }
+    }
+    row.updated_at = now;
+    row
 }
 
 /// Sets the assignee (hand-off).

@@ -235,6 +235,11 @@ fn fill(
 /// Loads and renders a task by id (after a write, for the answer).
 pub fn view(conn: &Connection, id: i64) -> Result<TaskView> {
     let row = get(conn, id)?.ok_or_else(|| Error::not_found(format!("task {id} not found")))?;
+    view_of(conn, row)
+}
+
+/// Renders a row the caller holds as it is now (a write's own result).
+pub fn view_of(conn: &Connection, row: TaskRow) -> Result<TaskView> {
     render(conn, vec![row])?
         .pop()
         .ok_or_else(|| Error::internal("rendering lost the task"))
