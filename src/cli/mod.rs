@@ -342,6 +342,8 @@ fn backup(db: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
     if !db.exists() {
         anyhow::bail!("no database at {}", db.display());
     }
+    // A plain connection, not `store::open_connection`: `VACUUM INTO` would
+    // take a pending `page_size` from it, and a backup keeps the source's.
     let conn = rusqlite::Connection::open(db)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute("VACUUM INTO ?1", [out.to_string_lossy()])?;

@@ -34,6 +34,7 @@ pub fn format(t: OffsetDateTime) -> String {
         (t.millisecond(), 3, 'Z'),
     ] {
         for place in (0..width).rev() {
+            // A digit, below 10: the cast loses nothing.
             out.push(char::from(b'0' + (n / 10u16.pow(place) % 10) as u8));
         }
         out.push(then);

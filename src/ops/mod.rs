@@ -204,7 +204,7 @@ pub fn fence(task: &TaskRow, claim_generation: Option<i64>) -> Result<()> {
 /// then refreshes the task's readers (the claimant read it through the
 /// claim), once, with whatever else it changed.
 pub fn transition(tx: &Tx, task: &TaskRow, t: Transition) -> Result<State> {
-    transition_recording(tx, task, t, Record::Nothing).map(|(state, _)| state)
+    apply(tx, task, t, Record::Nothing).map(|(state, _)| state)
 }
 
 /// [`transition`], writing what the operation records (a claim, a
@@ -217,16 +217,33 @@ pub fn transition_recording(
     t: Transition,
     record: Record,
 ) -> Result<(State, TaskRow)> {
+    let (state, write) = apply(tx, task, t, record)?;
+    let row = match write {
+        Some(Write { clears_claim, now }) => {
+            store::tasks::written(task, state, clears_claim, record, &now)
+        }
+        None => task.clone(),
+    };
+    Ok((state, row))
+}
+
+/// What [`apply`] wrote besides the state, for [`store::tasks::written`].
+struct Write {
+    clears_claim: bool,
+    now: String,
+}
+
+/// The transition and its write; `None` when nothing changed.
+fn apply(tx: &Tx, task: &TaskRow, t: Transition, record: Record) -> Result<(State, Option<Write>)> {
     let now = clock::now_string();
     let before = task.state(&now);
     let after = before.apply(task.id, t, &store::dependencies::summary(tx, task.id)?)?;
     let clears_claim = task.claimed_by_agent_id.is_some() && !after.claimed && t.ends_claim();
-    let row = if after != before || clears_claim || !record.is_nothing() {
-        store::tasks::write_state(tx, task, after, clears_claim, record)?
-    } else {
-        task.clone()
-    };
-    Ok((after, row))
+    if after == before && !clears_claim && record.is_nothing() {
+        return Ok((after, None));
+    }
+    store::tasks::write_state(tx, task.id, after, clears_claim, record, &now)?;
+    Ok((after, Some(Write { clears_claim, now })))
 }
 
 /// Re-evaluates the tasks that depend on `id` after it finished, failed,

@@ -182,9 +182,10 @@ fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
 /// checksummed and appended to the write-ahead log, and the queue's writes
 /// change small rows on many pages (the task, its indexes, the counters,
 /// the event log). With 2048-byte pages the writer runs 7 % fewer
-/// instructions per claim → complete job and per create; gets, list
-/// pages, the claimable page and `/stats` on 100,000 tasks run as many as
-/// before (counted with callgrind, BENCHMARKS.md). Existing files keep the
+/// instructions per claim → complete job and the server 8 % fewer per
+/// create; gets, list pages, the claimable page and `/stats` on 100,000
+/// and 1,000,000 tasks run as many as before (counted with callgrind,
+/// BENCHMARKS.md). Existing files keep the
 /// size they were made with: changing it takes a `VACUUM` outside WAL
 /// mode.
 pub const PAGE_SIZE: i64 = 2048;
