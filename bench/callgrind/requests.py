@@ -11,88 +11,26 @@ pool, writer, checkpointer).
 
     python3 bench/callgrind/requests.py target/release/delega [TASKS]
 
-Environment: PAGE_SIZE=N creates the database with that page size.
-Needs valgrind; Python's sqlite3 must read the schema (SQLite 3.31 or
-newer). Output goes to a temporary directory, printed first.
+Environment: PAGE_SIZE=N creates the database with that page size. Needs
+valgrind; see server.py for the rest.
 """
 import glob
 import http.client
 import json
 import os
 import random
-import signal
-import socket
-import sqlite3
-import subprocess
 import sys
-import tempfile
 import time
+
+from server import TOKEN, Workspace, control, stop
 
 BIN = sys.argv[1]
 TASKS = int(sys.argv[2]) if len(sys.argv) > 2 else 100000
-TOKEN = "dlp_" + "a" * 40
-DIR = tempfile.mkdtemp(prefix="delega-callgrind-")
-DB = os.path.join(DIR, "db.sqlite")
-print(f"callgrind output and the server's log go to {DIR}", flush=True)
+work = Workspace(BIN)
+stop(work.start()[0])  # the schema
+work.fill(TASKS, completed=TASKS * 9 // 10)
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def start(prefix):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DELEGA_")}
-    env["DELEGA_PROJECT_TOKEN"] = TOKEN
-    port = free_port()
-    proc = subprocess.Popen(
-        prefix + [BIN, "serve", "--bind", "127.0.0.1", "--port", str(port), "--db", DB],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(DIR, "server.log"), "a"))
-    for _ in range(1200):  # valgrind starts slowly
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            c.request("GET", "/health")
-            c.getresponse().read()
-            return proc, port
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    sys.exit(f"the server did not answer; see {DIR}/server.log")
-
-
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=120)
-
-
-def control(proc, *args):
-    subprocess.run(["callgrind_control", *args, str(proc.pid)],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-
-
-if os.environ.get("PAGE_SIZE"):
-    c = sqlite3.connect(DB)
-    c.execute(f"PRAGMA page_size = {int(os.environ['PAGE_SIZE'])}")
-    c.execute("PRAGMA journal_mode = WAL")
-    c.close()
-stop(start([])[0])  # the schema
-c = sqlite3.connect(DB)
-c.execute(
-    """WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?1)
-       INSERT INTO tasks (content, priority, labels, status, created_at, updated_at,
-                          completed_at, root_task_id)
-       SELECT 'bulk task ' || i, 1 + i % 4, json_array('work'),
-              CASE WHEN i < ?2 THEN 'completed' ELSE 'open' END,
-              '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z',
-              CASE WHEN i < ?2 THEN '2026-01-01T00:00:00.000Z' END, 1 + i FROM n""",
-    (TASKS, TASKS * 9 // 10))
-c.commit()
-c.close()
-
-proc, port = start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={DIR}/callgrind.out"])
+proc, port = work.start_under_callgrind()
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
 ids = random.Random(7)
 
@@ -124,7 +62,7 @@ time.sleep(1)
 stop(proc)
 
 totals = {}
-for path in glob.glob(f"{DIR}/callgrind.out.*"):
+for path in glob.glob(os.path.join(work.dir, "callgrind.out.*")):
     lines = open(path, errors="replace").read().splitlines()
     trigger = next((l for l in lines if l.startswith("desc: Trigger:")), "")
     if "kind-" in trigger:
