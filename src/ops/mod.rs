@@ -146,9 +146,10 @@ pub fn emit(
 }
 
 /// [`emit`] for a task whose row the operation holds as it is now (what
-/// [`transition_recording`] returns), which saves reading it back: a
-/// quarter of the reads of a claim → complete job. Debug builds (the
-/// tests) check the row against the table.
+/// [`transition_recording`] returns), which saves reading it back (a
+/// quarter of the reads of a claim → complete job) and reading the
+/// columns that name its event's audience. Debug builds (the tests) check
+/// the row against the table.
 pub fn emit_row(
     tx: &Tx,
     caller: &Caller,
@@ -162,6 +163,7 @@ pub fn emit_row(
         "the row an operation renders is the stored one"
     );
     let id = row.id;
+    let audience = readers::audience_of(tx, &row)?;
     let view = store::tasks::render::view_of(tx, row)?;
     // Every change that can put a task in a claim queue appends an event:
     // here waiting claimers hear of it (once this commits).
@@ -177,7 +179,15 @@ pub fn emit_row(
         });
     }
     let task = serde_json::value::to_raw_value(&view)?;
-    event_log::record(tx, kind, Subject::Task(&task), Some(id), caller, reason)?;
+    event_log::record_to(
+        tx,
+        kind,
+        Subject::Task(&task),
+        Some(id),
+        audience,
+        caller,
+        reason,
+    )?;
     Ok(task)
 }
 

@@ -60,12 +60,26 @@ pub fn record(
     caller: &Caller,
     reason: Option<&str>,
 ) -> Result<i64> {
-    let id = next_id(tx)?;
-    let now = clock::now_string();
     let audience = match task_id {
         Some(task) => readers::audience(tx, task)?,
         None => ",".to_string(),
     };
+    record_to(tx, kind, subject, task_id, audience, caller, reason)
+}
+
+/// [`record`] with the audience already known (`",3,7,"`, see
+/// [`readers::audience_of`]), for an operation that holds the task's row.
+pub fn record_to(
+    tx: &Tx,
+    kind: EventKind,
+    subject: Subject,
+    task_id: Option<i64>,
+    audience: String,
+    caller: &Caller,
+    reason: Option<&str>,
+) -> Result<i64> {
+    let id = next_id(tx)?;
+    let now = clock::now_string();
     let payload = serde_json::to_string(&Payload {
         event: kind.as_str(),
         event_id: id,

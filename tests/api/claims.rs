@@ -219,3 +219,47 @@ fn an_expired_lease_frees_the_task_with_reason_lease_expired() {
     assert_eq!(e["task"]["status"], "open");
     assert!(e["task"]["claimed_by_agent_id"].is_null());
 }
+
+/// The claim's and the completion's events go to the readers the task
+/// has at that moment — its claimant, then its completer — and to no other
+/// worker (their audience comes from the row the write left).
+#[test]
+fn claim_and_completion_events_reach_their_worker_and_no_other() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let (worker, worker_id) = server.agent("worker", "worker");
+    let (other, _) = server.agent("other", "worker");
+    let id = admin.create_task(json!({"content": "queued work"}))["id"]
+        .as_i64()
+        .unwrap();
+    let claimed = worker.post("/api/tasks/claim", json!({}));
+    assert_eq!(claimed.status, 200, "{}", claimed.text);
+    assert_eq!(claimed.body["task"]["id"], id);
+    let generation = claimed.body["task"]["claim_generation"].clone();
+    let done = worker.post(
+        &format!("/api/tasks/{id}/complete"),
+        json!({"claim_generation": generation}),
+    );
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(done.body["completed_by_agent_id"], worker_id);
+
+    let kinds = |client: &crate::helpers::Client| -> Vec<String> {
+        let page = client.get(&format!("/api/events?task_id={id}&limit=100"));
+        assert_eq!(page.status, 200, "{}", page.text);
+        page.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let seen = kinds(&worker);
+    assert!(seen.contains(&"task.claimed".to_string()), "{seen:?}");
+    assert!(seen.contains(&"task.completed".to_string()), "{seen:?}");
+    assert_eq!(kinds(&other), Vec::<String>::new());
+    // The admin sees every event, these two included.
+    let all = kinds(&admin);
+    assert!(
+        all.contains(&"task.claimed".to_string()) && all.contains(&"task.completed".to_string())
+    );
+}
