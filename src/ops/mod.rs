@@ -164,6 +164,11 @@ pub fn emit_row(
     );
     let id = row.id;
     let audience = readers::audience_of(tx, &row)?;
+    debug_assert_eq!(
+        readers::audience(tx, id).ok().as_ref(),
+        Some(&audience),
+        "the audience from the row is the one from the table"
+    );
     let view = store::tasks::render::view_of(tx, row)?;
     // Every change that can put a task in a claim queue appends an event:
     // here waiting claimers hear of it (once this commits).
@@ -179,7 +184,7 @@ pub fn emit_row(
         });
     }
     let task = serde_json::value::to_raw_value(&view)?;
-    event_log::record_to(
+    event_log::record_with_audience(
         tx,
         kind,
         Subject::Task(&task),

@@ -64,12 +64,12 @@ pub fn record(
         Some(task) => readers::audience(tx, task)?,
         None => ",".to_string(),
     };
-    record_to(tx, kind, subject, task_id, audience, caller, reason)
+    record_with_audience(tx, kind, subject, task_id, audience, caller, reason)
 }
 
 /// [`record`] with the audience already known (`",3,7,"`, see
 /// [`readers::audience_of`]), for an operation that holds the task's row.
-pub fn record_to(
+pub fn record_with_audience(
     tx: &Tx,
     kind: EventKind,
     subject: Subject,

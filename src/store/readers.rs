@@ -15,7 +15,8 @@
 //! completion a seventh of a queue worker's). The rows hold everyone
 //! else: what a task inherits from its parent, the actors of its
 //! hand-offs, the readers of tasks that wait for it. [`read_set`],
-//! [`reads`] and [`audience`] put the two together.
+//! [`reads`] and [`audience`] put the two together ([`audience_of`] with
+//! the columns from a row the writer holds).
 //!
 //! The claim holder reads the task itself only (a claim never opens the
 //! subtree): the column names it until the claim ends (release,

@@ -243,7 +243,7 @@ fn claim_and_completion_events_reach_their_worker_and_no_other() {
     assert_eq!(done.status, 200, "{}", done.text);
     assert_eq!(done.body["completed_by_agent_id"], worker_id);
 
-    let kinds = |client: &crate::helpers::Client| -> Vec<String> {
+    let kinds_of = |client: &crate::helpers::Client, id: i64| -> Vec<String> {
         let page = client.get(&format!("/api/events?task_id={id}&limit=100"));
         assert_eq!(page.status, 200, "{}", page.text);
         page.body
@@ -253,6 +253,7 @@ fn claim_and_completion_events_reach_their_worker_and_no_other() {
             .map(|e| e["event"].as_str().unwrap().to_string())
             .collect()
     };
+    let kinds = |client: &crate::helpers::Client| kinds_of(client, id);
     let seen = kinds(&worker);
     assert!(seen.contains(&"task.claimed".to_string()), "{seen:?}");
     assert!(seen.contains(&"task.completed".to_string()), "{seen:?}");
@@ -262,4 +263,19 @@ fn claim_and_completion_events_reach_their_worker_and_no_other() {
     assert!(
         all.contains(&"task.claimed".to_string()) && all.contains(&"task.completed".to_string())
     );
+
+    // A task the worker claimed and the admin completed: the completion
+    // ended the claim, the worker read the task only through it, and the
+    // completion's event is not for the worker.
+    let id = admin.create_task(json!({"content": "taken over"}))["id"]
+        .as_i64()
+        .unwrap();
+    let claimed = worker.post("/api/tasks/claim", json!({}));
+    assert_eq!(claimed.body["task"]["id"], id, "{}", claimed.text);
+    let done = admin.post(&format!("/api/tasks/{id}/complete"), json!({}));
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert!(done.body["claimed_by_agent_id"].is_null(), "{}", done.text);
+    let seen = kinds_of(&worker, id);
+    assert_eq!(seen, vec!["task.claimed".to_string()]);
+    assert!(kinds_of(&admin, id).contains(&"task.completed".to_string()));
 }

@@ -447,7 +447,9 @@ pub fn write_state(
 /// claim → complete job). It mirrors the `UPDATE` assignment by
 /// assignment, in the same order (a later assignment to a column wins, as
 /// in SQL); debug builds, which the tests run, compare the two wherever
-/// an operation renders the result (`ops::emit_row`).
+/// an operation renders the result (`ops::emit_row`). What it says is
+/// what the event shows and who may see the event (its audience comes
+/// from the row's creator, assignee, completer and claimant).
 pub fn written(
     task: &TaskRow,
     state: State,
