@@ -115,7 +115,7 @@ fn take(tx: &Tx, caller: &Caller, task: &TaskRow, agent: i64, lease: i64) -> Res
         agent,
         lease_end: &lease_end,
     };
-    let (_, row) = transition_recording(tx, task, Transition::Claim, record)?;
+    let row = transition_recording(tx, task, Transition::Claim, record)?;
     emit_row(tx, caller, row, EventKind::TaskClaimed, None)
 }
 

@@ -224,22 +224,21 @@ pub fn transition(tx: &Tx, task: &TaskRow, t: Transition) -> Result<State> {
 
 /// [`transition`], writing what the operation records (a claim, a
 /// completion, a failure, a reopen) in the same `UPDATE` as the state. A
-/// transition the machine refuses writes nothing. Returns the new state
-/// and the task's row as it now is (for [`emit_row`]).
+/// transition the machine refuses writes nothing. Returns the task's row
+/// as it now is (its status is the new state), for [`emit_row`].
 pub fn transition_recording(
     tx: &Tx,
     task: &TaskRow,
     t: Transition,
     record: Record,
-) -> Result<(State, TaskRow)> {
+) -> Result<TaskRow> {
     let (state, write) = apply(tx, task, t, record)?;
-    let row = match write {
+    Ok(match write {
         Some(Write { clears_claim, now }) => {
             store::tasks::written(task, state, clears_claim, record, &now)
         }
         None => task.clone(),
-    };
-    Ok((state, row))
+    })
 }
 
 /// What [`apply`] wrote besides the state, for [`store::tasks::written`].

@@ -1112,20 +1112,13 @@ pub(crate) fn complete_in(
             ));
         }
     }
-    // A result written with the completion changes the row: read it again.
-    let t = match &c.context {
-        Some(ctx) => {
-            context::write(tx, caller, id, ctx, Source::AgentObserved, None, max)?;
-            tasks::require(tx, id)?
-        }
-        None => t,
-    };
+    let t = hand_in(tx, caller, t, c.context.as_ref(), max)?;
     let evidence = c.evidence.as_ref().map(serde_json::to_string).transpose()?;
     let record = Record::Completion {
         by: caller.agent_id(),
         evidence: evidence.as_deref(),
     };
-    let (_, row) = transition_recording(tx, &t, Transition::Complete, record)?;
+    let row = transition_recording(tx, &t, Transition::Complete, record)?;
     // The completer reads what it completed, what is below it and what it
     // waited for; the claimant, if any, no longer reads it through the
     // claim.
@@ -1191,11 +1184,28 @@ pub async fn uncomplete(ctx: &Context, caller: &Caller, id: i64) -> Result<TaskJ
     ctx.store.write(move |tx| reopen_in(tx, &caller, id)).await
 }
 
+/// Merges the result a worker hands in with a completion or a failure
+/// (its `context`, as the agent observed it) and returns the task as it
+/// then is: the merge changes the row the transition starts from.
+fn hand_in(
+    tx: &Tx,
+    caller: &Caller,
+    task: TaskRow,
+    context: Option<&Map<String, Value>>,
+    max: usize,
+) -> Result<TaskRow> {
+    let Some(patch) = context else {
+        return Ok(task);
+    };
+    context::write(tx, caller, task.id, patch, Source::AgentObserved, None, max)?;
+    tasks::require(tx, task.id)
+}
+
 fn reopen_in(tx: &Tx, caller: &Caller, id: i64) -> Result<TaskJson> {
     let t = require(tx, caller, id, Need::Manage)?;
-    transition_recording(tx, &t, Transition::Reopen, Record::Reopen)?;
+    let row = transition_recording(tx, &t, Transition::Reopen, Record::Reopen)?;
     readers::refresh(tx, id)?;
-    let reopened = emit(tx, caller, id, EventKind::TaskUpdated, None)?;
+    let reopened = emit_row(tx, caller, row, EventKind::TaskUpdated, None)?;
     settle_dependents(tx, caller, id)?;
     Ok(reopened)
 }
@@ -1215,14 +1225,12 @@ pub async fn fail(ctx: &Context, caller: &Caller, id: i64, f: Failure) -> Result
             super::fence(&t, claim_generation)?;
             t.state(&clock::now_string())
                 .apply(id, Transition::Fail, &Dependencies::default())?;
-            if let Some(c) = &context {
-                context::write(tx, &caller, id, c, Source::AgentObserved, None, max)?;
-            }
+            let t = hand_in(tx, &caller, t, context.as_ref(), max)?;
             let record = Record::Failure {
                 reason: reason.as_deref(),
             };
-            transition_recording(tx, &t, Transition::Fail, record)?;
-            let failed = emit(tx, &caller, id, EventKind::TaskFailed, reason.as_deref())?;
+            let row = transition_recording(tx, &t, Transition::Fail, record)?;
+            let failed = emit_row(tx, &caller, row, EventKind::TaskFailed, reason.as_deref())?;
             settle_dependents(tx, &caller, id)?;
             Ok(failed)
         })

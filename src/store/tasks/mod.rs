@@ -619,8 +619,9 @@ mod tests {
     /// Every record, with and without clearing the claim, in several
     /// states, from a task holding a claim, a completion, evidence and a
     /// failure reason (each to keep or to clear): [`written`] says what the
-    /// `UPDATE` left. (The operations' debug check covers the claim and
-    /// the completion the way they happen; this covers the rest.)
+    /// `UPDATE` left. (The operations' debug check covers the claim, the
+    /// completion, the failure and the reopen the way they happen; this
+    /// covers every combination.)
     #[test]
     fn written_is_what_write_state_leaves() {
         let conn = Connection::open_in_memory().unwrap();
