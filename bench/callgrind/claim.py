@@ -14,6 +14,9 @@ side twice.
 
     python3 bench/callgrind/claim.py target/release/delega [TASKS] [WORKERS]
 
+TASKS defaults to 1000 and WORKERS to 4 (about 20 s); BENCHMARKS.md's
+figures use 2000 16, closer to the batches of the real 16-worker drain.
+
 Environment: PAGE_SIZE=N creates the database with that page size. Needs
 valgrind (Debian's package); see server.py for the rest.
 """

@@ -11,6 +11,9 @@ pool, writer, checkpointer).
 
     python3 bench/callgrind/requests.py target/release/delega [TASKS]
 
+TASKS defaults to 100000 (BENCHMARKS.md also uses 1000000; the fill and
+the first requests grow with it).
+
 Environment: PAGE_SIZE=N creates the database with that page size. Needs
 valgrind; see server.py for the rest.
 """

@@ -1,6 +1,16 @@
 """What claim.py and requests.py share: a throwaway database filled
 through the server's schema, and the real server on it, outside or under
-valgrind. Standard library only."""
+valgrind. Standard library only.
+
+The server starts with the project token below and none of the caller's
+DELEGA_* settings (they would change what is measured). Everything a run
+makes stays in the /tmp/delega-callgrind-* directory it prints first:
+db.sqlite, server.log, and callgrind's files. The numbered ones are the
+dumps taken after the counters were zeroed, which the scripts report:
+callgrind.out.1-<thread> for claim.py (one per thread), callgrind.out.<n>
+for requests.py (one per request kind). callgrind.out and
+callgrind.out-<thread>, written at exit, cover the whole run. Delete the
+directory afterwards."""
 import http.client
 import os
 import signal
