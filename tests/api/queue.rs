@@ -603,6 +603,56 @@ fn nine_in_berlin_stays_nine_across_both_daylight_saving_changes() {
     );
 }
 
+/// A TZif (RFC 8536) version-1 file for a zone fixed at UTC+09:00 with
+/// no transitions: a host zoneinfo entry that lies.
+fn fixed_plus_nine_tzif() -> Vec<u8> {
+    let mut f = b"TZif".to_vec();
+    f.push(0); // version 1
+    f.extend([0u8; 15]);
+    // isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt
+    for count in [0u32, 0, 0, 0, 1, 4] {
+        f.extend(count.to_be_bytes());
+    }
+    f.extend(32_400i32.to_be_bytes()); // utoff
+    f.extend([0u8, 0u8]); // isdst, desigidx
+    f.extend(b"JST\0");
+    f
+}
+
+#[test]
+fn time_zones_come_from_the_compiled_in_database_not_the_hosts() {
+    // A host zoneinfo (TZDIR) whose Europe/Berlin is UTC+09:00 without
+    // daylight saving, and which has a zone the real database lacks.
+    let tzdir = tempfile::tempdir().unwrap();
+    for name in ["Europe/Berlin", "Fake/Zone"] {
+        let path = tzdir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, fixed_plus_nine_tzif()).unwrap();
+    }
+    let server = TestServer::process_with(&[("TZDIR", tzdir.path().to_str().unwrap())]);
+    let admin = server.admin();
+    let r = recurrence(
+        &admin,
+        json!({"content": "stand-up", "rule_type": "daily", "timezone": "Europe/Berlin",
+               "next_due_at": "2027-03-27T09:00:00+01:00", "active": false}),
+    );
+    // The real Berlin: 09:00 is 08:00 UTC, then 07:00 after 2027-03-28.
+    assert_eq!(
+        upcoming(&admin, id_of(&r), 3),
+        [
+            "2027-03-27T08:00:00.000Z",
+            "2027-03-28T07:00:00.000Z",
+            "2027-03-29T07:00:00.000Z"
+        ]
+    );
+    let r = admin.post(
+        "/api/recurrences",
+        json!({"content": "x", "rule_type": "daily", "timezone": "Fake/Zone"}),
+    );
+    r.assert_error(422);
+    assert_eq!(r.body["detail"]["field"], "timezone", "{}", r.text);
+}
+
 #[test]
 fn a_recurrence_spawns_while_the_server_runs_and_skips_while_an_instance_is_open() {
     let server = TestServer::start();
