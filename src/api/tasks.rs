@@ -80,7 +80,7 @@ pub async fn get(state: State, path: IdPath, caller: Caller) -> Result<HttpRespo
     tag = "tasks",
     params(("id" = i64, Path, description = "The task's id")),
     request_body(content = crate::ops::tasks::TaskInput, content_type = "application/json"),
-    responses((status = 200, description = "The task", body = crate::store::tasks::render::TaskView), (status = 409, description = "Blocked by unfinished dependencies", body = crate::error::ErrorBody))
+    responses((status = 200, description = "The task", body = crate::store::tasks::render::TaskView), (status = 409, description = "Blocked by unfinished dependencies, or `stale_claim`: the `claim_generation` sent is not the task's", body = crate::error::ErrorBody))
 )]
 pub async fn update(
     state: State,

@@ -190,18 +190,21 @@ pub async fn claim_next(ctx: &Context, caller: &Caller, c: ClaimInput) -> Result
     }
 }
 
-/// A task for a queue operation: one the caller reads, or a queue item
-/// (unassigned or assigned to it) that another agent's claim hides — for
-/// those the answer is "claimed by someone else" (409/403), not a 404.
-fn queue_task(tx: &Tx, caller: &Caller, id: i64) -> Result<TaskRow> {
-    let task = tasks::require(tx, id)?;
-    let me = caller.agent_id();
-    let queue_item = task.status().is_claimable()
-        && (task.assigned_to_agent_id.is_none() || task.assigned_to_agent_id == me);
-    if queue_item || super::may_read(tx, caller, &task)? {
+/// Whether `task` is a queue item of the caller's — claimable, and
+/// unassigned or assigned to it — whether or not a claim holds it now.
+pub(super) fn queue_item(task: &TaskRow, caller: &Caller) -> bool {
+    task.status().is_claimable()
+        && (task.assigned_to_agent_id.is_none() || task.assigned_to_agent_id == caller.agent_id())
+}
+
+/// `task` for a queue operation: one the caller reads, or a queue item
+/// that another agent's claim hides — for those the answer is "claimed by
+/// someone else" (409/403), not a 404.
+fn queue_visible(tx: &Tx, caller: &Caller, task: TaskRow) -> Result<TaskRow> {
+    if queue_item(&task, caller) || super::may_read(tx, caller, &task)? {
         Ok(task)
     } else {
-        Err(Error::not_found(format!("task {id} not found")))
+        Err(Error::not_found(format!("task {} not found", task.id)))
     }
 }
 
@@ -213,7 +216,7 @@ pub async fn claim(ctx: &Context, caller: &Caller, id: i64, lease: i64) -> Resul
     let claimed = ctx
         .store
         .write(move |tx| {
-            let task = queue_task(tx, &caller, id)?;
+            let task = queue_visible(tx, &caller, tasks::require(tx, id)?)?;
             let now = clock::now_string();
             if task.live_claimant(&now) == Some(agent) {
                 return Err(Error::conflict(format!(
@@ -238,8 +241,7 @@ pub async fn claim(ctx: &Context, caller: &Caller, id: i64, lease: i64) -> Resul
 /// claim generation it names, if it names one (409 `stale_claim`).
 fn held(tx: &Tx, caller: &Caller, id: i64, generation: Option<i64>) -> Result<TaskRow> {
     let agent = agent_of(caller)?;
-    let task = queue_task(tx, caller, id)?;
-    super::fence(&task, generation)?;
+    let task = queue_visible(tx, caller, super::fenced(tx, caller, id, generation)?)?;
     if task.live_claimant(&clock::now_string()) != Some(agent) {
         return Err(Error::conflict(format!(
             "you hold no live claim on task {id}; claim it first"
@@ -314,8 +316,7 @@ pub async fn release(
     let caller = caller.clone();
     ctx.store
         .write(move |tx| {
-            let task = queue_task(tx, &caller, id)?;
-            super::fence(&task, generation)?;
+            let task = queue_visible(tx, &caller, super::fenced(tx, &caller, id, generation)?)?;
             let holder = task.live_claimant(&clock::now_string());
             if holder.is_none() {
                 return Err(Error::conflict(format!("task {id} is not claimed")));

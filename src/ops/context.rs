@@ -49,8 +49,7 @@ pub async fn patch(ctx: &Context, caller: &Caller, id: i64, p: Patch) -> Result<
     let (caller, max) = (caller.clone(), ctx.max_context_bytes());
     ctx.store
         .write(move |tx| {
-            let t = require(tx, &caller, id, Need::Work)?;
-            super::fence(&t, p.claim_generation)?;
+            super::require_fenced(tx, &caller, id, Need::Work, p.claim_generation)?;
             context::write(tx, &caller, id, &p.patch, p.source, p.expected_version, max)?;
             emit(tx, &caller, id, EventKind::TaskContextUpdated, None)
         })
@@ -92,8 +91,7 @@ pub async fn supersede(
     let caller = caller.clone();
     ctx.store
         .write(move |tx| {
-            let t = require(tx, &caller, id, Need::Work)?;
-            super::fence(&t, claim_generation)?;
+            super::require_fenced(tx, &caller, id, Need::Work, claim_generation)?;
             let entry = context::supersede(tx, id, &key)?;
             crate::store::tasks::touch(tx, id)?;
             emit(

@@ -82,6 +82,49 @@ pub fn require(conn: &Connection, caller: &Caller, id: i64, need: Need) -> Resul
     Ok(task)
 }
 
+/// [`require`] for a write that names the claim generation the caller
+/// holds (SPEC §10's fencing token): see [`fenced`].
+pub fn require_fenced(
+    conn: &Connection,
+    caller: &Caller,
+    id: i64,
+    need: Need,
+    claim_generation: Option<i64>,
+) -> Result<TaskRow> {
+    let task = fenced(conn, caller, id, claim_generation)?;
+    check(conn, caller, &task, need)?;
+    Ok(task)
+}
+
+/// Loads task `id` for a write that names `claim_generation`, refusing a
+/// stale one with 409 `stale_claim` before any permission is checked: a
+/// worker whose lease ran out while it was paused no longer reads the task
+/// through its claim, and must hear "stale", not 404, when it comes back.
+/// Only a caller who may know the generation hears it — one that reads
+/// the task, finds it in its claim queue, or claimed it before
+/// ([`store::claims::ever_claimed`]); for anyone else the caller's own
+/// check decides, so a task it cannot see stays a 404.
+pub fn fenced(
+    conn: &Connection,
+    caller: &Caller,
+    id: i64,
+    claim_generation: Option<i64>,
+) -> Result<TaskRow> {
+    let task = store::tasks::require(conn, id)?;
+    if let Err(stale) = fence(&task, claim_generation) {
+        let knows = claims::queue_item(&task, caller)
+            || may_read(conn, caller, &task)?
+            || match caller.agent_id() {
+                Some(agent) => store::claims::ever_claimed(conn, id, agent)?,
+                None => false,
+            };
+        if knows {
+            return Err(stale);
+        }
+    }
+    Ok(task)
+}
+
 /// Applies the permission rule to a loaded task.
 pub fn check(conn: &Connection, caller: &Caller, task: &TaskRow, need: Need) -> Result<()> {
     access::check(caller, &facts(conn, caller, task)?, need)

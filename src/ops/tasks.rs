@@ -100,6 +100,9 @@ pub struct TaskInput {
     evidence_policy: Option<Option<String>>,
     /// Update only: `true` completes the task, `false` reopens it.
     completed: Option<bool>,
+    /// Update only: the fencing token of the claim the caller holds
+    /// (SPEC §10); a stale one is refused with 409 `stale_claim`.
+    claim_generation: Option<i64>,
     #[serde(default, deserialize_with = "double_option")]
     recurring_type: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
@@ -348,6 +351,7 @@ impl TaskInput {
             accountable: self.accountable_agent_id.clone(),
             status: self.status.as_deref().map(parse_status).transpose()?,
             completed: self.completed,
+            claim_generation: self.claim_generation,
             context: context_of(self.context, self.metadata)?,
             depends_on: self
                 .depends_on
@@ -774,6 +778,8 @@ pub struct Changes {
     pub assignee: Option<Option<AgentRef>>,
     pub accountable: Option<Option<AgentRef>>,
     pub completed: Option<bool>,
+    /// The fencing token the caller names (SPEC §10), if any.
+    pub claim_generation: Option<i64>,
     pub context: Option<Map<String, Value>>,
     pub depends_on: Option<Vec<i64>>,
 }
@@ -808,7 +814,7 @@ pub async fn update(ctx: &Context, caller: &Caller, id: i64, ch: Changes) -> Res
 }
 
 fn update_in(tx: &Tx, caller: &Caller, id: i64, ch: Changes, max: usize) -> Result<TaskJson> {
-    let mut t = require(tx, caller, id, ch.need())?;
+    let mut t = super::require_fenced(tx, caller, id, ch.need(), ch.claim_generation)?;
     if let Some(Some(pid)) = ch.fields.project_id {
         check_project(tx, Some(pid))?;
     }
@@ -1094,8 +1100,7 @@ pub(crate) fn complete_in(
     c: Completion,
     max: usize,
 ) -> Result<TaskJson> {
-    let t = require(tx, caller, id, Need::Work)?;
-    super::fence(&t, c.claim_generation)?;
+    let t = super::require_fenced(tx, caller, id, Need::Work, c.claim_generation)?;
     if t.status() == Status::Completed {
         return tasks::json(tx, id);
     }
@@ -1221,8 +1226,7 @@ pub async fn fail(ctx: &Context, caller: &Caller, id: i64, f: Failure) -> Result
     } = f;
     ctx.store
         .write(move |tx| {
-            let t = require(tx, &caller, id, Need::Work)?;
-            super::fence(&t, claim_generation)?;
+            let t = super::require_fenced(tx, &caller, id, Need::Work, claim_generation)?;
             t.state(&clock::now_string())
                 .apply(id, Transition::Fail, &Dependencies::default())?;
             let t = hand_in(tx, &caller, t, context.as_ref(), max)?;

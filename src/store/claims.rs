@@ -137,3 +137,16 @@ pub fn plans(conn: &Connection, f: &QueueFilter) -> Result<Vec<String>> {
     }
     Ok(out)
 }
+
+/// Whether `agent` ever claimed task `id` (its `task.claimed` events, found
+/// through `events_task`): such a worker knows the task's claim
+/// generations, so a stale one is answered 409 `stale_claim` even after
+/// the claim that let it read the task has lapsed (`ops::require_fenced`).
+pub fn ever_claimed(conn: &Connection, id: i64, agent: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM events \
+             WHERE task_id = ?1 AND kind = 'task.claimed' AND agent_id = ?2)",
+        )?
+        .query_row([id, agent], |r| r.get(0))?)
+}

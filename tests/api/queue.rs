@@ -386,36 +386,75 @@ fn a_stale_claim_generation_cannot_overwrite_the_next_claimants_work() {
     let new = r.body["task"]["claim_generation"].as_i64().unwrap();
     assert_eq!(new, old + 1);
     let before = server.task_snapshot(t);
-    for (path, body) in [
-        ("complete", json!({"claim_generation": old})),
-        ("fail", json!({"claim_generation": old, "reason": "late"})),
-        ("heartbeat", json!({"claim_generation": old})),
-        ("release", json!({"claim_generation": old})),
-        (
-            "state",
-            json!({"claim_generation": old, "state": "working"}),
-        ),
-    ] {
-        let r = second.post(&format!("/api/tasks/{t}/{path}"), body);
+    // The paused worker, which no longer reads the task, and the current
+    // holder naming the old generation: both hear "stale", nothing changes.
+    for (who, client) in [("first", &first), ("second", &second)] {
+        for (path, body) in [
+            ("complete", json!({"claim_generation": old})),
+            ("fail", json!({"claim_generation": old, "reason": "late"})),
+            ("heartbeat", json!({"claim_generation": old})),
+            ("release", json!({"claim_generation": old})),
+            (
+                "state",
+                json!({"claim_generation": old, "state": "working"}),
+            ),
+            (
+                "context/supersede",
+                json!({"key": "result", "claim_generation": old}),
+            ),
+        ] {
+            let r = client.post(&format!("/api/tasks/{t}/{path}"), body);
+            r.assert_error(409);
+            assert_eq!(r.body["code"], "stale_claim", "{who} {path}: {}", r.text);
+            assert_eq!(r.body["claim_generation"], new, "{}", r.text);
+        }
+        let r = client.patch(
+            &format!("/api/tasks/{t}/context?claim_generation={old}"),
+            json!({"result": "stale"}),
+        );
         r.assert_error(409);
-        assert_eq!(r.body["code"], "stale_claim", "{path}: {}", r.text);
+        assert_eq!(r.body["code"], "stale_claim", "{who} context: {}", r.text);
+        let r = client.put(
+            &format!("/api/tasks/{t}"),
+            json!({"completed": true, "claim_generation": old}),
+        );
+        r.assert_error(409);
+        assert_eq!(r.body["code"], "stale_claim", "{who} PUT: {}", r.text);
     }
-    let r = second.patch(
-        &format!("/api/tasks/{t}/context?claim_generation={old}"),
-        json!({"result": "stale"}),
+    let r = admin.put(
+        &format!("/api/tasks/{t}"),
+        json!({"content": "rewritten", "claim_generation": old}),
     );
     r.assert_error(409);
-    let r = second.post(
-        &format!("/api/tasks/{t}/context/supersede"),
-        json!({"key": "result", "claim_generation": old}),
+    assert_eq!(r.body["code"], "stale_claim", "admin PUT: {}", r.text);
+    let r = admin.put(
+        &format!("/api/tasks/{t}"),
+        json!({"content": "rewritten", "claim_generation": "one"}),
     );
-    r.assert_error(409);
+    r.assert_error(422);
+    assert_eq!(r.body["detail"]["field"], "claim_generation", "{}", r.text);
     assert_eq!(server.task_snapshot(t), before, "nothing changed");
     let r = second.post(
         &format!("/api/tasks/{t}/complete"),
         json!({"claim_generation": new}),
     );
     assert_eq!(r.status, 200, "{}", r.text);
+    // Finished: the worker that once held a claim still hears "stale";
+    // one that never saw the task does not learn it exists.
+    let done = server.task_snapshot(t);
+    let (stranger, _) = server.agent("stranger", "worker");
+    let r = first.post(
+        &format!("/api/tasks/{t}/complete"),
+        json!({"claim_generation": old}),
+    );
+    r.assert_error(409);
+    assert_eq!(r.body["code"], "stale_claim", "{}", r.text);
+    let r = stranger.post(
+        &format!("/api/tasks/{t}/complete"),
+        json!({"claim_generation": old}),
+    );
+    r.assert_error(404);
+    assert_eq!(server.task_snapshot(t), done, "nothing changed");
 }
 
 #[test]
