@@ -226,6 +226,17 @@ fn apply(tx: &Tx, r: &mut Recurrence, input: RecurrenceInput, creating: bool) ->
                 .ok_or_else(|| Error::validation("next_due_at", "must be an RFC 3339 timestamp"))?;
             let local = at.to_zoned(tz.clone());
             r.series_start = Some(local.date().to_string());
+            // A series moved to a new date goes on from it, unless the
+            // body names the anchors too (derived below from the start).
+            if input.anchor_day.is_none() {
+                r.anchor_day = None;
+            }
+            if input.anchor_month.is_none() {
+                r.anchor_month = None;
+            }
+            if input.anchor_weekday.is_none() {
+                r.anchor_weekday = None;
+            }
             if input.time_of_day.is_none() {
                 r.time_of_day = local.time().strftime("%H:%M").to_string();
             }
@@ -266,6 +277,22 @@ fn apply(tx: &Tx, r: &mut Recurrence, input: RecurrenceInput, creating: bool) ->
             r.anchor_month.get_or_insert(i64::from(start.month()));
         }
         _ => {}
+    }
+    if let (Some(Frequency::Yearly), Some(month), Some(day)) =
+        (Frequency::parse(&r.rule_type), r.anchor_month, r.anchor_day)
+    {
+        // Feb 29 is a date (it falls on Feb 28 in common years); Feb 30
+        // or Apr 31 never is.
+        let longest = i8::try_from(month)
+            .ok()
+            .and_then(|m| Date::new(2000, m, 1).ok())
+            .map_or(31, |d| i64::from(d.days_in_month()));
+        if day > longest {
+            return Err(Error::validation(
+                "anchor_day",
+                format!("month {month} has no day {day}"),
+            ));
+        }
     }
     schedule(r)?;
     Ok(())

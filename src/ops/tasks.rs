@@ -833,7 +833,14 @@ fn update_in(tx: &Tx, caller: &Caller, id: i64, ch: Changes, max: usize) -> Resu
             agents::resolve_active(tx, "accountable_agent_id", a)?.id,
         )),
     };
+    let due_before = t.fields.due_date.clone();
     let mut other_change = t.fields.apply(fields);
+    if t.fields.due_date != due_before {
+        // A legacy recurring series moved by hand goes on from its new
+        // date; re-sending the same (perhaps clamped) date keeps the anchor.
+        t.recurrence_anchor = t.fields.due_date.clone();
+        tasks::set_recurrence_anchor(tx, id, t.recurrence_anchor.as_deref())?;
+    }
     let previous_assignee = t.assigned_to_agent_id;
     let assignment_changed = matches!(new_assignee, Some(a) if a != previous_assignee);
     if let Some(a) = new_assignee {

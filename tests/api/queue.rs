@@ -791,6 +791,44 @@ fn a_server_down_across_several_due_times_spawns_one_instance_on_start() {
 }
 
 #[test]
+fn a_recurrence_moved_to_a_new_date_goes_on_from_it_unless_the_anchor_is_named() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let r = recurrence(
+        &admin,
+        json!({"content": "invoice", "rule_type": "monthly", "timezone": "UTC",
+               "next_due_at": "2027-01-15T09:00:00Z", "active": false}),
+    );
+    let id = id_of(&r);
+    let moved = admin.put(
+        &format!("/api/recurrences/{id}"),
+        json!({"next_due_at": "2027-02-20T09:00:00Z"}),
+    );
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    assert_eq!(
+        upcoming(&admin, id, 3),
+        [
+            "2027-02-20T09:00:00.000Z",
+            "2027-03-20T09:00:00.000Z",
+            "2027-04-20T09:00:00.000Z"
+        ]
+    );
+    let once = admin.put(
+        &format!("/api/recurrences/{id}"),
+        json!({"next_due_at": "2027-02-22T09:00:00Z", "anchor_day": 15}),
+    );
+    assert_eq!(once.status, 200, "{}", once.text);
+    assert_eq!(
+        upcoming(&admin, id, 3),
+        [
+            "2027-02-22T09:00:00.000Z",
+            "2027-03-15T09:00:00.000Z",
+            "2027-04-15T09:00:00.000Z"
+        ]
+    );
+}
+
+#[test]
 fn the_sdks_recurrence_calls_and_bad_rules() {
     let server = TestServer::start();
     let admin = server.admin();
@@ -840,12 +878,53 @@ fn the_sdks_recurrence_calls_and_bad_rules() {
             json!({"content": "x", "rule_type": "weekly", "anchor_weekday": 7}),
             "anchor_weekday",
         ),
+        (
+            json!({"content": "x", "rule_type": "yearly", "anchor_month": 2, "anchor_day": 30}),
+            "anchor_day",
+        ),
+        (
+            json!({"content": "x", "rule_type": "yearly", "anchor_month": 4, "anchor_day": 31}),
+            "anchor_day",
+        ),
+        (
+            json!({"content": "x", "rule_type": "yearly", "anchor_month": 13}),
+            "anchor_month",
+        ),
         (json!({"rule_type": "daily"}), "content"),
     ] {
         admin
             .post("/api/recurrences", body)
             .assert_field_error(field);
     }
+    // The same on an update, and the stored recurrence stays as it was.
+    let stored = admin.get(&format!("/api/recurrences/{id}")).body;
+    for (body, field) in [
+        (json!({"rule_type": "hourly"}), "rule_type"),
+        (json!({"interval": 0}), "interval"),
+        (json!({"timezone": "Mars/Olympus"}), "timezone"),
+        (json!({"anchor_day": 32}), "anchor_day"),
+        (json!({"anchor_weekday": 7}), "anchor_weekday"),
+        (
+            json!({"rule_type": "yearly", "anchor_month": 2, "anchor_day": 30}),
+            "anchor_day",
+        ),
+        (json!({"next_due_at": "tomorrow"}), "next_due_at"),
+    ] {
+        admin
+            .put(&format!("/api/recurrences/{id}"), body)
+            .assert_field_error(field);
+    }
+    assert_eq!(admin.get(&format!("/api/recurrences/{id}")).body, stored);
+    // Yearly on Feb 29 is a date: it falls on Feb 28 in common years.
+    let leap = recurrence(
+        &admin,
+        json!({"content": "leap", "rule_type": "yearly", "anchor_month": 2, "anchor_day": 29,
+               "timezone": "UTC", "next_due_at": "2028-02-29T12:00:00Z", "active": false}),
+    );
+    assert_eq!(
+        upcoming(&admin, id_of(&leap), 2),
+        ["2028-02-29T12:00:00.000Z", "2029-02-28T12:00:00.000Z"]
+    );
     let deleted = admin.delete(&format!("/api/recurrences/{id}"));
     assert_eq!(deleted.status, 200);
     admin
@@ -872,6 +951,53 @@ fn legacy_recurring_tasks_keep_their_day_of_month() {
     assert_eq!(
         dues,
         ["2027-02-28", "2027-03-31", "2027-04-30", "2027-05-31"]
+    );
+    let next_due = |t: &Value| {
+        let r = w.post(&format!("/api/tasks/{}/complete", t["id"]), json!({}));
+        assert_eq!(r.status, 200, "{}", r.text);
+        let open = w.get("/api/tasks?search=rent&completed=false").body;
+        open[0].clone()
+    };
+    // A client that re-sends the clamped date it read keeps the series on
+    // the 31st; moving the date by hand re-anchors the series there.
+    let t = next_due(&t);
+    assert_eq!(t["due_date"], "2027-06-30");
+    let r = w.put(
+        &format!("/api/tasks/{}", t["id"]),
+        json!({"due_date": "2027-06-30", "content": "rent"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let t = next_due(&t);
+    assert_eq!(t["due_date"], "2027-07-31");
+    let r = w.put(
+        &format!("/api/tasks/{}", t["id"]),
+        json!({"due_date": "2027-08-15"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let t = next_due(&t);
+    assert_eq!(t["due_date"], "2027-09-15");
+    let t = next_due(&t);
+    assert_eq!(t["due_date"], "2027-10-15");
+}
+
+#[test]
+fn a_legacy_yearly_task_on_february_29_returns_to_it_in_leap_years() {
+    let server = TestServer::start();
+    let (w, _) = server.agent("w", "worker");
+    let mut t = w.create_task(json!({
+        "content": "leap", "due_date": "2028-02-29", "is_recurring": true,
+        "recurring_type": "yearly",
+    }));
+    let mut dues = Vec::new();
+    for _ in 0..4 {
+        let r = w.post(&format!("/api/tasks/{}/complete", t["id"]), json!({}));
+        assert_eq!(r.status, 200, "{}", r.text);
+        t = w.get("/api/tasks?search=leap&completed=false").body[0].clone();
+        dues.push(t["due_date"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        dues,
+        ["2029-02-28", "2030-02-28", "2031-02-28", "2032-02-29"]
     );
 }
 

@@ -351,6 +351,14 @@ pub fn update_fields(conn: &Connection, t: &TaskRow) -> Result<()> {
     Ok(())
 }
 
+/// Sets the first due date a legacy recurring series counts from
+/// (`tasks.recurrence_anchor`, SPEC §5's recurring note).
+pub fn set_recurrence_anchor(conn: &Connection, id: i64, anchor: Option<&str>) -> Result<()> {
+    conn.prepare_cached("UPDATE tasks SET recurrence_anchor = ?2 WHERE id = ?1")?
+        .execute(rusqlite::params![id, anchor])?;
+    Ok(())
+}
+
 /// What a transition records besides the state. It is written by the
 /// same `UPDATE` as the state: the row and its indexes are written once
 /// per operation, not once per column group (on the claim → complete path
