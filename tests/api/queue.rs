@@ -327,6 +327,91 @@ fn a_waiting_claimer_gets_a_task_created_after_it_began_to_wait() {
 }
 
 #[test]
+fn a_waiting_claimer_is_woken_by_every_change_that_queues_a_task_for_it() {
+    let server = TestServer::start_with(&[("DELEGA_MIN_LEASE_SECONDS", "1")]);
+    let admin = server.admin();
+    let (w, w_id) = server.agent("waiter", "worker");
+    let (other, _) = server.agent("other", "worker");
+    // Runs `change` while `w` long-polls for an `urgent` task; `w` must
+    // receive `expected` (not time out at 20 s, which answers no task).
+    let woken_by = |what: &str, expected: i64, change: &dyn Fn()| {
+        let waiter = {
+            let w = w.clone();
+            std::thread::spawn(move || {
+                w.post(
+                    "/api/tasks/claim",
+                    json!({"labels": ["urgent"], "wait_seconds": 20}),
+                )
+            })
+        };
+        wait_until("the waiter to wait", Duration::from_secs(5), || {
+            server.hub().waiters().len() == 1
+        });
+        change();
+        let r = waiter.join().unwrap();
+        assert_eq!(r.status, 200, "{what}: {}", r.text);
+        assert_eq!(r.body["task"]["id"], expected, "{what}: {}", r.text);
+        assert_eq!(r.body["task"]["claimed_by_agent_id"], w_id, "{what}");
+    };
+    let urgent = |extra: Value| {
+        let mut body = json!({"content": "urgent work", "labels": ["urgent"]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        id_of(&admin.create_task(body))
+    };
+
+    let t = urgent(json!({}));
+    assert_eq!(
+        other
+            .post(&format!("/api/tasks/{t}/claim"), json!({}))
+            .status,
+        200
+    );
+    woken_by("a release", t, &|| {
+        let r = other.post(&format!("/api/tasks/{t}/release"), json!({}));
+        assert_eq!(r.status, 200, "{}", r.text);
+    });
+
+    let t = urgent(json!({}));
+    let r = other.post(
+        &format!("/api/tasks/{t}/claim"),
+        json!({"lease_seconds": 1}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    woken_by("a lease that ran out", t, &|| {});
+
+    let t = urgent(json!({}));
+    assert_eq!(
+        admin
+            .post(&format!("/api/tasks/{t}/complete"), json!({}))
+            .status,
+        200
+    );
+    woken_by("an uncomplete", t, &|| {
+        let r = admin.post(&format!("/api/tasks/{t}/uncomplete"), json!({}));
+        assert_eq!(r.status, 200, "{}", r.text);
+    });
+
+    let t = urgent(json!({"assigned_to_agent_id": "other"}));
+    woken_by("an assignment to it", t, &|| {
+        let r = admin.put(
+            &format!("/api/tasks/{t}"),
+            json!({"assigned_to_agent_id": "waiter"}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+    });
+
+    let dep = id_of(&admin.create_task(json!({"content": "first"})));
+    let t = urgent(json!({"depends_on": [dep]}));
+    assert_eq!(server.task_snapshot(t)["status"], "blocked");
+    woken_by("an unblock", t, &|| {
+        let r = admin.post(&format!("/api/tasks/{dep}/complete"), json!({}));
+        assert_eq!(r.status, 200, "{}", r.text);
+    });
+}
+
+#[test]
 fn a_waiter_on_another_label_is_not_woken_by_unrelated_creates() {
     let server = TestServer::start();
     let (w, _) = server.agent("idle", "worker");
@@ -335,12 +420,25 @@ fn a_waiter_on_another_label_is_not_woken_by_unrelated_creates() {
     let waiter = std::thread::spawn(move || {
         w.post(
             "/api/tasks/claim",
-            json!({"labels": ["never"], "wait_seconds": 3}),
+            json!({"labels": ["never"], "wait_seconds": 5}),
         )
     });
     wait_until("the waiter to wait", Duration::from_secs(5), || {
         hub.waiters().len() == 1
     });
+    // Waiting makes no write: over two seconds of it (two lease sweeps
+    // included) the single writer commits nothing.
+    let batches = || {
+        let m = server.anonymous().get("/metrics");
+        m.text
+            .lines()
+            .find_map(|l| l.strip_prefix("delega_writer_batch_size_count "))
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no batch count in {}", m.text))
+    };
+    let idle = batches();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(batches(), idle, "no writer batch while the waiter waits");
     let before = hub.waiters().wakeups();
     for i in 0..50 {
         admin.create_task(json!({"content": format!("unrelated {i}"), "labels": ["other"]}));
@@ -510,10 +608,26 @@ fn bad_queue_input_is_refused_with_clear_errors() {
     ] {
         w.post("/api/tasks/claim", body).assert_field_error(field);
     }
+    let queued = id_of(&w.create_task(json!({"content": "queued"})));
+    let untouched = server.task_snapshot(queued);
     let t = id_of(&w.create_task(json!({"content": "mine"})));
-    w.post(&format!("/api/tasks/{t}/claim"), json!({}));
-    w.post(&format!("/api/tasks/{t}/state"), json!({"state": "asleep"}))
-        .assert_field_error("state");
+    let r = w.post(&format!("/api/tasks/{t}/claim"), json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let held = server.task_snapshot(t);
+    for (path, body, field) in [
+        ("state", json!({"state": "asleep"}), "state"),
+        ("state", json!({"state": 3}), "state"),
+        ("heartbeat", json!({"state": "asleep"}), "state"),
+        ("heartbeat", json!({"lease_seconds": 5}), "lease_seconds"),
+        ("heartbeat", json!({"lease_seconds": 3601}), "lease_seconds"),
+        ("claim", json!({"lease_seconds": 0}), "lease_seconds"),
+    ] {
+        w.post(&format!("/api/tasks/{t}/{path}"), body)
+            .assert_field_error(field);
+    }
+    // Nothing was claimed, extended or changed by any refused call.
+    assert_eq!(server.task_snapshot(t), held);
+    assert_eq!(server.task_snapshot(queued), untouched);
 }
 
 // ------------------------------------------------------------ recurrences
@@ -1082,4 +1196,50 @@ fn the_attention_board_shows_what_needs_a_person_with_reasons() {
             "{bucket}: {theirs}"
         );
     }
+}
+
+#[test]
+fn a_live_claim_without_heartbeats_for_half_its_lease_is_a_silent_holder() {
+    let server = TestServer::start_with(&[("DELEGA_MIN_LEASE_SECONDS", "1")]);
+    let admin = server.admin();
+    let (w, w_id) = server.agent("w", "worker");
+    let (other, _) = server.agent("other", "worker");
+    let quiet = id_of(&admin.create_task(json!({"content": "quiet", "assigned_to_agent_id": "w"})));
+    let r = w.post(
+        &format!("/api/tasks/{quiet}/claim"),
+        json!({"lease_seconds": 4}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let silent = |client: &Client| {
+        let board = client.get("/api/fleet/attention");
+        assert_eq!(board.status, 200, "{}", board.text);
+        board.body["buckets"]["silent_holders"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    assert!(silent(&admin).is_empty(), "a fresh claim is not silent");
+    // Past half of the four-second lease, still held: silent.
+    wait_until("half the lease to pass", Duration::from_secs(10), || {
+        !silent(&admin).is_empty()
+    });
+    let listed = silent(&admin);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], quiet);
+    let reason = listed[0]["attention_reason"].as_str().unwrap();
+    assert!(reason.contains("w holds the claim"), "{reason}");
+    assert!(listed[0]["since"].is_string(), "{}", listed[0]);
+    assert_eq!(
+        server.task_snapshot(quiet)["claimed_by_agent_id"],
+        json!(w_id),
+        "the claim is still live"
+    );
+    // Scoped like reads; a heartbeat ends the silence.
+    assert!(silent(&other).is_empty());
+    let r = w.post(
+        &format!("/api/tasks/{quiet}/heartbeat"),
+        json!({"lease_seconds": 60}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(silent(&admin).is_empty());
 }
