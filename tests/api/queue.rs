@@ -304,6 +304,94 @@ fn the_queued_column_is_the_state_machines_claimable_rule() {
 }
 
 #[test]
+fn label_and_project_filters_claim_the_right_tasks_and_follow_every_change() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let (w, _) = server.agent("w", "worker");
+    let r = admin.post("/api/projects", json!({"name": "Ops"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let ops = r.body["id"].as_i64().unwrap();
+    let task = |body: Value| id_of(&admin.create_task(body));
+    let gpu = task(json!({"content": "gpu", "labels": ["gpu"], "priority": 2}));
+    let both = task(json!({"content": "both", "labels": ["gpu", "py"], "priority": 3}));
+    let py = task(json!({"content": "py", "labels": ["py"], "priority": 1}));
+    let in_ops =
+        task(json!({"content": "ops", "labels": ["py"], "project_id": ops, "priority": 4}));
+    let claimable = |body: Value| -> Vec<i64> {
+        let query = body
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| match v {
+                Value::Array(a) => format!(
+                    "{k}={}",
+                    a.iter()
+                        .map(|l| l.as_str().unwrap())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                v => format!("{k}={v}"),
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        let r = w.get(&format!("/api/tasks?claimable=true&{query}"));
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_i64().unwrap())
+            .collect()
+    };
+    // Every label must match; the project narrows; claim order is priority.
+    assert_eq!(claimable(json!({"labels": ["gpu"]})), [gpu, both]);
+    assert_eq!(claimable(json!({"labels": ["gpu", "py"]})), [both]);
+    assert_eq!(claimable(json!({"labels": ["py"]})), [py, both, in_ops]);
+    assert_eq!(
+        claimable(json!({"labels": ["py"], "project_id": ops})),
+        [in_ops]
+    );
+    assert_eq!(claimable(json!({"labels": ["nothing"]})), Vec::<i64>::new());
+    // Relabelled, reprioritised: the filters follow at once.
+    let r = admin.put(
+        &format!("/api/tasks/{gpu}"),
+        json!({"labels": ["py", "gpu"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = admin.put(&format!("/api/tasks/{both}"), json!({"priority": 1}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(claimable(json!({"labels": ["gpu", "py"]})), [both, gpu]);
+    let r = admin.put(&format!("/api/tasks/{py}"), json!({"labels": []}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(claimable(json!({"labels": ["py"]})), [both, gpu, in_ops]);
+    // A claim takes the first in that order, with the filter; a release
+    // puts the task back where it was.
+    let claim = |body: Value| {
+        let r = w.post("/api/tasks/claim", body);
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["task"]["id"].as_i64()
+    };
+    assert_eq!(claim(json!({"labels": ["py", "gpu"]})), Some(both));
+    assert_eq!(claimable(json!({"labels": ["gpu", "py"]})), [gpu]);
+    let r = w.post(&format!("/api/tasks/{both}/release"), json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(claimable(json!({"labels": ["gpu", "py"]})), [both, gpu]);
+    assert_eq!(
+        claim(json!({"labels": ["py"], "project_id": ops})),
+        Some(in_ops)
+    );
+    assert_eq!(claim(json!({"labels": ["py"], "project_id": ops})), None);
+    // Completed and deleted tasks leave the label queue.
+    let r = admin.post(&format!("/api/tasks/{gpu}/complete"), json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = admin.delete(&format!("/api/tasks/{both}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(claimable(json!({"labels": ["gpu"]})), Vec::<i64>::new());
+    assert_eq!(claim(json!({"labels": ["gpu"]})), None);
+    assert_eq!(claim(json!({})), Some(py));
+}
+
+#[test]
 fn a_waiting_claimer_gets_a_task_created_after_it_began_to_wait() {
     let server = TestServer::start();
     let (w, _) = server.agent("waiter", "worker");
