@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use delega::domain::lifecycle::Status;
 use delega::store::claims::{self, QueueFilter};
+use delega::store::tasks::list;
 use serde_json::{json, Value};
 
 use crate::helpers::{id_of, wait_until, Client, TestServer};
@@ -103,20 +104,28 @@ fn claims_and_the_claimable_list_walk_the_queue_indexes() {
         );
         assert!(!text.contains("TEMP B-TREE"), "{filter:?}: {text}");
     }
-    // A page of the list walks the order index and stops.
-    let plan: Vec<String> = conn
-        .prepare(
-            "EXPLAIN QUERY PLAN SELECT t.list_key, t.id FROM tasks t \
-             WHERE t.completed_at IS NULL ORDER BY t.list_key LIMIT 51",
-        )
-        .unwrap()
-        .query_map([], |r| r.get::<_, String>(3))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
-    let plan = plan.join("\n");
-    assert!(plan.contains("tasks_order_open"), "{plan}");
-    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    // A page of the list (the SQL `GET /tasks` runs, first page and after
+    // a cursor, open and completed parts) walks an order index and stops.
+    for filter in [
+        list::Filter::default(),
+        list::Filter {
+            include_completed: Some(true),
+            ..Default::default()
+        },
+        list::Filter {
+            completed: Some(true),
+            ..Default::default()
+        },
+    ] {
+        let plan = list::page_plans(&conn, &filter, 51).unwrap().join("\n");
+        assert!(plan.contains("tasks_order_"), "{filter:?}: {plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{filter:?}: {plan}");
+        assert!(
+            plan.lines()
+                .all(|l| !l.starts_with("SCAN") || l.contains("USING")),
+            "{filter:?}: {plan}"
+        );
+    }
 }
 
 /// Migration 8 keys the list order on `completed_at`: a completed task an

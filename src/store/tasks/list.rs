@@ -227,6 +227,51 @@ fn add_filters(w: &mut Where, f: &Filter, now: &str) -> Result<()> {
     Ok(())
 }
 
+/// The query for up to `limit` rows of one part of the list, for callers
+/// who read every task: it walks that part's order index from just after
+/// `after` (a cursor's key) and stops.
+fn part_page(
+    part: Part,
+    f: &Filter,
+    after: Option<&String>,
+    limit: usize,
+    now: &str,
+) -> Result<(String, Vec<SqlValue>)> {
+    let mut w = Where::default();
+    w.add(part.condition());
+    add_filters(&mut w, f, now)?;
+    if let Some(key) = after {
+        let k = w.bind(SqlValue::Text(key.clone()));
+        w.add(format!("t.list_key > {k}"));
+    }
+    let sql = format!(
+        "SELECT t.list_key, t.id FROM tasks t{} ORDER BY t.list_key LIMIT {limit}",
+        w.sql()
+    );
+    Ok((sql, w.args))
+}
+
+/// SQLite's plan (`EXPLAIN QUERY PLAN` details) for the first page of
+/// `limit` rows of each part of the list that [`list`] runs for a caller
+/// who reads every task under `f`, and for the page after a cursor: for
+/// tests, which check that a page walks an order index and sorts nothing.
+pub fn page_plans(conn: &Connection, f: &Filter, limit: usize) -> Result<Vec<String>> {
+    let now = clock::now_string();
+    let mut out = Vec::new();
+    let key = String::from("1");
+    for part in parts(f) {
+        for after in [None, Some(&key)] {
+            let (sql, args) = part_page(part, f, after, limit, &now)?;
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+            let rows = stmt.query_map(params_from_iter(args), |r| r.get::<_, String>(3))?;
+            for row in rows {
+                out.push(row?);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// One page of what the caller reads, filtered, in the order of SPEC §5
 /// (open before completed, priority, due date with undated last, newest
 /// first).
@@ -255,24 +300,12 @@ pub fn list(conn: &Connection, caller: &Caller, f: &Filter, page: &PageSpec) -> 
                     continue;
                 }
             }
-            let mut w = Where::default();
-            w.add(part.condition());
-            add_filters(&mut w, f, &now)?;
-            if let Some((p, key)) = &start {
-                if *p == part {
-                    let k = w.bind(SqlValue::Text(key.clone()));
-                    w.add(format!("t.list_key > {k}"));
-                }
-            }
+            let after = start.as_ref().filter(|(p, _)| *p == part).map(|(_, k)| k);
             let left = want.saturating_sub(rows.len());
-            let sql = format!(
-                "SELECT t.list_key, t.id FROM tasks t{} ORDER BY t.list_key LIMIT {left}",
-                w.sql()
-            );
+            let (sql, args) = part_page(part, f, after, left, &now)?;
             let mut stmt = conn.prepare_cached(&sql)?;
-            let found = stmt.query_map(params_from_iter(w.args), |r| {
-                Ok((part, r.get(0)?, r.get(1)?))
-            })?;
+            let found =
+                stmt.query_map(params_from_iter(args), |r| Ok((part, r.get(0)?, r.get(1)?)))?;
             for row in found {
                 rows.push(row?);
             }
