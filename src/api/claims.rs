@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use super::{ok, path_id, Json, State};
+use super::{about_task, ok, path_id, Json, State};
 use crate::domain::access::Caller;
 use crate::error::{Error, Result};
 use crate::ops::claims::{self, ClaimInput};
@@ -17,8 +17,24 @@ pub struct Claimed {
     task: Option<TaskJson>,
 }
 
-fn parse(state: &State, body: serde_json::Value) -> Result<ClaimInput> {
-    ClaimInput::parse(body, state.ops.config.queue.min_lease_seconds)
+/// The body of a queue call, checked in SPEC §2's order: a claim by a
+/// caller without an agent identity is 403 and a task it may not see 404,
+/// whatever the body; only then is the body's own error (422) told.
+async fn parse(
+    state: &State,
+    caller: &Caller,
+    task: Option<i64>,
+    needs_agent: bool,
+    body: serde_json::Value,
+) -> Result<ClaimInput> {
+    if needs_agent {
+        claims::agent_of(caller)?;
+    }
+    let parsed = ClaimInput::parse(body, state.ops.config.queue.min_lease_seconds);
+    match task {
+        Some(id) => about_task(state, caller, id, parsed).await,
+        None => parsed,
+    }
 }
 
 #[utoipa::path(
@@ -29,7 +45,7 @@ fn parse(state: &State, body: serde_json::Value) -> Result<ClaimInput> {
     responses((status = 200, description = "The task claimed, or null when the queue is empty", body = Claimed))
 )]
 pub async fn claim_next(state: State, caller: Caller, Json(body): Json) -> Result<HttpResponse> {
-    let c = parse(&state, body)?;
+    let c = parse(&state, &caller, None, true, body).await?;
     let task = claims::claim_next(&state.ops, &caller, c).await?;
     ok(&Claimed { task })
 }
@@ -49,7 +65,7 @@ pub async fn claim(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
-    let c = parse(&state, body)?;
+    let c = parse(&state, &caller, Some(id), true, body).await?;
     let task = claims::claim(&state.ops, &caller, id, c.lease()).await?;
     ok(&Claimed { task: Some(task) })
 }
@@ -69,7 +85,7 @@ pub async fn heartbeat(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
-    let c = parse(&state, body)?;
+    let c = parse(&state, &caller, Some(id), true, body).await?;
     ok(&claims::heartbeat(&state.ops, &caller, id, c).await?)
 }
 
@@ -88,10 +104,11 @@ pub async fn set_state(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
-    let c = parse(&state, body)?;
-    let new_state = c.state.ok_or_else(|| {
+    let c = parse(&state, &caller, Some(id), true, body).await?;
+    let required = c.state.ok_or_else(|| {
         Error::validation("state", "is required: working, waiting_input or errored")
-    })?;
+    });
+    let new_state = about_task(&state, &caller, id, required).await?;
     ok(&claims::set_state(
         &state.ops,
         &caller,
@@ -118,6 +135,6 @@ pub async fn release(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
-    let c = parse(&state, body)?;
+    let c = parse(&state, &caller, Some(id), false, body).await?;
     ok(&claims::release(&state.ops, &caller, id, c.handoff, c.claim_generation).await?)
 }

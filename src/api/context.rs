@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ok, path_id, query, Json, State};
+use super::{about_task, ok, path_id, query, Json, State};
 use crate::domain::access::Caller;
 use crate::domain::input::{self, Query};
 use crate::error::{Error, Result};
@@ -84,15 +84,18 @@ pub async fn patch(
 ) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let q = query(&req);
-    let Value::Object(patch) = body else {
-        return Err(Error::validation("body", "context must be a JSON object"));
-    };
-    let p = Patch {
-        patch,
-        source: source_param(&q)?.unwrap_or(Source::AgentInferred),
-        expected_version: q.int("expected_version")?,
-        claim_generation: q.int("claim_generation")?,
-    };
+    let parsed = (|| {
+        let Value::Object(patch) = body else {
+            return Err(Error::validation("body", "context must be a JSON object"));
+        };
+        Ok(Patch {
+            patch,
+            source: source_param(&q)?.unwrap_or(Source::AgentInferred),
+            expected_version: q.int("expected_version")?,
+            claim_generation: q.int("claim_generation")?,
+        })
+    })();
+    let p = about_task(&state, &caller, id, parsed).await?;
     ok(&context::patch(&state.ops, &caller, id, p).await?)
 }
 
@@ -151,7 +154,7 @@ pub async fn supersede(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
-    let s: SupersedeInput = input::object(body)?;
+    let s: SupersedeInput = about_task(&state, &caller, id, input::object(body)).await?;
     let entry = context::supersede(&state.ops, &caller, id, s.key, s.claim_generation).await?;
     ok(&Superseded { superseded: entry })
 }

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{created, ok, ok_json, path_id, Dialect, Json, State};
+use super::{about_task, created, ok, ok_json, path_id, Dialect, Json, State};
 use crate::domain::access::Caller;
 use crate::error::Result;
 use crate::ops::delegation::{self, ChainShape, Delegated, Delegation};
@@ -23,7 +23,7 @@ pub async fn delegate(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
-    let d = Delegation::parse(body)?;
+    let d = about_task(&state, &caller, id, Delegation::parse(body)).await?;
     match delegation::delegate(&state.ops, &caller, id, d).await? {
         Delegated::HandedOff(task) => ok(&task),
         Delegated::Child(child) => created(&child),

@@ -41,6 +41,21 @@ use crate::error::{Error, Result};
 use crate::ops::tasks::PageBody;
 use crate::ops::Context;
 
+/// SPEC §2's order of checks for a body about task `id`: permission
+/// (404) before validation (422). A caller who may not see the task hears
+/// 404 whatever it sent; the body's own error goes only to one who may.
+pub(crate) async fn about_task<T>(
+    state: &State,
+    caller: &crate::domain::access::Caller,
+    id: i64,
+    parsed: Result<T>,
+) -> Result<T> {
+    if parsed.is_err() {
+        crate::ops::ensure_visible(&state.ops, caller, id).await?;
+    }
+    parsed
+}
+
 /// Shared by every handler.
 pub struct AppState {
     pub ops: Context,

@@ -82,7 +82,8 @@ pub async fn update(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = path_id("recurrence", &path)?;
-    let input = RecurrenceInput::parse(body)?;
+    // Parsed here, told after the permission (SPEC §2's order of checks).
+    let input = RecurrenceInput::parse(body);
     ok(&recurrences::update(&state.ops, &caller, id, input).await?)
 }
 

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::{created, deleted, ok, ok_json, path_id, query, respond_page, Json, State};
+use super::{about_task, created, deleted, ok, ok_json, path_id, query, respond_page, Json, State};
 use crate::domain::access::Caller;
 use crate::domain::input::{self, Id, Page};
 use crate::error::Result;
@@ -89,7 +89,7 @@ pub async fn update(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    let changes = TaskInput::parse_changes(body)?;
+    let changes = about_task(&state, &caller, id, TaskInput::parse_changes(body)).await?;
     ok(&ops::tasks::update(&state.ops, &caller, id, changes).await?)
 }
 
@@ -121,7 +121,7 @@ pub async fn complete(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    let completion = Completion::parse(body)?;
+    let completion = about_task(&state, &caller, id, Completion::parse(body)).await?;
     ok(&ops::tasks::complete(&state.ops, &caller, id, completion).await?)
 }
 
@@ -151,7 +151,8 @@ pub async fn fail(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    ok(&ops::tasks::fail(&state.ops, &caller, id, Failure::parse(body)?).await?)
+    let failure = about_task(&state, &caller, id, Failure::parse(body)).await?;
+    ok(&ops::tasks::fail(&state.ops, &caller, id, failure).await?)
 }
 
 #[utoipa::path(
@@ -195,7 +196,7 @@ pub async fn add_comment(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    let c = NewComment::parse(body)?;
+    let c = about_task(&state, &caller, id, NewComment::parse(body)).await?;
     created(&ops_comments::add_comment(&state.ops, &caller, id, c).await?)
 }
 
@@ -241,7 +242,7 @@ pub async fn add_subtask(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    let s = SubtaskInput::parse(body)?;
+    let s = about_task(&state, &caller, id, SubtaskInput::parse(body)).await?;
     created(&ops_comments::add_subtask(&state.ops, &caller, id, s).await?)
 }
 
@@ -260,7 +261,7 @@ pub async fn update_subtask(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let (id, sid) = (task_id(&path.0)?, path_id("subtask", &path.1)?);
-    let s = SubtaskInput::parse(body)?;
+    let s = about_task(&state, &caller, id, SubtaskInput::parse(body)).await?;
     ok(&ops_comments::change_subtask(&state.ops, &caller, id, sid, s, false).await?)
 }
 
@@ -319,7 +320,7 @@ pub async fn add_link(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    let l = LinkInput::parse(body)?;
+    let l = about_task(&state, &caller, id, LinkInput::parse(body)).await?;
     match ops_comments::add_link(&state.ops, &caller, id, l).await? {
         (link, true) => created(&link),
         (link, false) => ok(&link),
@@ -363,7 +364,7 @@ pub async fn add_dependencies(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    let input: DependencyInput = input::object(body)?;
+    let input: DependencyInput = about_task(&state, &caller, id, input::object(body)).await?;
     let deps = input.depends_on.into_iter().map(|i| i.0).collect();
     ok(&ops_deps::add(&state.ops, &caller, id, deps).await?)
 }

@@ -1287,7 +1287,7 @@ pub async fn call(
         }
         "update_recurrence" => {
             let id = a.id("recurrence_id")?;
-            let r = RecurrenceInput::parse(a.body())?;
+            let r = RecurrenceInput::parse(a.body());
             Output::other(serde_json::to_value(
                 ops::recurrences::update(ctx, caller, id, r).await?,
             )?)

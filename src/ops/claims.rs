@@ -99,7 +99,9 @@ fn lease_end(seconds: i64) -> String {
     clock::format(clock::now() + time::Duration::seconds(seconds))
 }
 
-fn agent_of(caller: &Caller) -> Result<i64> {
+/// The caller's agent id; 403 for callers without one (claims are an
+/// agent's).
+pub fn agent_of(caller: &Caller) -> Result<i64> {
     caller
         .agent_id()
         .ok_or_else(|| Error::forbidden("claims need an agent identity; use an agent key"))

@@ -82,6 +82,27 @@ pub fn require(conn: &Connection, caller: &Caller, id: i64, need: Need) -> Resul
     Ok(task)
 }
 
+/// SPEC §2's order of checks (permission before validation) for a request
+/// whose body failed validation: 404 unless the caller may see task `id`
+/// — read it, or find it in its claim queue. The HTTP layer asks this
+/// only on that failure path; a valid body goes on to the operation,
+/// which checks the permission itself.
+pub async fn ensure_visible(ctx: &Context, caller: &Caller, id: i64) -> Result<()> {
+    let caller = caller.clone();
+    ctx.store
+        .read(move |conn| {
+            let task = store::tasks::require(conn, id)?;
+            if claims::queue_item(&task, &caller) || may_read(conn, &caller, &task)? {
+                Ok(())
+            } else {
+                Err(crate::error::Error::not_found(format!(
+                    "task {id} not found"
+                )))
+            }
+        })
+        .await
+}
+
 /// [`require`] for a write that names the claim generation the caller
 /// holds (SPEC §10's fencing token): see [`fenced`].
 pub fn require_fenced(

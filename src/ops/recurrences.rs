@@ -390,14 +390,15 @@ pub async fn update(
     ctx: &Context,
     caller: &Caller,
     id: i64,
-    input: RecurrenceInput,
+    input: Result<RecurrenceInput>,
 ) -> Result<Recurrence> {
     let caller = caller.clone();
     ctx.store
         .write(move |tx| {
+            // SPEC §2's order of checks: 404, then 403, then the body's 422.
             let mut r = recurrences::require(tx, &caller, id)?;
             may_change(&caller, &r)?;
-            apply(tx, &mut r, input, false)?;
+            apply(tx, &mut r, input?, false)?;
             recurrences::update(tx, &r)?;
             recurrences::require(tx, &caller, id)
         })

@@ -976,3 +976,111 @@ fn errors_raised_below_the_handlers_are_json_too() {
     // The server still answers.
     assert_eq!(server.admin().get("/api/tasks").status, 200);
 }
+
+/// SPEC §2's order of checks: permission (403/404) before validation
+/// (422). A worker that may not see a task hears 404 whatever body it
+/// sends about it; the task's own worker hears what is wrong with the
+/// body; a claim without an agent identity is 403 before its body is read.
+#[test]
+fn permission_is_checked_before_the_body_is_validated() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let (owner, _) = server.agent("owner", "worker");
+    let (stranger, _) = server.agent("stranger", "worker");
+    let t =
+        id_of(&admin.create_task(json!({"content": "theirs", "assigned_to_agent_id": "owner"})));
+    let before = world(&server);
+    let calls: Vec<(&str, String, Value)> = vec![
+        ("PUT", format!("/api/tasks/{t}"), json!({"priority": 9})),
+        (
+            "POST",
+            format!("/api/tasks/{t}/complete"),
+            json!({"evidence": "x"}),
+        ),
+        ("POST", format!("/api/tasks/{t}/fail"), json!({"reason": 5})),
+        (
+            "POST",
+            format!("/api/tasks/{t}/comments"),
+            json!({"content": ""}),
+        ),
+        (
+            "POST",
+            format!("/api/tasks/{t}/subtasks"),
+            json!({"content": 7}),
+        ),
+        (
+            "POST",
+            format!("/api/tasks/{t}/links"),
+            json!({"kind": "nope"}),
+        ),
+        (
+            "POST",
+            format!("/api/tasks/{t}/dependencies"),
+            json!({"depends_on": "x"}),
+        ),
+        ("PATCH", format!("/api/tasks/{t}/context"), json!([1])),
+        (
+            "POST",
+            format!("/api/tasks/{t}/context/supersede"),
+            json!({"key": 1}),
+        ),
+        (
+            "POST",
+            format!("/api/tasks/{t}/delegate"),
+            json!({"content": 3}),
+        ),
+        (
+            "POST",
+            format!("/api/tasks/{t}/claim"),
+            json!({"lease_seconds": 1}),
+        ),
+        (
+            "POST",
+            format!("/api/tasks/{t}/heartbeat"),
+            json!({"lease_seconds": 1}),
+        ),
+        (
+            "POST",
+            format!("/api/tasks/{t}/state"),
+            json!({"state": "asleep"}),
+        ),
+        (
+            "POST",
+            format!("/api/tasks/{t}/release"),
+            json!({"handoff": 1}),
+        ),
+    ];
+    let send = |c: &Client, method: &str, path: &str, body: &Value| match method {
+        "PUT" => c.put(path, body.clone()),
+        "PATCH" => c.patch(path, body.clone()),
+        _ => c.post(path, body.clone()),
+    };
+    for (method, path, body) in &calls {
+        let r = send(&stranger, method, path, body);
+        r.assert_error(404);
+        assert_eq!(r.body["code"], "not_found", "{method} {path}: {}", r.text);
+        let r = send(&owner, method, path, body);
+        assert_eq!(r.status, 422, "{method} {path}: {}", r.text);
+    }
+    let r = admin.post("/api/tasks/claim", json!({"lease_seconds": 1}));
+    r.assert_error(403);
+    let r = stranger.post("/api/tasks/claim", json!({"lease_seconds": 1}));
+    r.assert_error(422);
+    // A recurrence: its creator or an admin changes it; anyone else is
+    // refused before its body is read.
+    let rec = owner.post(
+        "/api/recurrences",
+        json!({"content": "weekly", "rule_type": "weekly", "timezone": "UTC", "active": false}),
+    );
+    assert_eq!(rec.status, 201, "{}", rec.text);
+    let rid = id_of(&rec.body);
+    let bad = json!({"interval": 0});
+    let r = stranger.put(&format!("/api/recurrences/{rid}"), bad.clone());
+    assert!(r.status == 403 || r.status == 404, "{}", r.text);
+    let r = owner.put(&format!("/api/recurrences/{rid}"), bad);
+    r.assert_error(422);
+    assert_eq!(r.body["detail"]["field"], "interval", "{}", r.text);
+    let r = admin.put("/api/recurrences/999999", json!({"interval": 0}));
+    r.assert_error(404);
+    assert_eq!(world(&server), before, "nothing changed");
+}
