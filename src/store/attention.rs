@@ -116,12 +116,16 @@ pub fn flags(conn: &Connection, caller: &Caller, now: &str, today: &str) -> Resu
     collect(
         "overdue",
         format!(
-            "SELECT t.id, t.due_date FROM tasks t INDEXED BY tasks_due \
+            // Overdue since the day after its due date began (UTC), a
+            // timestamp like every other bucket's `since`.
+            "SELECT t.id, \
+             COALESCE(strftime('%Y-%m-%dT%H:%M:%fZ', t.due_date, '+1 day'), t.due_date), \
+             t.due_date FROM tasks t INDEXED BY tasks_due \
              WHERE t.due_date IS NOT NULL AND t.status NOT IN ('completed', 'failed') \
              AND t.due_date < ?3 AND {scope} AND ?2 = ?2 ORDER BY t.due_date LIMIT {PER_BUCKET}"
         ),
         &|r| {
-            let due: String = r.get(1)?;
+            let due: String = r.get(2)?;
             Ok(format!("it was due on {due}"))
         },
     )?;

@@ -1274,6 +1274,28 @@ fn the_attention_board_shows_what_needs_a_person_with_reasons() {
             .collect()
     };
     assert_eq!(ids("overdue"), [overdue]);
+    // Every `since` is a timestamp; overdue since the day after it was due.
+    let late = &board.body["buckets"]["overdue"][0];
+    assert_eq!(late["since"], "2020-01-02T00:00:00.000Z", "{late}");
+    assert!(late["attention_reason"]
+        .as_str()
+        .unwrap()
+        .contains("2020-01-01"));
+    for bucket in [
+        "errored",
+        "waiting_input",
+        "abandoned_claims",
+        "blocked_by_failure",
+        "looping",
+    ] {
+        for t in board.body["buckets"][bucket].as_array().unwrap() {
+            let since = t["since"].as_str().unwrap();
+            assert!(
+                since.len() == 24 && since.ends_with('Z') && since.as_bytes()[10] == b'T',
+                "{bucket}: {since}"
+            );
+        }
+    }
     assert_eq!(ids("errored"), [errored]);
     assert!(board.text.contains("disk full"));
     assert_eq!(ids("waiting_input"), [waiting]);
