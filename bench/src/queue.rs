@@ -58,10 +58,6 @@ fn bulk_fill(db: &Path, count: i64, done: i64, label: &str) -> Result<()> {
 
 // ------------------------------------------------------------------ claim
 
-/// Drains a queue of `queued` tasks (on top of `completed` finished ones)
-/// with `workers` claimers looping claim → complete for `duration` or
-/// until the queue is empty; reports the exactly-once check and returns
-/// the tasks/s.
 /// What a worker reads of `POST /tasks/claim`'s answer (serde skips the
 /// rest of the task without building it: parsing the whole answer into a
 /// `Value` cost the load generator CPU the server shares on this machine).
@@ -76,6 +72,10 @@ struct ClaimedTask {
     claim_generation: i64,
 }
 
+/// Drains a queue of `queued` tasks (on top of `completed` finished ones)
+/// with `workers` claimers looping claim → complete for `duration` or
+/// until the queue is empty; reports the exactly-once check and returns
+/// the tasks/s.
 fn drain(
     binary: &Path,
     args: &Args,

@@ -83,7 +83,8 @@ pub async fn update(
     caller: Caller,
     Json(body): Json,
 ) -> Result<HttpResponse> {
-    let input = AgentInput::parse(body)?;
+    // Parsed here, told after the permission (SPEC §2's order of checks).
+    let input = AgentInput::parse(body);
     ok(&agents::update(&state.ops, &caller, AgentRef::parse(&path), input).await?)
 }
 

@@ -7,6 +7,7 @@ use super::{about_task, ok, path_id, Json, State};
 use crate::domain::access::Caller;
 use crate::error::{Error, Result};
 use crate::ops::claims::{self, ClaimInput};
+use crate::ops::Before;
 use crate::store::tasks::TaskJson;
 
 /// `{"task": task | null}`, the queue's answer (the SDK reads `task`).
@@ -32,7 +33,7 @@ async fn parse(
     }
     let parsed = ClaimInput::parse(body, state.ops.config.queue.min_lease_seconds);
     match task {
-        Some(id) => about_task(state, caller, id, parsed).await,
+        Some(id) => about_task(state, caller, id, Before::Queue, parsed).await,
         None => parsed,
     }
 }
@@ -108,7 +109,7 @@ pub async fn set_state(
     let required = c.state.ok_or_else(|| {
         Error::validation("state", "is required: working, waiting_input or errored")
     });
-    let new_state = about_task(&state, &caller, id, required).await?;
+    let new_state = about_task(&state, &caller, id, Before::Queue, required).await?;
     ok(&claims::set_state(
         &state.ops,
         &caller,

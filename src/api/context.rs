@@ -5,10 +5,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{about_task, ok, path_id, query, Json, State};
-use crate::domain::access::Caller;
+use crate::domain::access::{Caller, Need};
 use crate::domain::input::{self, Query};
 use crate::error::{Error, Result};
 use crate::ops::context::{self, Patch};
+use crate::ops::Before;
 use crate::store::context::{Entry, RecallHit, RecallQuery, Source};
 
 /// A page of the context ledger, newest first.
@@ -67,6 +68,19 @@ pub async fn get(
     ok(&context::get(&state.ops, &caller, id, with_provenance).await?)
 }
 
+/// The merge patch and its query parameters.
+fn parse_patch(body: Value, q: &Query) -> Result<Patch> {
+    let Value::Object(patch) = body else {
+        return Err(Error::validation("body", "context must be a JSON object"));
+    };
+    Ok(Patch {
+        patch,
+        source: source_param(q)?.unwrap_or(Source::AgentInferred),
+        expected_version: q.int("expected_version")?,
+        claim_generation: q.int("claim_generation")?,
+    })
+}
+
 #[utoipa::path(
     patch,
     path = "/tasks/{id}/context",
@@ -84,18 +98,8 @@ pub async fn patch(
 ) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let q = query(&req);
-    let parsed = (|| {
-        let Value::Object(patch) = body else {
-            return Err(Error::validation("body", "context must be a JSON object"));
-        };
-        Ok(Patch {
-            patch,
-            source: source_param(&q)?.unwrap_or(Source::AgentInferred),
-            expected_version: q.int("expected_version")?,
-            claim_generation: q.int("claim_generation")?,
-        })
-    })();
-    let p = about_task(&state, &caller, id, parsed).await?;
+    let parsed = parse_patch(body, &q);
+    let p = about_task(&state, &caller, id, Before::AnyOf(&[Need::Work]), parsed).await?;
     ok(&context::patch(&state.ops, &caller, id, p).await?)
 }
 
@@ -154,7 +158,14 @@ pub async fn supersede(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
-    let s: SupersedeInput = about_task(&state, &caller, id, input::object(body)).await?;
+    let s: SupersedeInput = about_task(
+        &state,
+        &caller,
+        id,
+        Before::AnyOf(&[Need::Work]),
+        input::object(body),
+    )
+    .await?;
     let entry = context::supersede(&state.ops, &caller, id, s.key, s.claim_generation).await?;
     ok(&Superseded { superseded: entry })
 }

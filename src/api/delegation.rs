@@ -3,9 +3,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{about_task, created, ok, ok_json, path_id, Dialect, Json, State};
-use crate::domain::access::Caller;
+use crate::domain::access::{Caller, Need};
 use crate::error::Result;
 use crate::ops::delegation::{self, ChainShape, Delegated, Delegation};
+use crate::ops::Before;
 
 /// Hands the task off (200, the task) or delegates a child (201, the child).
 #[utoipa::path(
@@ -23,7 +24,14 @@ pub async fn delegate(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
-    let d = about_task(&state, &caller, id, Delegation::parse(body)).await?;
+    let d = about_task(
+        &state,
+        &caller,
+        id,
+        Before::AnyOf(&[Need::Assign]),
+        Delegation::parse(body),
+    )
+    .await?;
     match delegation::delegate(&state.ops, &caller, id, d).await? {
         Delegated::HandedOff(task) => ok(&task),
         Delegated::Child(child) => created(&child),

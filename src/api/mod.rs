@@ -42,16 +42,19 @@ use crate::ops::tasks::PageBody;
 use crate::ops::Context;
 
 /// SPEC §2's order of checks for a body about task `id`: permission
-/// (404) before validation (422). A caller who may not see the task hears
-/// 404 whatever it sent; the body's own error goes only to one who may.
+/// (404, 403) before validation (422). When the body failed, the caller
+/// hears first what it would have heard with a valid one (see
+/// [`crate::ops::ensure_permitted`]); only a caller allowed `before` is
+/// told what is wrong with its body.
 pub(crate) async fn about_task<T>(
     state: &State,
     caller: &crate::domain::access::Caller,
     id: i64,
+    before: crate::ops::Before,
     parsed: Result<T>,
 ) -> Result<T> {
     if parsed.is_err() {
-        crate::ops::ensure_visible(&state.ops, caller, id).await?;
+        crate::ops::ensure_permitted(&state.ops, caller, id, before).await?;
     }
     parsed
 }

@@ -30,7 +30,8 @@ pub async fn list(state: State, req: HttpRequest, _caller: Caller) -> Result<Htt
     responses((status = 201, description = "The project", body = crate::store::projects::Project))
 )]
 pub async fn create(state: State, caller: Caller, Json(body): Json) -> Result<HttpResponse> {
-    let fields = projects::parse(body)?;
+    // Parsed here, told after the permission (SPEC §2's order of checks).
+    let fields = projects::parse(body);
     created(&projects::create(&state.ops, &caller, fields).await?)
 }
 
@@ -60,7 +61,8 @@ pub async fn update(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = path_id("project", &path)?;
-    let fields = projects::parse(body)?;
+    // Parsed here, told after the permission (SPEC §2's order of checks).
+    let fields = projects::parse(body);
     ok(&projects::update(&state.ops, &caller, id, fields).await?)
 }
 

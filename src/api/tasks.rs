@@ -5,12 +5,19 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::{about_task, created, deleted, ok, ok_json, path_id, query, respond_page, Json, State};
-use crate::domain::access::Caller;
+use crate::domain::access::{Caller, Need};
 use crate::domain::input::{self, Id, Page};
 use crate::error::Result;
 use crate::ops::comments::{LinkInput, NewComment, SubtaskInput};
 use crate::ops::tasks::{Completion, CreateOptions, DedupInput, Failure, ListQuery, TaskInput};
-use crate::ops::{self, comments as ops_comments, dependencies as ops_deps};
+use crate::ops::{self, comments as ops_comments, dependencies as ops_deps, Before};
+
+/// What a body about a task must be allowed before it is validated
+/// (`api::about_task`), by what the operation requires.
+const WORK: Before = Before::AnyOf(&[Need::Work]);
+const MANAGE: Before = Before::AnyOf(&[Need::Manage]);
+/// An update needs one of these, depending on what it changes.
+const PUT_NEEDS: Before = Before::AnyOf(&[Need::Work, Need::Assign, Need::Manage]);
 
 type IdPath = web::Path<String>;
 type TwoIds = web::Path<(String, String)>;
@@ -89,7 +96,14 @@ pub async fn update(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    let changes = about_task(&state, &caller, id, TaskInput::parse_changes(body)).await?;
+    let changes = about_task(
+        &state,
+        &caller,
+        id,
+        PUT_NEEDS,
+        TaskInput::parse_changes(body),
+    )
+    .await?;
     ok(&ops::tasks::update(&state.ops, &caller, id, changes).await?)
 }
 
@@ -121,7 +135,7 @@ pub async fn complete(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    let completion = about_task(&state, &caller, id, Completion::parse(body)).await?;
+    let completion = about_task(&state, &caller, id, WORK, Completion::parse(body)).await?;
     ok(&ops::tasks::complete(&state.ops, &caller, id, completion).await?)
 }
 
@@ -151,7 +165,7 @@ pub async fn fail(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    let failure = about_task(&state, &caller, id, Failure::parse(body)).await?;
+    let failure = about_task(&state, &caller, id, WORK, Failure::parse(body)).await?;
     ok(&ops::tasks::fail(&state.ops, &caller, id, failure).await?)
 }
 
@@ -196,7 +210,14 @@ pub async fn add_comment(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    let c = about_task(&state, &caller, id, NewComment::parse(body)).await?;
+    let c = about_task(
+        &state,
+        &caller,
+        id,
+        Before::AnyOf(&[Need::Comment]),
+        NewComment::parse(body),
+    )
+    .await?;
     created(&ops_comments::add_comment(&state.ops, &caller, id, c).await?)
 }
 
@@ -242,7 +263,7 @@ pub async fn add_subtask(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    let s = about_task(&state, &caller, id, SubtaskInput::parse(body)).await?;
+    let s = about_task(&state, &caller, id, MANAGE, SubtaskInput::parse(body)).await?;
     created(&ops_comments::add_subtask(&state.ops, &caller, id, s).await?)
 }
 
@@ -261,7 +282,7 @@ pub async fn update_subtask(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let (id, sid) = (task_id(&path.0)?, path_id("subtask", &path.1)?);
-    let s = about_task(&state, &caller, id, SubtaskInput::parse(body)).await?;
+    let s = about_task(&state, &caller, id, MANAGE, SubtaskInput::parse(body)).await?;
     ok(&ops_comments::change_subtask(&state.ops, &caller, id, sid, s, false).await?)
 }
 
@@ -320,7 +341,7 @@ pub async fn add_link(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    let l = about_task(&state, &caller, id, LinkInput::parse(body)).await?;
+    let l = about_task(&state, &caller, id, WORK, LinkInput::parse(body)).await?;
     match ops_comments::add_link(&state.ops, &caller, id, l).await? {
         (link, true) => created(&link),
         (link, false) => ok(&link),
@@ -364,7 +385,8 @@ pub async fn add_dependencies(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    let input: DependencyInput = about_task(&state, &caller, id, input::object(body)).await?;
+    let input: DependencyInput =
+        about_task(&state, &caller, id, MANAGE, input::object(body)).await?;
     let deps = input.depends_on.into_iter().map(|i| i.0).collect();
     ok(&ops_deps::add(&state.ops, &caller, id, deps).await?)
 }

@@ -73,7 +73,8 @@ pub async fn update(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = path_id("webhook", &path)?;
-    let w = WebhookInput::parse(body)?;
+    // Parsed here, told after the permission (SPEC §2's order of checks).
+    let w = WebhookInput::parse(body);
     ok(&webhooks::update(&state.ops, &caller, id, w).await?)
 }
 
@@ -153,6 +154,6 @@ pub async fn recover(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = path_id("webhook", &path)?;
-    let since = webhooks::parse_since(body)?;
+    let since = webhooks::parse_since(body);
     ok(&webhooks::recover(&state.ops, &caller, id, since).await?)
 }

@@ -1235,7 +1235,7 @@ pub async fn call(
             let role = a
                 .string("role")?
                 .ok_or_else(|| Error::validation("role", "is required"))?;
-            let input = AgentInput::parse(json!({ "role": role }))?;
+            let input = AgentInput::parse(json!({ "role": role }));
             Output::other(serde_json::to_value(
                 ops::agents::update(ctx, caller, who, input).await?,
             )?)

@@ -229,22 +229,22 @@ pub async fn update(
     ctx: &Context,
     caller: &Caller,
     target: AgentRef,
-    input: AgentInput,
+    input: Result<AgentInput>,
 ) -> Result<Agent> {
     let caller = caller.clone();
     let agent = ctx
         .store
         .write(move |tx| {
+            // SPEC §2's order of checks: 404, 403, then the body's 422.
             let current = agents::require(tx, &target)?;
-            if !caller.is_admin() {
-                if !caller.is_agent(current.id) {
-                    return Err(Error::forbidden("only admins update other agents"));
-                }
-                if input.touches_privileges() {
-                    return Err(Error::forbidden(
-                        "only admins change name, role, is_admin, permissions or active",
-                    ));
-                }
+            if !caller.is_admin() && !caller.is_agent(current.id) {
+                return Err(Error::forbidden("only admins update other agents"));
+            }
+            let input = input?;
+            if !caller.is_admin() && input.touches_privileges() {
+                return Err(Error::forbidden(
+                    "only admins change name, role, is_admin, permissions or active",
+                ));
             }
             if input.active == Some(false) && caller.is_agent(current.id) {
                 return Err(Error::conflict("you cannot deactivate yourself"));

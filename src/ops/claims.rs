@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -194,7 +195,7 @@ pub async fn claim_next(ctx: &Context, caller: &Caller, c: ClaimInput) -> Result
 
 /// Whether `task` is a queue item of the caller's — claimable, and
 /// unassigned or assigned to it — whether or not a claim holds it now.
-pub(super) fn queue_item(task: &TaskRow, caller: &Caller) -> bool {
+fn queue_item(task: &TaskRow, caller: &Caller) -> bool {
     task.status().is_claimable()
         && (task.assigned_to_agent_id.is_none() || task.assigned_to_agent_id == caller.agent_id())
 }
@@ -202,8 +203,8 @@ pub(super) fn queue_item(task: &TaskRow, caller: &Caller) -> bool {
 /// `task` for a queue operation: one the caller reads, or a queue item
 /// that another agent's claim hides — for those the answer is "claimed by
 /// someone else" (409/403), not a 404.
-fn queue_visible(tx: &Tx, caller: &Caller, task: TaskRow) -> Result<TaskRow> {
-    if queue_item(&task, caller) || super::may_read(tx, caller, &task)? {
+pub(super) fn queue_visible(conn: &Connection, caller: &Caller, task: TaskRow) -> Result<TaskRow> {
+    if queue_item(&task, caller) || super::may_read(conn, caller, &task)? {
         Ok(task)
     } else {
         Err(Error::not_found(format!("task {} not found", task.id)))
@@ -361,10 +362,9 @@ pub fn expire_in(tx: &Tx) -> Result<usize> {
 /// server (or one whose workers only wait) makes no write every second.
 pub fn expire(ctx: &Context) -> Result<usize> {
     let now = clock::now_string();
-    if ctx
+    if !ctx
         .store
-        .read_blocking(|conn| tasks::expired_claims(conn, &now))?
-        .is_empty()
+        .read_blocking(|conn| tasks::any_expired_claim(conn, &now))?
     {
         return Ok(0);
     }

@@ -82,22 +82,46 @@ pub fn require(conn: &Connection, caller: &Caller, id: i64, need: Need) -> Resul
     Ok(task)
 }
 
-/// SPEC §2's order of checks (permission before validation) for a request
-/// whose body failed validation: 404 unless the caller may see task `id`
-/// — read it, or find it in its claim queue. The HTTP layer asks this
-/// only on that failure path; a valid body goes on to the operation,
-/// which checks the permission itself.
-pub async fn ensure_visible(ctx: &Context, caller: &Caller, id: i64) -> Result<()> {
+/// What a request about a task must be allowed before its body is
+/// validated (SPEC §2's order of checks: permission, then validation).
+#[derive(Debug, Clone, Copy)]
+pub enum Before {
+    /// Any one of these needs: 404 for a task the caller cannot see, 403
+    /// for one it sees but may not use so.
+    AnyOf(&'static [Need]),
+    /// The claim queue's rule (claim, heartbeat, state, release): the
+    /// caller reads the task, or it is a queue item of the caller's that
+    /// another agent's claim may hide (see `claims::queue_visible`).
+    Queue,
+}
+
+/// The permission half of SPEC §2's order of checks, for a request whose
+/// body failed validation: the error the caller would have had with a
+/// valid body, if any (404, 403). The HTTP layer asks this only on that
+/// failure path; a valid body goes on to the operation, which checks the
+/// permission itself.
+pub async fn ensure_permitted(
+    ctx: &Context,
+    caller: &Caller,
+    id: i64,
+    before: Before,
+) -> Result<()> {
     let caller = caller.clone();
     ctx.store
         .read(move |conn| {
             let task = store::tasks::require(conn, id)?;
-            if claims::queue_item(&task, &caller) || may_read(conn, &caller, &task)? {
-                Ok(())
-            } else {
-                Err(crate::error::Error::not_found(format!(
-                    "task {id} not found"
-                )))
+            match before {
+                Before::Queue => claims::queue_visible(conn, &caller, task).map(|_| ()),
+                Before::AnyOf(needs) => {
+                    let mut refused = Ok(());
+                    for need in needs {
+                        refused = check(conn, &caller, &task, *need);
+                        if refused.is_ok() {
+                            break;
+                        }
+                    }
+                    refused
+                }
             }
         })
         .await
@@ -122,9 +146,10 @@ pub fn require_fenced(
 /// worker whose lease ran out while it was paused no longer reads the task
 /// through its claim, and must hear "stale", not 404, when it comes back.
 /// Only a caller who may know the generation hears it — one that reads
-/// the task, finds it in its claim queue, or claimed it before
+/// the task (its own claim queue included) or claimed it before
 /// ([`store::claims::ever_claimed`]); for anyone else the caller's own
-/// check decides, so a task it cannot see stays a 404.
+/// check decides, so a task it cannot see stays a 404 and its generation
+/// is not told.
 pub fn fenced(
     conn: &Connection,
     caller: &Caller,
@@ -133,8 +158,7 @@ pub fn fenced(
 ) -> Result<TaskRow> {
     let task = store::tasks::require(conn, id)?;
     if let Err(stale) = fence(&task, claim_generation) {
-        let knows = claims::queue_item(&task, caller)
-            || may_read(conn, caller, &task)?
+        let knows = may_read(conn, caller, &task)?
             || match caller.agent_id() {
                 Some(agent) => store::claims::ever_claimed(conn, id, agent)?,
                 None => false,

@@ -79,8 +79,14 @@ pub async fn get(ctx: &Context, id: i64) -> Result<Project> {
     ctx.store.read(move |conn| projects::get(conn, id)).await
 }
 
-pub async fn create(ctx: &Context, caller: &Caller, fields: ProjectFields) -> Result<Project> {
+pub async fn create(
+    ctx: &Context,
+    caller: &Caller,
+    fields: Result<ProjectFields>,
+) -> Result<Project> {
+    // SPEC §2's order of checks: 403, then the body's 422.
     require_admin(caller)?;
+    let fields = fields?;
     if fields.name.is_none() {
         return Err(Error::validation("name", "is required"));
     }
@@ -98,9 +104,11 @@ pub async fn update(
     ctx: &Context,
     caller: &Caller,
     id: i64,
-    fields: ProjectFields,
+    fields: Result<ProjectFields>,
 ) -> Result<Project> {
+    // SPEC §2's order of checks: 403, then the body's 422.
     require_admin(caller)?;
+    let fields = fields?;
     let caller = caller.clone();
     ctx.store
         .write(move |tx| {

@@ -224,23 +224,28 @@ fn apply(tx: &Tx, r: &mut Recurrence, input: RecurrenceInput, creating: bool) ->
         Some(t) => {
             let at = calendar::parse_timestamp(&t)
                 .ok_or_else(|| Error::validation("next_due_at", "must be an RFC 3339 timestamp"))?;
-            let local = at.to_zoned(tz.clone());
-            r.series_start = Some(local.date().to_string());
-            // A series moved to a new date goes on from it, unless the
-            // body names the anchors too (derived below from the start).
-            if input.anchor_day.is_none() {
-                r.anchor_day = None;
+            let next = calendar::format_timestamp(at);
+            // Re-sending the stored value (a whole-object PUT, perhaps of a
+            // date clamped to a short month) changes nothing.
+            if r.next_due_at.as_deref() != Some(next.as_str()) {
+                let local = at.to_zoned(tz.clone());
+                r.series_start = Some(local.date().to_string());
+                if input.time_of_day.is_none() {
+                    r.time_of_day = local.time().strftime("%H:%M").to_string();
+                }
+                // A series moved to a new date goes on from it, unless the
+                // body names the anchors too (derived below from the start).
+                if input.anchor_day.is_none() {
+                    r.anchor_day = None;
+                }
+                if input.anchor_month.is_none() {
+                    r.anchor_month = None;
+                }
+                if input.anchor_weekday.is_none() {
+                    r.anchor_weekday = None;
+                }
+                r.next_due_at = Some(next);
             }
-            if input.anchor_month.is_none() {
-                r.anchor_month = None;
-            }
-            if input.anchor_weekday.is_none() {
-                r.anchor_weekday = None;
-            }
-            if input.time_of_day.is_none() {
-                r.time_of_day = local.time().strftime("%H:%M").to_string();
-            }
-            r.next_due_at = Some(calendar::format_timestamp(at));
         }
         None if creating || rule_changed => {
             if let Some(t) = input.time_of_day {

@@ -835,7 +835,7 @@ fn update_in(tx: &Tx, caller: &Caller, id: i64, ch: Changes, max: usize) -> Resu
     };
     let due_before = t.fields.due_date.clone();
     let mut other_change = t.fields.apply(fields);
-    if t.fields.due_date != due_before {
+    if t.fields.due_date != due_before && (t.fields.is_recurring || t.recurrence_anchor.is_some()) {
         // A legacy recurring series moved by hand goes on from its new
         // date; re-sending the same (perhaps clamped) date keeps the anchor.
         t.recurrence_anchor = t.fields.due_date.clone();

@@ -157,7 +157,19 @@ pub async fn get(ctx: &Context, caller: &Caller, id: i64) -> Result<Webhook> {
         .await
 }
 
-pub async fn update(ctx: &Context, caller: &Caller, id: i64, w: WebhookInput) -> Result<Webhook> {
+pub async fn update(
+    ctx: &Context,
+    caller: &Caller,
+    id: i64,
+    w: Result<WebhookInput>,
+) -> Result<Webhook> {
+    // SPEC §2's order of checks: the hook's 404/403, then the body's 422
+    // (and the URL's, which resolves its host).
+    let reader = caller.clone();
+    ctx.store
+        .read(move |conn| hooks::require(conn, &reader, id).map(|_| ()))
+        .await?;
+    let w = w?;
     let url = match w.url.clone() {
         Some(u) => Some(check_url(ctx, u).await?),
         None => None,
@@ -277,13 +289,19 @@ pub fn parse_since(body: Value) -> Result<Since> {
 /// call: `{queued, after_event_id, through_event_id, more}` says where it
 /// stopped, and `since: through_event_id` goes on. The log is searched
 /// with a read; only the copies are written.
-pub async fn recover(ctx: &Context, caller: &Caller, id: i64, since: Since) -> Result<Value> {
+pub async fn recover(
+    ctx: &Context,
+    caller: &Caller,
+    id: i64,
+    since: Result<Since>,
+) -> Result<Value> {
     let reader = caller.clone();
     let (after, missed, more) = ctx
         .store
         .read(move |conn| {
+            // SPEC §2's order of checks: the hook's 404/403, then the body.
             hooks::require(conn, &reader, id)?;
-            hooks::missed(conn, id, &since, hooks::RECOVER_LIMIT)
+            hooks::missed(conn, id, &since?, hooks::RECOVER_LIMIT)
         })
         .await?;
     let through = missed.last().map_or(after, |m| m.event_id);

@@ -141,7 +141,7 @@ pub fn plans(conn: &Connection, f: &QueueFilter) -> Result<Vec<String>> {
 /// Whether `agent` ever claimed task `id` (its `task.claimed` events, found
 /// through `events_task`): such a worker knows the task's claim
 /// generations, so a stale one is answered 409 `stale_claim` even after
-/// the claim that let it read the task has lapsed (`ops::require_fenced`).
+/// the claim that let it read the task has lapsed (`ops::fenced`).
 pub fn ever_claimed(conn: &Connection, id: i64, agent: i64) -> Result<bool> {
     Ok(conn
         .prepare_cached(

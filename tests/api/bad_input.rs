@@ -979,17 +979,32 @@ fn errors_raised_below_the_handlers_are_json_too() {
 
 /// SPEC §2's order of checks: permission (403/404) before validation
 /// (422). A worker that may not see a task hears 404 whatever body it
-/// sends about it; the task's own worker hears what is wrong with the
-/// body; a claim without an agent identity is 403 before its body is read.
+/// sends about it; one that sees it but may not act so hears 403; the
+/// task's own worker hears what is wrong with the body; a claim without an
+/// agent identity is 403 before its body is read.
 #[test]
 fn permission_is_checked_before_the_body_is_validated() {
     let server = TestServer::start();
     let admin = server.admin();
     let (owner, _) = server.agent("owner", "worker");
     let (stranger, _) = server.agent("stranger", "worker");
+    let (assignee, _) = server.agent("assignee", "worker");
     let t =
         id_of(&admin.create_task(json!({"content": "theirs", "assigned_to_agent_id": "owner"})));
+    // Read through a claim, not managed, by `owner`; hidden from others.
+    let queued = id_of(&admin.create_task(json!({"content": "queued"})));
+    let r = owner.post(&format!("/api/tasks/{queued}/claim"), json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let rec = owner.post(
+        "/api/recurrences",
+        json!({"content": "weekly", "rule_type": "weekly", "timezone": "UTC", "active": false,
+               "assigned_to_agent_id": "assignee"}),
+    );
+    assert_eq!(rec.status, 201, "{}", rec.text);
+    let rid = id_of(&rec.body);
     let before = world(&server);
+    let recurrence_before = admin.get(&format!("/api/recurrences/{rid}")).body;
+
     let calls: Vec<(&str, String, Value)> = vec![
         ("PUT", format!("/api/tasks/{t}"), json!({"priority": 9})),
         (
@@ -1062,25 +1077,110 @@ fn permission_is_checked_before_the_body_is_validated() {
         let r = send(&owner, method, path, body);
         assert_eq!(r.status, 422, "{method} {path}: {}", r.text);
     }
-    let r = admin.post("/api/tasks/claim", json!({"lease_seconds": 1}));
-    r.assert_error(403);
-    let r = stranger.post("/api/tasks/claim", json!({"lease_seconds": 1}));
-    r.assert_error(422);
-    // A recurrence: its creator or an admin changes it; anyone else is
-    // refused before its body is read.
-    let rec = owner.post(
-        "/api/recurrences",
-        json!({"content": "weekly", "rule_type": "weekly", "timezone": "UTC", "active": false}),
-    );
-    assert_eq!(rec.status, 201, "{}", rec.text);
-    let rid = id_of(&rec.body);
+    admin
+        .post("/api/tasks/claim", json!({"lease_seconds": 1}))
+        .assert_error(403);
+    stranger
+        .post("/api/tasks/claim", json!({"lease_seconds": 1}))
+        .assert_error(422);
+
+    // The claimant may work on `queued` but not manage it: 403 with a bad
+    // body as with a good one. For `stranger` the claim hides it: 404 —
+    // except on the queue calls, where "claimed by someone else" is its
+    // answer (SPEC §10), so a bad body is told.
+    for (path, bad, good) in [
+        (
+            "subtasks",
+            json!({"content": 7}),
+            json!({"content": "step"}),
+        ),
+        (
+            "dependencies",
+            json!({"depends_on": "x"}),
+            json!({"depends_on": [t]}),
+        ),
+    ] {
+        let path = format!("/api/tasks/{queued}/{path}");
+        owner.post(&path, bad.clone()).assert_error(403);
+        owner.post(&path, good).assert_error(403);
+        stranger.post(&path, bad).assert_error(404);
+    }
+    stranger
+        .post(
+            &format!("/api/tasks/{queued}/heartbeat"),
+            json!({"lease_seconds": 1}),
+        )
+        .assert_field_error("lease_seconds");
+    stranger
+        .post(&format!("/api/tasks/{queued}/heartbeat"), json!({}))
+        .assert_error(409);
+
+    // A recurrence: its creator or an admin changes it; the agent it is
+    // assigned to sees it (403), anyone else does not (404).
     let bad = json!({"interval": 0});
-    let r = stranger.put(&format!("/api/recurrences/{rid}"), bad.clone());
-    assert!(r.status == 403 || r.status == 404, "{}", r.text);
-    let r = owner.put(&format!("/api/recurrences/{rid}"), bad);
-    r.assert_error(422);
-    assert_eq!(r.body["detail"]["field"], "interval", "{}", r.text);
-    let r = admin.put("/api/recurrences/999999", json!({"interval": 0}));
-    r.assert_error(404);
+    stranger
+        .put(&format!("/api/recurrences/{rid}"), bad.clone())
+        .assert_error(404);
+    assignee
+        .put(&format!("/api/recurrences/{rid}"), bad.clone())
+        .assert_error(403);
+    owner
+        .put(&format!("/api/recurrences/{rid}"), bad)
+        .assert_field_error("interval");
+    admin
+        .put("/api/recurrences/999999", json!({"interval": 0}))
+        .assert_error(404);
+    assert_eq!(world(&server), before, "nothing changed");
+    assert_eq!(
+        admin.get(&format!("/api/recurrences/{rid}")).body,
+        recurrence_before
+    );
+}
+
+/// The same order for admin resources: a worker's bad body about a
+/// project, another agent or a webhook is refused for who it is (403) or
+/// what it cannot see (404) before the body is read; an admin's bad body
+/// is a 422 naming the field.
+#[test]
+fn admin_resources_check_permission_before_the_body() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let (worker, _) = server.agent("worker", "worker");
+    let (_, other_id) = server.agent("other", "worker");
+    let r = admin.post("/api/projects", json!({"name": "Ops"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let project = id_of(&r.body);
+    let before = world(&server);
+    let bad_project = json!({"name": 5});
+    worker
+        .post("/api/projects", bad_project.clone())
+        .assert_error(403);
+    worker
+        .put(&format!("/api/projects/{project}"), bad_project.clone())
+        .assert_error(403);
+    admin
+        .put(&format!("/api/projects/{project}"), bad_project.clone())
+        .assert_field_error("name");
+    admin
+        .post("/api/projects", bad_project)
+        .assert_field_error("name");
+    worker
+        .put(
+            &format!("/api/agents/{other_id}"),
+            json!({"display_name": 5}),
+        )
+        .assert_error(403);
+    admin
+        .put(
+            &format!("/api/agents/{other_id}"),
+            json!({"display_name": 5}),
+        )
+        .assert_field_error("display_name");
+    worker
+        .put("/api/webhooks/999999", json!({"url": 5}))
+        .assert_error(404);
+    worker
+        .post("/api/webhooks/999999/recover", json!({"since": {}}))
+        .assert_error(404);
     assert_eq!(world(&server), before, "nothing changed");
 }

@@ -473,10 +473,13 @@ fn a_waiting_claimer_is_woken_by_every_change_that_queues_a_task_for_it() {
     let t = urgent(json!({}));
     let r = other.post(
         &format!("/api/tasks/{t}/claim"),
-        json!({"lease_seconds": 1}),
+        json!({"lease_seconds": 3}),
     );
     assert_eq!(r.status, 200, "{}", r.text);
-    woken_by("a lease that ran out", t, &|| {});
+    woken_by("a lease that ran out", t, &|| {
+        // Still held when the waiter began to wait: the sweep woke it.
+        assert!(!server.task_snapshot(t)["claimed_by_agent_id"].is_null());
+    });
 
     let t = urgent(json!({}));
     assert_eq!(
@@ -581,6 +584,17 @@ fn a_stale_claim_generation_cannot_overwrite_the_next_claimants_work() {
     let new = r.body["task"]["claim_generation"].as_i64().unwrap();
     assert_eq!(new, old + 1);
     let before = server.task_snapshot(t);
+    // A worker that never held the task, for which the claim hides it,
+    // learns nothing: not that it exists, nor its generation.
+    let (stranger, _) = server.agent("stranger", "worker");
+    for generation in [old, new + 5] {
+        let r = stranger.post(
+            &format!("/api/tasks/{t}/complete"),
+            json!({"claim_generation": generation}),
+        );
+        r.assert_error(404);
+        assert!(r.body.get("claim_generation").is_none(), "{}", r.text);
+    }
     // The paused worker, which no longer reads the task, and the current
     // holder naming the old generation: both hear "stale", nothing changes.
     for (who, client) in [("first", &first), ("second", &second)] {
@@ -637,7 +651,6 @@ fn a_stale_claim_generation_cannot_overwrite_the_next_claimants_work() {
     // Finished: the worker that once held a claim still hears "stale";
     // one that never saw the task does not learn it exists.
     let done = server.task_snapshot(t);
-    let (stranger, _) = server.agent("stranger", "worker");
     let r = first.post(
         &format!("/api/tasks/{t}/complete"),
         json!({"claim_generation": old}),
@@ -1024,6 +1037,27 @@ fn a_recurrence_moved_to_a_new_date_goes_on_from_it_unless_the_anchor_is_named()
             "2027-04-20T09:00:00.000Z"
         ]
     );
+    // Re-sending the stored (clamped) date of a series on the 31st keeps
+    // it on the 31st.
+    let end = recurrence(
+        &admin,
+        json!({"content": "month end", "rule_type": "monthly", "timezone": "UTC",
+               "anchor_day": 31, "next_due_at": "2027-02-28T09:00:00Z", "active": false}),
+    );
+    let resent = admin.put(
+        &format!("/api/recurrences/{}", id_of(&end)),
+        json!({"next_due_at": "2027-02-28T09:00:00.000Z", "content": "month end"}),
+    );
+    assert_eq!(resent.status, 200, "{}", resent.text);
+    assert_eq!(resent.body["anchor_day"], 31, "{}", resent.text);
+    assert_eq!(
+        upcoming(&admin, id_of(&end), 3),
+        [
+            "2027-02-28T09:00:00.000Z",
+            "2027-03-31T09:00:00.000Z",
+            "2027-04-30T09:00:00.000Z"
+        ]
+    );
     let once = admin.put(
         &format!("/api/recurrences/{id}"),
         json!({"next_due_at": "2027-02-22T09:00:00Z", "anchor_day": 15}),
@@ -1326,7 +1360,7 @@ fn a_live_claim_without_heartbeats_for_half_its_lease_is_a_silent_holder() {
     let quiet = id_of(&admin.create_task(json!({"content": "quiet", "assigned_to_agent_id": "w"})));
     let r = w.post(
         &format!("/api/tasks/{quiet}/claim"),
-        json!({"lease_seconds": 4}),
+        json!({"lease_seconds": 10}),
     );
     assert_eq!(r.status, 200, "{}", r.text);
     let silent = |client: &Client| {
@@ -1338,8 +1372,8 @@ fn a_live_claim_without_heartbeats_for_half_its_lease_is_a_silent_holder() {
             .clone()
     };
     assert!(silent(&admin).is_empty(), "a fresh claim is not silent");
-    // Past half of the four-second lease, still held: silent.
-    wait_until("half the lease to pass", Duration::from_secs(10), || {
+    // Past half of the ten-second lease, still held: silent.
+    wait_until("half the lease to pass", Duration::from_secs(15), || {
         !silent(&admin).is_empty()
     });
     let listed = silent(&admin);

@@ -567,6 +567,17 @@ pub fn expired_claims(conn: &Connection, now: &str) -> Result<Vec<i64>> {
     Ok(ids.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Whether any claim's lease ran out by `now` (one probe of
+/// `tasks_leases`): the lease sweep asks this with a read first.
+pub fn any_expired_claim(conn: &Connection, now: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM tasks INDEXED BY tasks_leases \
+             WHERE claimed_by_agent_id IS NOT NULL AND lease_expires_at <= ?1)",
+        )?
+        .query_row([now], |r| r.get(0))?)
+}
+
 /// Deletes a task; its children keep their place in the chain but lose
 /// their parent link (the schema sets it null).
 pub fn delete(conn: &Connection, id: i64) -> Result<()> {
