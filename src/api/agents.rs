@@ -84,7 +84,7 @@ pub async fn update(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     // Parsed here, told after the permission (SPEC §2's order of checks).
-    let input = AgentInput::parse(body);
+    let input = AgentInput::parse_update(&caller, body);
     ok(&agents::update(&state.ops, &caller, AgentRef::parse(&path), input).await?)
 }
 

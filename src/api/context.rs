@@ -99,7 +99,7 @@ pub async fn patch(
     let id = path_id("task", &path)?;
     let q = query(&req);
     let parsed = parse_patch(body, &q);
-    let p = about_task(&state, &caller, id, Before::AnyOf(&[Need::Work]), parsed).await?;
+    let p = about_task(&state, &caller, id, Before::Need(Need::Work), parsed).await?;
     ok(&context::patch(&state.ops, &caller, id, p).await?)
 }
 
@@ -162,7 +162,7 @@ pub async fn supersede(
         &state,
         &caller,
         id,
-        Before::AnyOf(&[Need::Work]),
+        Before::Need(Need::Work),
         input::object(body),
     )
     .await?;

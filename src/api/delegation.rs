@@ -28,7 +28,7 @@ pub async fn delegate(
         &state,
         &caller,
         id,
-        Before::AnyOf(&[Need::Assign]),
+        Before::Need(Need::Assign),
         Delegation::parse(body),
     )
     .await?;

@@ -14,10 +14,8 @@ use crate::ops::{self, comments as ops_comments, dependencies as ops_deps, Befor
 
 /// What a body about a task must be allowed before it is validated
 /// (`api::about_task`), by what the operation requires.
-const WORK: Before = Before::AnyOf(&[Need::Work]);
-const MANAGE: Before = Before::AnyOf(&[Need::Manage]);
-/// An update needs one of these, depending on what it changes.
-const PUT_NEEDS: Before = Before::AnyOf(&[Need::Work, Need::Assign, Need::Manage]);
+const WORK: Before = Before::Need(Need::Work);
+const MANAGE: Before = Before::Need(Need::Manage);
 
 type IdPath = web::Path<String>;
 type TwoIds = web::Path<(String, String)>;
@@ -96,14 +94,8 @@ pub async fn update(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    let changes = about_task(
-        &state,
-        &caller,
-        id,
-        PUT_NEEDS,
-        TaskInput::parse_changes(body),
-    )
-    .await?;
+    let need = Before::Need(ops::tasks::update_need_of(&body));
+    let changes = about_task(&state, &caller, id, need, TaskInput::parse_changes(body)).await?;
     ok(&ops::tasks::update(&state.ops, &caller, id, changes).await?)
 }
 
@@ -214,7 +206,7 @@ pub async fn add_comment(
         &state,
         &caller,
         id,
-        Before::AnyOf(&[Need::Comment]),
+        Before::Need(Need::Comment),
         NewComment::parse(body),
     )
     .await?;

@@ -124,6 +124,26 @@ impl AgentInput {
             || self.permissions.is_some()
             || self.active.is_some()
     }
+
+    /// [`AgentInput::parse`] for an update by `caller`: a caller that may
+    /// not change privileges hears that (403) rather than what is wrong
+    /// with a body that tries to (SPEC §2: permission before validation).
+    pub fn parse_update(caller: &Caller, body: Value) -> Result<AgentInput> {
+        let privileged = !caller.is_admin()
+            && body.as_object().is_some_and(|m| {
+                PRIVILEGED
+                    .iter()
+                    .any(|k| m.get(*k).is_some_and(|v| !v.is_null()))
+            });
+        AgentInput::parse(body).map_err(|e| if privileged { privileges_refused() } else { e })
+    }
+}
+
+/// The fields only admins change (`AgentInput::touches_privileges`).
+const PRIVILEGED: [&str; 5] = ["name", "role", "is_admin", "permissions", "active"];
+
+fn privileges_refused() -> Error {
+    Error::forbidden("only admins change name, role, is_admin, permissions or active")
 }
 
 /// Appends `agent.*` about `agent` (never with its key).
@@ -242,9 +262,7 @@ pub async fn update(
             }
             let input = input?;
             if !caller.is_admin() && input.touches_privileges() {
-                return Err(Error::forbidden(
-                    "only admins change name, role, is_admin, permissions or active",
-                ));
+                return Err(privileges_refused());
             }
             if input.active == Some(false) && caller.is_agent(current.id) {
                 return Err(Error::conflict("you cannot deactivate yourself"));

@@ -40,16 +40,16 @@ pub struct Patch {
 /// `PATCH /tasks/{id}/context`: merges the patch; `human_stated` and
 /// `imported` are for admins.
 pub async fn patch(ctx: &Context, caller: &Caller, id: i64, p: Patch) -> Result<TaskJson> {
-    if p.source.needs_admin() && !caller.is_admin() {
-        return Err(Error::forbidden(format!(
-            "source {} is reserved to admins",
-            p.source.as_str()
-        )));
-    }
     let (caller, max) = (caller.clone(), ctx.max_context_bytes());
     ctx.store
         .write(move |tx| {
             super::require_fenced(tx, &caller, id, Need::Work, p.claim_generation)?;
+            if p.source.needs_admin() && !caller.is_admin() {
+                return Err(Error::forbidden(format!(
+                    "source {} is reserved to admins",
+                    p.source.as_str()
+                )));
+            }
             context::write(tx, &caller, id, &p.patch, p.source, p.expected_version, max)?;
             emit(tx, &caller, id, EventKind::TaskContextUpdated, None)
         })

@@ -86,9 +86,9 @@ pub fn require(conn: &Connection, caller: &Caller, id: i64, need: Need) -> Resul
 /// validated (SPEC §2's order of checks: permission, then validation).
 #[derive(Debug, Clone, Copy)]
 pub enum Before {
-    /// Any one of these needs: 404 for a task the caller cannot see, 403
-    /// for one it sees but may not use so.
-    AnyOf(&'static [Need]),
+    /// This need: 404 for a task the caller cannot see, 403 for one it
+    /// sees but may not use so.
+    Need(Need),
     /// The claim queue's rule (claim, heartbeat, state, release): the
     /// caller reads the task, or it is a queue item of the caller's that
     /// another agent's claim may hide (see `claims::queue_visible`).
@@ -112,16 +112,7 @@ pub async fn ensure_permitted(
             let task = store::tasks::require(conn, id)?;
             match before {
                 Before::Queue => claims::queue_visible(conn, &caller, task).map(|_| ()),
-                Before::AnyOf(needs) => {
-                    let mut refused = Ok(());
-                    for need in needs {
-                        refused = check(conn, &caller, &task, *need);
-                        if refused.is_ok() {
-                            break;
-                        }
-                    }
-                    refused
-                }
+                Before::Need(need) => check(conn, &caller, &task, need),
             }
         })
         .await

@@ -163,6 +163,8 @@ impl Schedule {
 /// of day; without `next_due_at`, the next due time is computed from now.
 fn apply(tx: &Tx, r: &mut Recurrence, input: RecurrenceInput, creating: bool) -> Result<()> {
     let now = Timestamp::now();
+    // The series as stored, to tell a re-sent value from a change.
+    let series_before = (r.rule_type.clone(), r.interval, r.timezone.clone());
     let rule_changed = input.rule_type.is_some()
         || input.interval.is_some()
         || input.timezone.is_some()
@@ -225,14 +227,19 @@ fn apply(tx: &Tx, r: &mut Recurrence, input: RecurrenceInput, creating: bool) ->
             let at = calendar::parse_timestamp(&t)
                 .ok_or_else(|| Error::validation("next_due_at", "must be an RFC 3339 timestamp"))?;
             let next = calendar::format_timestamp(at);
-            // Re-sending the stored value (a whole-object PUT, perhaps of a
-            // date clamped to a short month) changes nothing.
-            if r.next_due_at.as_deref() != Some(next.as_str()) {
+            // Re-sending the stored date with the same series (a
+            // whole-object PUT, perhaps of a date clamped to a short month)
+            // changes nothing; a new date, rule, interval or time zone
+            // starts the series over from it.
+            let series_changed =
+                (r.rule_type.clone(), r.interval, r.timezone.clone()) != series_before;
+            if r.next_due_at.as_deref() != Some(next.as_str()) || series_changed {
                 let local = at.to_zoned(tz.clone());
                 r.series_start = Some(local.date().to_string());
-                if input.time_of_day.is_none() {
-                    r.time_of_day = local.time().strftime("%H:%M").to_string();
-                }
+                r.time_of_day = match &input.time_of_day {
+                    Some(t) => t.clone(),
+                    None => local.time().strftime("%H:%M").to_string(),
+                };
                 // A series moved to a new date goes on from it, unless the
                 // body names the anchors too (derived below from the start).
                 if input.anchor_day.is_none() {
@@ -245,6 +252,17 @@ fn apply(tx: &Tx, r: &mut Recurrence, input: RecurrenceInput, creating: bool) ->
                     r.anchor_weekday = None;
                 }
                 r.next_due_at = Some(next);
+            } else if let Some(t) = input.time_of_day.as_ref().filter(|t| **t != r.time_of_day) {
+                // A new time of day with the same date: the pending
+                // occurrence moves to it on its own (local) day, as the
+                // later ones will be.
+                let time = calendar::parse_time(t)
+                    .ok_or_else(|| Error::validation("time_of_day", "must be a time HH:MM"))?;
+                let day = calendar::local_date(at, &tz);
+                r.time_of_day = t.clone();
+                r.next_due_at = Some(calendar::format_timestamp(calendar::instant(
+                    day, time, &tz,
+                )?));
             }
         }
         None if creating || rule_changed => {

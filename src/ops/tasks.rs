@@ -785,21 +785,44 @@ pub struct Changes {
 }
 
 impl Changes {
-    /// What the change needs: an assignment alone is for those who assign
-    /// (coordinators too); `completed` alone is work (a claim holder may
-    /// complete); anything else is for those who manage the task.
+    /// What the change needs (see [`update_need`]).
     fn need(&self) -> Need {
         let fields = !self.fields.is_empty()
             || self.accountable.is_some()
             || self.status.is_some()
             || self.context.is_some()
             || self.depends_on.is_some();
-        match (fields, self.assignee.is_some(), self.completed.is_some()) {
-            (false, true, false) => Need::Assign,
-            (false, false, true) => Need::Work,
-            _ => Need::Manage,
-        }
+        update_need(fields, self.assignee.is_some(), self.completed.is_some())
     }
+}
+
+/// What an update needs: an assignment alone is for those who assign
+/// (coordinators too); `completed` alone is work (a claim holder may
+/// complete); anything else is for those who manage the task.
+fn update_need(fields: bool, assignment: bool, completed: bool) -> Need {
+    match (fields, assignment, completed) {
+        (false, true, false) => Need::Assign,
+        (false, false, true) => Need::Work,
+        _ => Need::Manage,
+    }
+}
+
+/// [`Changes::need`] of an update body not yet validated, by the keys it
+/// sends (SPEC §2: the permission is checked before the body is).
+pub fn update_need_of(body: &Value) -> Need {
+    let Value::Object(map) = body else {
+        return Need::Manage;
+    };
+    let neutral = |k: &str| k == "claim_generation";
+    let assignment = |k: &str| k == "assigned_to_agent_id" || k == "agent_id";
+    let fields = map
+        .keys()
+        .any(|k| !neutral(k) && !assignment(k) && k != "completed");
+    update_need(
+        fields,
+        map.keys().any(|k| assignment(k)),
+        map.contains_key("completed"),
+    )
 }
 
 /// `PUT /tasks/{id}`: changes fields; emits `task.assigned` when the

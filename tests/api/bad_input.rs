@@ -989,6 +989,7 @@ fn permission_is_checked_before_the_body_is_validated() {
     let (owner, _) = server.agent("owner", "worker");
     let (stranger, _) = server.agent("stranger", "worker");
     let (assignee, _) = server.agent("assignee", "worker");
+    let (me, me_id) = server.agent("me", "worker");
     let t =
         id_of(&admin.create_task(json!({"content": "theirs", "assigned_to_agent_id": "owner"})));
     // Read through a claim, not managed, by `owner`; hidden from others.
@@ -1105,6 +1106,31 @@ fn permission_is_checked_before_the_body_is_validated() {
         owner.post(&path, good).assert_error(403);
         stranger.post(&path, bad).assert_error(404);
     }
+    // An update needs what its fields need: the claimant may complete
+    // (work) but not reprioritise (manage), whatever the values.
+    let put = format!("/api/tasks/{queued}");
+    owner.put(&put, json!({"priority": "x"})).assert_error(403);
+    owner.put(&put, json!({"priority": 1})).assert_error(403);
+    owner
+        .put(&put, json!({"completed": "x"}))
+        .assert_field_error("completed");
+    // A child delegated from a task the caller cannot see: 404 before
+    // the child's project is looked at.
+    stranger
+        .post(
+            &format!("/api/tasks/{t}/delegate"),
+            json!({"content": "sub", "project_id": 999999}),
+        )
+        .assert_error(404);
+    // An agent changing itself: privileged fields are 403 however they
+    // are written; its own display name's errors are told.
+    me.put(
+        &format!("/api/agents/{me_id}"),
+        json!({"name": "bad name!!"}),
+    )
+    .assert_error(403);
+    me.put(&format!("/api/agents/{me_id}"), json!({"display_name": 5}))
+        .assert_field_error("display_name");
     stranger
         .post(
             &format!("/api/tasks/{queued}/heartbeat"),

@@ -473,7 +473,7 @@ fn a_waiting_claimer_is_woken_by_every_change_that_queues_a_task_for_it() {
     let t = urgent(json!({}));
     let r = other.post(
         &format!("/api/tasks/{t}/claim"),
-        json!({"lease_seconds": 3}),
+        json!({"lease_seconds": 8}),
     );
     assert_eq!(r.status, 200, "{}", r.text);
     woken_by("a lease that ran out", t, &|| {
@@ -1044,12 +1044,15 @@ fn a_recurrence_moved_to_a_new_date_goes_on_from_it_unless_the_anchor_is_named()
         json!({"content": "month end", "rule_type": "monthly", "timezone": "UTC",
                "anchor_day": 31, "next_due_at": "2027-02-28T09:00:00Z", "active": false}),
     );
-    let resent = admin.put(
-        &format!("/api/recurrences/{}", id_of(&end)),
-        json!({"next_due_at": "2027-02-28T09:00:00.000Z", "content": "month end"}),
-    );
-    assert_eq!(resent.status, 200, "{}", resent.text);
-    assert_eq!(resent.body["anchor_day"], 31, "{}", resent.text);
+    for same in ["2027-02-28T09:00:00.000Z", "2027-02-28T10:00:00+01:00"] {
+        let resent = admin.put(
+            &format!("/api/recurrences/{}", id_of(&end)),
+            json!({"next_due_at": same, "content": "month end", "rule_type": "monthly",
+                   "timezone": "UTC", "interval": 1}),
+        );
+        assert_eq!(resent.status, 200, "{}", resent.text);
+        assert_eq!(resent.body["anchor_day"], 31, "{}", resent.text);
+    }
     assert_eq!(
         upcoming(&admin, id_of(&end), 3),
         [
@@ -1069,6 +1072,42 @@ fn a_recurrence_moved_to_a_new_date_goes_on_from_it_unless_the_anchor_is_named()
             "2027-02-22T09:00:00.000Z",
             "2027-03-15T09:00:00.000Z",
             "2027-04-15T09:00:00.000Z"
+        ]
+    );
+    // A time of day sent with the same date (a whole-object PUT): the
+    // pending occurrence moves to it on its day, and the later ones.
+    let later = admin.put(
+        &format!("/api/recurrences/{}", id_of(&end)),
+        json!({"next_due_at": "2027-02-28T09:00:00Z", "time_of_day": "10:00"}),
+    );
+    assert_eq!(later.status, 200, "{}", later.text);
+    assert_eq!(
+        upcoming(&admin, id_of(&end), 3),
+        [
+            "2027-02-28T10:00:00.000Z",
+            "2027-03-31T10:00:00.000Z",
+            "2027-04-30T10:00:00.000Z"
+        ]
+    );
+    // The same date in another time zone: the series starts over there,
+    // at that instant's local time (04:00 in New York, EST), and keeps it
+    // across New York's change to daylight saving time (2027-03-14).
+    let daily = recurrence(
+        &admin,
+        json!({"content": "daily", "rule_type": "daily", "timezone": "UTC",
+               "next_due_at": "2027-03-13T09:00:00Z", "active": false}),
+    );
+    let moved = admin.put(
+        &format!("/api/recurrences/{}", id_of(&daily)),
+        json!({"timezone": "America/New_York", "next_due_at": "2027-03-13T09:00:00Z"}),
+    );
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    assert_eq!(
+        upcoming(&admin, id_of(&daily), 3),
+        [
+            "2027-03-13T09:00:00.000Z",
+            "2027-03-14T08:00:00.000Z",
+            "2027-03-15T08:00:00.000Z"
         ]
     );
 }
