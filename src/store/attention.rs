@@ -24,6 +24,9 @@ pub struct Flag {
     pub bucket: &'static str,
     pub task_id: i64,
     pub reason: String,
+    /// Since when it needs a person: an RFC 3339 UTC timestamp
+    /// (`2026-01-02T00:00:00.000Z`); for `overdue`, the start of the day
+    /// after its due date.
     pub since: String,
 }
 
