@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use super::{about_task, ok, path_id, Json, State};
+use super::{about_fenced_task, claim_generation_in, ok, path_id, Json, State};
 use crate::domain::access::Caller;
 use crate::error::{Error, Result};
 use crate::ops::claims::{self, ClaimInput};
@@ -31,9 +31,10 @@ async fn parse(
     if needs_agent {
         claims::agent_of(caller)?;
     }
+    let generation = claim_generation_in(&body);
     let parsed = ClaimInput::parse(body, state.ops.config.queue.min_lease_seconds);
     match task {
-        Some(id) => about_task(state, caller, id, Before::Queue, parsed).await,
+        Some(id) => about_fenced_task(state, caller, id, Before::Queue, generation, parsed).await,
         None => parsed,
     }
 }
@@ -109,7 +110,15 @@ pub async fn set_state(
     let required = c.state.ok_or_else(|| {
         Error::validation("state", "is required: working, waiting_input or errored")
     });
-    let new_state = about_task(&state, &caller, id, Before::Queue, required).await?;
+    let new_state = about_fenced_task(
+        &state,
+        &caller,
+        id,
+        Before::Queue,
+        c.claim_generation,
+        required,
+    )
+    .await?;
     ok(&claims::set_state(
         &state.ops,
         &caller,

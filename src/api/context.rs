@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{about_task, ok, path_id, query, Json, State};
+use super::{about_fenced_task, claim_generation_in, ok, path_id, query, Json, State};
 use crate::domain::access::{Caller, Need};
 use crate::domain::input::{self, Query};
 use crate::error::{Error, Result};
@@ -98,8 +98,17 @@ pub async fn patch(
 ) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
     let q = query(&req);
+    let generation = q.int("claim_generation").ok().flatten();
     let parsed = parse_patch(body, &q);
-    let p = about_task(&state, &caller, id, Before::Need(Need::Work), parsed).await?;
+    let p = about_fenced_task(
+        &state,
+        &caller,
+        id,
+        Before::Need(Need::Work),
+        generation,
+        parsed,
+    )
+    .await?;
     ok(&context::patch(&state.ops, &caller, id, p).await?)
 }
 
@@ -158,11 +167,13 @@ pub async fn supersede(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
-    let s: SupersedeInput = about_task(
+    let generation = claim_generation_in(&body);
+    let s: SupersedeInput = about_fenced_task(
         &state,
         &caller,
         id,
         Before::Need(Need::Work),
+        generation,
         input::object(body),
     )
     .await?;

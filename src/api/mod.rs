@@ -53,10 +53,30 @@ pub(crate) async fn about_task<T>(
     before: crate::ops::Before,
     parsed: Result<T>,
 ) -> Result<T> {
+    about_fenced_task(state, caller, id, before, None, parsed).await
+}
+
+/// [`about_task`] for a write that names a claim generation (in its body
+/// or query, read before the body is validated): a stale one is told
+/// first, as the operation would with a valid body (`ops::fenced`).
+pub(crate) async fn about_fenced_task<T>(
+    state: &State,
+    caller: &crate::domain::access::Caller,
+    id: i64,
+    before: crate::ops::Before,
+    claim_generation: Option<i64>,
+    parsed: Result<T>,
+) -> Result<T> {
     if parsed.is_err() {
-        crate::ops::ensure_permitted(&state.ops, caller, id, before).await?;
+        crate::ops::ensure_permitted(&state.ops, caller, id, before, claim_generation).await?;
     }
     parsed
+}
+
+/// The `claim_generation` a body names, if it is an integer (for
+/// [`about_fenced_task`], before the body is validated).
+pub(crate) fn claim_generation_in(body: &Value) -> Option<i64> {
+    body.get("claim_generation").and_then(Value::as_i64)
 }
 
 /// Shared by every handler.

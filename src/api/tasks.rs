@@ -4,7 +4,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::{about_task, created, deleted, ok, ok_json, path_id, query, respond_page, Json, State};
+use super::{
+    about_fenced_task, about_task, claim_generation_in, created, deleted, ok, ok_json, path_id,
+    query, respond_page, Json, State,
+};
 use crate::domain::access::{Caller, Need};
 use crate::domain::input::{self, Id, Page};
 use crate::error::Result;
@@ -95,7 +98,16 @@ pub async fn update(
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
     let need = Before::Need(ops::tasks::update_need_of(&body));
-    let changes = about_task(&state, &caller, id, need, TaskInput::parse_changes(body)).await?;
+    let generation = claim_generation_in(&body);
+    let changes = about_fenced_task(
+        &state,
+        &caller,
+        id,
+        need,
+        generation,
+        TaskInput::parse_changes(body),
+    )
+    .await?;
     ok(&ops::tasks::update(&state.ops, &caller, id, changes).await?)
 }
 
@@ -127,7 +139,16 @@ pub async fn complete(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    let completion = about_task(&state, &caller, id, WORK, Completion::parse(body)).await?;
+    let generation = claim_generation_in(&body);
+    let completion = about_fenced_task(
+        &state,
+        &caller,
+        id,
+        WORK,
+        generation,
+        Completion::parse(body),
+    )
+    .await?;
     ok(&ops::tasks::complete(&state.ops, &caller, id, completion).await?)
 }
 
@@ -157,7 +178,9 @@ pub async fn fail(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = task_id(&path)?;
-    let failure = about_task(&state, &caller, id, WORK, Failure::parse(body)).await?;
+    let generation = claim_generation_in(&body);
+    let failure =
+        about_fenced_task(&state, &caller, id, WORK, generation, Failure::parse(body)).await?;
     ok(&ops::tasks::fail(&state.ops, &caller, id, failure).await?)
 }
 

@@ -105,11 +105,12 @@ pub async fn ensure_permitted(
     caller: &Caller,
     id: i64,
     before: Before,
+    claim_generation: Option<i64>,
 ) -> Result<()> {
     let caller = caller.clone();
     ctx.store
         .read(move |conn| {
-            let task = store::tasks::require(conn, id)?;
+            let task = fenced(conn, &caller, id, claim_generation)?;
             match before {
                 Before::Queue => claims::queue_visible(conn, &caller, task).map(|_| ()),
                 Before::Need(need) => check(conn, &caller, &task, need),

@@ -630,6 +630,30 @@ fn a_stale_claim_generation_cannot_overwrite_the_next_claimants_work() {
         r.assert_error(409);
         assert_eq!(r.body["code"], "stale_claim", "{who} PUT: {}", r.text);
     }
+    // A stale generation is told before what is wrong with the body, as
+    // it would be with a valid one.
+    for (path, body) in [
+        (
+            "complete",
+            json!({"claim_generation": old, "evidence": "x"}),
+        ),
+        ("fail", json!({"claim_generation": old, "reason": 5})),
+        (
+            "heartbeat",
+            json!({"claim_generation": old, "lease_seconds": 1}),
+        ),
+        ("state", json!({"claim_generation": old, "state": "asleep"})),
+    ] {
+        let r = first.post(&format!("/api/tasks/{t}/{path}"), body);
+        r.assert_error(409);
+        assert_eq!(r.body["code"], "stale_claim", "{path}: {}", r.text);
+    }
+    let r = first.patch(
+        &format!("/api/tasks/{t}/context?claim_generation={old}"),
+        json!([1]),
+    );
+    r.assert_error(409);
+    assert_eq!(r.body["code"], "stale_claim", "context: {}", r.text);
     let r = admin.put(
         &format!("/api/tasks/{t}"),
         json!({"content": "rewritten", "claim_generation": old}),
