@@ -18,6 +18,14 @@ pub struct Claimed {
     task: Option<TaskJson>,
 }
 
+/// Which queue call a body is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Call {
+    Claim,
+    Hold,
+    Release,
+}
+
 /// The body of a queue call, checked in SPEC §2's order: a claim by a
 /// caller without an agent identity is 403 and a task it may not see 404,
 /// whatever the body; only then is the body's own error (422) told.
@@ -25,13 +33,16 @@ async fn parse(
     state: &State,
     caller: &Caller,
     task: Option<i64>,
-    needs_agent: bool,
+    call: Call,
     body: serde_json::Value,
 ) -> Result<ClaimInput> {
-    if needs_agent {
+    if call != Call::Release {
         claims::agent_of(caller)?;
     }
-    let generation = claim_generation_in(&body);
+    // A claim starts a generation; the other calls name the one they hold.
+    let generation = (call != Call::Claim)
+        .then(|| claim_generation_in(&body))
+        .flatten();
     let parsed = ClaimInput::parse(body, state.ops.config.queue.min_lease_seconds);
     match task {
         Some(id) => about_fenced_task(state, caller, id, Before::Queue, generation, parsed).await,
@@ -47,7 +58,7 @@ async fn parse(
     responses((status = 200, description = "The task claimed, or null when the queue is empty", body = Claimed))
 )]
 pub async fn claim_next(state: State, caller: Caller, Json(body): Json) -> Result<HttpResponse> {
-    let c = parse(&state, &caller, None, true, body).await?;
+    let c = parse(&state, &caller, None, Call::Claim, body).await?;
     let task = claims::claim_next(&state.ops, &caller, c).await?;
     ok(&Claimed { task })
 }
@@ -67,7 +78,7 @@ pub async fn claim(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
-    let c = parse(&state, &caller, Some(id), true, body).await?;
+    let c = parse(&state, &caller, Some(id), Call::Claim, body).await?;
     let task = claims::claim(&state.ops, &caller, id, c.lease()).await?;
     ok(&Claimed { task: Some(task) })
 }
@@ -87,7 +98,7 @@ pub async fn heartbeat(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
-    let c = parse(&state, &caller, Some(id), true, body).await?;
+    let c = parse(&state, &caller, Some(id), Call::Hold, body).await?;
     ok(&claims::heartbeat(&state.ops, &caller, id, c).await?)
 }
 
@@ -106,7 +117,7 @@ pub async fn set_state(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
-    let c = parse(&state, &caller, Some(id), true, body).await?;
+    let c = parse(&state, &caller, Some(id), Call::Hold, body).await?;
     let required = c.state.ok_or_else(|| {
         Error::validation("state", "is required: working, waiting_input or errored")
     });
@@ -145,6 +156,6 @@ pub async fn release(
     Json(body): Json,
 ) -> Result<HttpResponse> {
     let id = path_id("task", &path)?;
-    let c = parse(&state, &caller, Some(id), false, body).await?;
+    let c = parse(&state, &caller, Some(id), Call::Release, body).await?;
     ok(&claims::release(&state.ops, &caller, id, c.handoff, c.claim_generation).await?)
 }

@@ -99,7 +99,12 @@ pub async fn patch(
     let id = path_id("task", &path)?;
     let q = query(&req);
     let generation = q.int("claim_generation").ok().flatten();
-    let parsed = parse_patch(body, &q);
+    // A source the caller may not use is refused (403) before what is
+    // wrong with the patch, as it would be with a valid one.
+    let parsed = parse_patch(body, &q).map_err(|e| match source_param(&q) {
+        Ok(Some(s)) => context::check_source(&caller, s).err().unwrap_or(e),
+        _ => e,
+    });
     let p = about_fenced_task(
         &state,
         &caller,

@@ -37,6 +37,18 @@ pub struct Patch {
     pub claim_generation: Option<i64>,
 }
 
+/// 403 for a `source` reserved to admins (`human_stated`, `imported`)
+/// sent by anyone else.
+pub fn check_source(caller: &Caller, source: Source) -> Result<()> {
+    if source.needs_admin() && !caller.is_admin() {
+        return Err(Error::forbidden(format!(
+            "source {} is reserved to admins",
+            source.as_str()
+        )));
+    }
+    Ok(())
+}
+
 /// `PATCH /tasks/{id}/context`: merges the patch; `human_stated` and
 /// `imported` are for admins.
 pub async fn patch(ctx: &Context, caller: &Caller, id: i64, p: Patch) -> Result<TaskJson> {
@@ -44,12 +56,7 @@ pub async fn patch(ctx: &Context, caller: &Caller, id: i64, p: Patch) -> Result<
     ctx.store
         .write(move |tx| {
             super::require_fenced(tx, &caller, id, Need::Work, p.claim_generation)?;
-            if p.source.needs_admin() && !caller.is_admin() {
-                return Err(Error::forbidden(format!(
-                    "source {} is reserved to admins",
-                    p.source.as_str()
-                )));
-            }
+            check_source(&caller, p.source)?;
             context::write(tx, &caller, id, &p.patch, p.source, p.expected_version, max)?;
             emit(tx, &caller, id, EventKind::TaskContextUpdated, None)
         })

@@ -93,9 +93,8 @@ pub async fn delegate(ctx: &Context, caller: &Caller, id: i64, d: Delegation) ->
                 hand_off(tx, &caller, id, &to, note).map(Delegated::HandedOff)
             }
             Delegation::Child(mut new) => {
-                // The parent's 404/403 before what the child names (its
-                // project, its assignee) is checked: SPEC §2's order.
-                require(tx, &caller, id, Need::Assign)?;
+                // `create_in` checks the parent (404/403) before what the
+                // child names.
                 new.parent_task_id = Some(id);
                 create_in(tx, &caller, *new, None, max).map(Delegated::Child)
             }

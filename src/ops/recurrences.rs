@@ -252,17 +252,23 @@ fn apply(tx: &Tx, r: &mut Recurrence, input: RecurrenceInput, creating: bool) ->
                     r.anchor_weekday = None;
                 }
                 r.next_due_at = Some(next);
-            } else if let Some(t) = input.time_of_day.as_ref().filter(|t| **t != r.time_of_day) {
-                // A new time of day with the same date: the pending
-                // occurrence moves to it on its own (local) day, as the
-                // later ones will be.
+            } else if let Some(t) = &input.time_of_day {
                 let time = calendar::parse_time(t)
                     .ok_or_else(|| Error::validation("time_of_day", "must be a time HH:MM"))?;
-                let day = calendar::local_date(at, &tz);
-                r.time_of_day = t.clone();
-                r.next_due_at = Some(calendar::format_timestamp(calendar::instant(
-                    day, time, &tz,
-                )?));
+                if calendar::parse_time(&r.time_of_day) != Some(time) {
+                    // A new time of day with the same date: the pending
+                    // occurrence moves to it on its own (local) day, as the
+                    // later ones will — or to the next occurrence, if that
+                    // moment has passed (no instant spawn).
+                    r.time_of_day = t.clone();
+                    let moved = calendar::instant(calendar::local_date(at, &tz), time, &tz)?;
+                    let next = if moved > now {
+                        moved
+                    } else {
+                        schedule(r)?.next_after(now)?
+                    };
+                    r.next_due_at = Some(calendar::format_timestamp(next));
+                }
             }
         }
         None if creating || rule_changed => {

@@ -477,16 +477,17 @@ pub(crate) fn create_in(
     reason: Option<&str>,
     max_context_bytes: usize,
 ) -> Result<TaskJson> {
+    // A parent the caller cannot read is a 404, like any unreadable task,
+    // and comes before what the new task names (SPEC §2's order).
+    let parent = new
+        .parent_task_id
+        .map(|pid| require(tx, caller, pid, Need::Assign))
+        .transpose()?;
     check_project(tx, new.fields.project_id)?;
     let assignee = new
         .assignee
         .as_ref()
         .map(|a| agents::resolve_active(tx, "assigned_to_agent_id", a))
-        .transpose()?;
-    // A parent the caller cannot read is a 404, like any unreadable task.
-    let parent = new
-        .parent_task_id
-        .map(|pid| require(tx, caller, pid, Need::Assign))
         .transpose()?;
     let deps = named_dependencies(tx, caller, &new.depends_on)?;
     if let Some(p) = &parent {
@@ -807,21 +808,61 @@ fn update_need(fields: bool, assignment: bool, completed: bool) -> Need {
     }
 }
 
+/// What a key of an update body counts toward in [`update_need`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counts {
+    Field,
+    Assignment,
+    Completed,
+    Nothing,
+}
+
+/// The keys of [`TaskInput`] an update reads, what each counts toward,
+/// and whether `null` is a change (fields read with `double_option`) or
+/// "leave it alone" (plain options). Other keys are ignored, as serde
+/// ignores them. A unit test checks this against `TaskInput` itself.
+const UPDATE_KEYS: &[(&str, Counts, bool)] = &[
+    ("content", Counts::Field, false),
+    ("description", Counts::Field, true),
+    ("project_id", Counts::Field, true),
+    ("priority", Counts::Field, false),
+    ("labels", Counts::Field, true),
+    ("due_date", Counts::Field, true),
+    ("due_time", Counts::Field, true),
+    ("status", Counts::Field, false),
+    ("assigned_to_agent_id", Counts::Assignment, true),
+    ("agent_id", Counts::Assignment, true),
+    ("accountable_agent_id", Counts::Field, true),
+    ("parent_task_id", Counts::Field, false),
+    ("parent_id", Counts::Field, false),
+    ("depends_on", Counts::Field, false),
+    ("context", Counts::Field, false),
+    ("metadata", Counts::Field, false),
+    ("evidence_policy", Counts::Field, true),
+    ("completed", Counts::Completed, false),
+    ("claim_generation", Counts::Nothing, false),
+    ("recurring_type", Counts::Field, true),
+    ("recurring_interval", Counts::Field, true),
+    ("recurring_string", Counts::Field, true),
+    ("is_recurring", Counts::Field, false),
+    ("reminder_time", Counts::Field, true),
+];
+
 /// [`Changes::need`] of an update body not yet validated, by the keys it
 /// sends (SPEC §2: the permission is checked before the body is).
 pub fn update_need_of(body: &Value) -> Need {
     let Value::Object(map) = body else {
         return Need::Manage;
     };
-    let neutral = |k: &str| k == "claim_generation";
-    let assignment = |k: &str| k == "assigned_to_agent_id" || k == "agent_id";
-    let fields = map
-        .keys()
-        .any(|k| !neutral(k) && !assignment(k) && k != "completed");
+    let sends = |what: Counts| {
+        UPDATE_KEYS.iter().any(|(key, counts, null_changes)| {
+            *counts == what && map.get(*key).is_some_and(|v| *null_changes || !v.is_null())
+        })
+    };
     update_need(
-        fields,
-        map.keys().any(|k| assignment(k)),
-        map.contains_key("completed"),
+        sends(Counts::Field),
+        sends(Counts::Assignment),
+        sends(Counts::Completed),
     )
 }
 
@@ -1371,6 +1412,74 @@ pub async fn wait_until_finished(
                 follow = feed::follow(ctx, caller, filter, None, left).await?;
             }
             Err(_) => return Ok((false, get(ctx, caller, id).await?)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A value `PUT /tasks/{id}` accepts for each key.
+    fn valid(key: &str) -> Value {
+        match key {
+            "content" | "description" | "recurring_string" => json!("text"),
+            "project_id" | "priority" | "claim_generation" | "recurring_interval" => json!(1),
+            "labels" => json!(["a"]),
+            "due_date" => json!("2027-01-01"),
+            "due_time" | "reminder_time" => json!("09:00"),
+            "status" => json!("open"),
+            "assigned_to_agent_id" | "agent_id" | "accountable_agent_id" => json!("w"),
+            "depends_on" => json!([1]),
+            "context" | "metadata" => json!({"k": 1}),
+            "evidence_policy" => json!("required"),
+            "completed" | "is_recurring" => json!(true),
+            "recurring_type" => json!("daily"),
+            other => panic!("no valid value for {other}"),
+        }
+    }
+
+    #[test]
+    fn update_keys_are_the_fields_of_task_input() {
+        use utoipa::PartialSchema;
+        let utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(schema)) =
+            TaskInput::schema()
+        else {
+            panic!("TaskInput is an object schema");
+        };
+        let mut documented: Vec<&str> = schema.properties.keys().map(String::as_str).collect();
+        documented.push("parent_id"); // serde alias of parent_task_id
+        documented.sort_unstable();
+        let mut listed: Vec<&str> = UPDATE_KEYS.iter().map(|(k, _, _)| *k).collect();
+        listed.sort_unstable();
+        assert_eq!(listed, documented);
+    }
+
+    #[test]
+    fn the_need_of_an_unvalidated_body_is_the_need_of_the_parsed_one() {
+        // The chain fields are refused in an update (400) either way.
+        let keys: Vec<&str> = UPDATE_KEYS
+            .iter()
+            .map(|(k, _, _)| *k)
+            .filter(|k| !matches!(*k, "parent_task_id" | "parent_id"))
+            .collect();
+        let mut bodies = Vec::new();
+        for a in &keys {
+            for value in [valid(a), Value::Null] {
+                bodies.push(json!({ *a: value.clone() }));
+                bodies.push(json!({ *a: value, "not_a_field": 1 }));
+            }
+            for b in &keys {
+                bodies.push(json!({ *a: valid(a), *b: valid(b) }));
+                bodies.push(json!({ *a: valid(a), *b: Value::Null }));
+            }
+        }
+        for body in bodies {
+            let parsed = TaskInput::parse_changes(body.clone())
+                .unwrap_or_else(|e| panic!("{body}: {e:?}"))
+                .need();
+            assert_eq!(update_need_of(&body), parsed, "{body}");
         }
     }
 }

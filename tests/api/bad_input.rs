@@ -1114,6 +1114,28 @@ fn permission_is_checked_before_the_body_is_validated() {
     owner
         .put(&put, json!({"completed": "x"}))
         .assert_field_error("completed");
+    // A source reserved to admins is refused before the patch is read;
+    // a task the caller cannot see stays a 404.
+    owner
+        .patch(
+            &format!("/api/tasks/{t}/context?source=human_stated"),
+            json!([1]),
+        )
+        .assert_error(403);
+    stranger
+        .patch(
+            &format!("/api/tasks/{t}/context?source=human_stated"),
+            json!([1]),
+        )
+        .assert_error(404);
+    // A new task under a parent the caller cannot see: the body names
+    // it, so a 422 on that field, before its project is looked at.
+    stranger
+        .post(
+            "/api/tasks",
+            json!({"content": "sub", "parent_task_id": t, "project_id": 999999}),
+        )
+        .assert_field_error("parent_task_id");
     // A child delegated from a task the caller cannot see: 404 before
     // the child's project is looked at.
     stranger

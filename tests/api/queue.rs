@@ -640,14 +640,34 @@ fn a_stale_claim_generation_cannot_overwrite_the_next_claimants_work() {
         ("fail", json!({"claim_generation": old, "reason": 5})),
         (
             "heartbeat",
-            json!({"claim_generation": old, "lease_seconds": 1}),
+            json!({"claim_generation": old, "lease_seconds": 0}),
         ),
         ("state", json!({"claim_generation": old, "state": "asleep"})),
+        ("release", json!({"claim_generation": old, "handoff": 1})),
+        (
+            "context/supersede",
+            json!({"claim_generation": old, "key": 1}),
+        ),
     ] {
-        let r = first.post(&format!("/api/tasks/{t}/{path}"), body);
+        let r = first.post(&format!("/api/tasks/{t}/{path}"), body.clone());
         r.assert_error(409);
         assert_eq!(r.body["code"], "stale_claim", "{path}: {}", r.text);
+        // Not to a worker that cannot see the task (the queue calls see
+        // it as "claimed by someone else", SPEC §10, and tell the body).
+        let r = stranger.post(&format!("/api/tasks/{t}/{path}"), body);
+        assert_ne!(r.body["code"], "stale_claim", "{path}: {}", r.text);
+        if matches!(path, "complete" | "fail" | "context/supersede") {
+            r.assert_error(404);
+        } else {
+            r.assert_error(422);
+        }
     }
+    let r = first.put(
+        &format!("/api/tasks/{t}"),
+        json!({"completed": "x", "claim_generation": old}),
+    );
+    r.assert_error(409);
+    assert_eq!(r.body["code"], "stale_claim", "PUT: {}", r.text);
     let r = first.patch(
         &format!("/api/tasks/{t}/context?claim_generation={old}"),
         json!([1]),
@@ -687,6 +707,24 @@ fn a_stale_claim_generation_cannot_overwrite_the_next_claimants_work() {
     );
     r.assert_error(404);
     assert_eq!(server.task_snapshot(t), done, "nothing changed");
+    // A claim starts a generation of its own: one named in its body is
+    // not a fence, so a bad lease is told and a good body claims.
+    let again = id_of(&admin.create_task(json!({"content": "again"})));
+    let r = first.post(&format!("/api/tasks/{again}/claim"), json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = first.post(&format!("/api/tasks/{again}/release"), json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    first
+        .post(
+            &format!("/api/tasks/{again}/claim"),
+            json!({"claim_generation": 0, "lease_seconds": 0}),
+        )
+        .assert_field_error("lease_seconds");
+    let r = first.post(
+        &format!("/api/tasks/{again}/claim"),
+        json!({"claim_generation": 0}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 #[test]
@@ -1113,6 +1151,45 @@ fn a_recurrence_moved_to_a_new_date_goes_on_from_it_unless_the_anchor_is_named()
             "2027-04-30T10:00:00.000Z"
         ]
     );
+    // A new time of day whose moment today has passed: the pending
+    // occurrence goes to the next day at that time, not to the past.
+    let now = time::OffsetDateTime::now_utc();
+    let soon = now + time::Duration::hours(2);
+    let at = format!(
+        "{}T{:02}:{:02}:00Z",
+        soon.date(),
+        soon.hour(),
+        soon.minute()
+    );
+    let earlier = now - time::Duration::hours(1);
+    let hhmm = format!("{:02}:{:02}", earlier.hour(), earlier.minute());
+    let moved_to = soon
+        .date()
+        .with_hms(earlier.hour(), earlier.minute(), 0)
+        .unwrap()
+        .assume_utc();
+    let expected = if moved_to > now {
+        moved_to
+    } else {
+        moved_to + time::Duration::days(1)
+    };
+    let expected = format!(
+        "{}T{:02}:{:02}:00.000Z",
+        expected.date(),
+        expected.hour(),
+        expected.minute()
+    );
+    let today = recurrence(
+        &admin,
+        json!({"content": "today", "rule_type": "daily", "timezone": "UTC",
+               "next_due_at": at, "active": false}),
+    );
+    let r = admin.put(
+        &format!("/api/recurrences/{}", id_of(&today)),
+        json!({"next_due_at": at, "time_of_day": hhmm}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["next_due_at"], expected, "{}", r.text);
     // The same date in another time zone: the series starts over there,
     // at that instant's local time (04:00 in New York, EST), and keeps it
     // across New York's change to daylight saving time (2027-03-14).
