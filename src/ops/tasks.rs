@@ -903,7 +903,6 @@ fn update_in(tx: &Tx, caller: &Caller, id: i64, ch: Changes, max: usize) -> Resu
         // A legacy recurring series moved by hand goes on from its new
         // date; re-sending the same (perhaps clamped) date keeps the anchor.
         t.recurrence_anchor = t.fields.due_date.clone();
-        tasks::set_recurrence_anchor(tx, id, t.recurrence_anchor.as_deref())?;
     }
     let previous_assignee = t.assigned_to_agent_id;
     let assignment_changed = matches!(new_assignee, Some(a) if a != previous_assignee);

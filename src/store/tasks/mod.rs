@@ -330,32 +330,27 @@ pub fn insert(conn: &Connection, new: &NewRow, state: State) -> Result<i64> {
     Ok(conn.last_insert_rowid())
 }
 
-/// Writes a task's [`Fields`] and its assignee (a PUT).
+/// Writes a task's [`Fields`], its assignee and the anchor of its legacy
+/// recurring series (`recurrence_anchor`, SPEC §5), in one `UPDATE` (a PUT).
 pub fn update_fields(conn: &Connection, t: &TaskRow) -> Result<()> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         let sets: Vec<String> = Fields::COLUMNS
             .iter()
             .enumerate()
-            .map(|(i, c)| format!("{c} = ?{}", i + 4))
+            .map(|(i, c)| format!("{c} = ?{}", i + 5))
             .collect();
         format!(
-            "UPDATE tasks SET assigned_to_agent_id = ?2, updated_at = ?3, {} WHERE id = ?1",
+            "UPDATE tasks SET assigned_to_agent_id = ?2, updated_at = ?3, \
+             recurrence_anchor = ?4, {} WHERE id = ?1",
             sets.join(", ")
         )
     });
     let now = clock::now_string();
-    let mut values: Vec<&dyn ToSql> = vec![&t.id, &t.assigned_to_agent_id, &now];
+    let mut values: Vec<&dyn ToSql> =
+        vec![&t.id, &t.assigned_to_agent_id, &now, &t.recurrence_anchor];
     values.extend(t.fields.values());
     conn.prepare_cached(&SQL)?
         .execute(params_from_iter(values))?;
-    Ok(())
-}
-
-/// Sets the first due date a legacy recurring series counts from
-/// (`tasks.recurrence_anchor`, SPEC §5's recurring note).
-pub fn set_recurrence_anchor(conn: &Connection, id: i64, anchor: Option<&str>) -> Result<()> {
-    conn.prepare_cached("UPDATE tasks SET recurrence_anchor = ?2 WHERE id = ?1")?
-        .execute(rusqlite::params![id, anchor])?;
     Ok(())
 }
 
