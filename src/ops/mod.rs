@@ -283,7 +283,7 @@ pub fn fence(task: &TaskRow, claim_generation: Option<i64>) -> Result<()> {
     match claim_generation {
         Some(g) if g != task.claim_generation => Err(crate::error::Error::conflict_with(
             format!(
-                "task {}: claim generation {g} is stale; the task's claim is at generation {}",
+                "task {}: claim generation {g} is not the task's current one ({})",
                 task.id, task.claim_generation
             ),
             serde_json::json!({ "claim_generation": task.claim_generation }),
